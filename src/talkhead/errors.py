@@ -1,0 +1,23 @@
+"""Exceptions raised for bad input, each naming the file and what is wrong."""
+
+from __future__ import annotations
+
+
+class TalkheadError(Exception):
+    """Base class of every error talkhead raises on purpose."""
+
+
+class CaptureError(TalkheadError):
+    """A capture (images, calibration, audio, landmarks) is missing or malformed."""
+
+
+class ModelFileError(TalkheadError):
+    """A FLAME-style model file cannot be read, or holds something it must not."""
+
+
+class ConfigError(TalkheadError):
+    """A configuration value is invalid."""
+
+
+class DepthError(TalkheadError):
+    """A depth map is missing, malformed, or unusable."""
