@@ -82,7 +82,9 @@ def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ T[:3, :3].T + T[:3, 3]
 
 
-def project(points: np.ndarray, K: np.ndarray, world_2_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def project(
+    points: np.ndarray, K: np.ndarray, world_2_cam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Project world points to pixels.
 
     Args:
@@ -101,7 +103,9 @@ def project(points: np.ndarray, K: np.ndarray, world_2_cam: np.ndarray) -> tuple
     return uv, z
 
 
-def unproject(uv: np.ndarray, depth: np.ndarray, K: np.ndarray, world_2_cam: np.ndarray) -> np.ndarray:
+def unproject(
+    uv: np.ndarray, depth: np.ndarray, K: np.ndarray, world_2_cam: np.ndarray
+) -> np.ndarray:
     """Lift pixels with z-depth to world points (screen -> camera -> world).
 
     Args:
@@ -125,7 +129,9 @@ def pixel_grid(width: int, height: int) -> np.ndarray:
     return np.stack([u, v], axis=-1)
 
 
-def look_at(eye: Sequence[float], target: Sequence[float], up: Sequence[float] = (0.0, 1.0, 0.0)) -> np.ndarray:
+def look_at(
+    eye: Sequence[float], target: Sequence[float], up: Sequence[float] = (0.0, 1.0, 0.0)
+) -> np.ndarray:
     """world_2_cam (4, 4) of a camera at ``eye`` looking at ``target`` (OpenCV axes).
 
     ``up`` is the world direction that should appear upwards in the image (camera -y).
@@ -146,7 +152,9 @@ def look_at(eye: Sequence[float], target: Sequence[float], up: Sequence[float] =
 def intrinsics_from_fov(width: int, height: int, fov_x_deg: float) -> np.ndarray:
     """(3, 3) intrinsics with square pixels and the principal point at the image centre."""
     f = 0.5 * width / math.tan(math.radians(fov_x_deg) / 2)
-    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64)
+    return np.array(
+        [[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64
+    )
 
 
 def ring_rig(
@@ -241,7 +249,9 @@ def read_camera_params(path: PathLike) -> dict[str, Camera]:
         else:
             K = _matrix(intr, (3, 3), "intrinsics", path)
         if K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise CaptureError(f"{path}: intrinsics of camera {serial} have non-positive focal length")
+            raise CaptureError(
+                f"{path}: intrinsics of camera {serial} have non-positive focal length"
+            )
         w, h = sizes.get(serial, (0, 0))
         cams[serial] = Camera(serial, K, T, int(w), int(h))
     return cams

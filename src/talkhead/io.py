@@ -32,7 +32,8 @@ def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else "".join(path.suffixes),
+        prefix=f".{path.name}.",
+        suffix=suffix if suffix is not None else "".join(path.suffixes),
         dir=path.parent,
     )
     os.close(fd)

@@ -1,0 +1,30 @@
+# talkhead: multi-view recordings of people speaking -> paired audio / 3D-face dataset.
+#
+#   snakemake --cores all all                      everything, on the embedded synthetic studio
+#   snakemake --profile profiles/slurm all         the same DAG on a SLURM cluster
+#   snakemake --report results/report.html         the QC report
+#
+# Stages live in workflow/rules/*.smk; the algorithms in src/talkhead.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/capture.smk"
+include: "workflow/rules/depth.smk"
+include: "workflow/rules/backproject.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

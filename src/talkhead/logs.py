@@ -1,0 +1,41 @@
+"""Logging set-up shared by the workflow scripts and the command line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+from .io import PathLike
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+@contextlib.contextmanager
+def log_to(path: PathLike | None, level: int = logging.INFO) -> Iterator[logging.Logger]:
+    """Send ``talkhead`` log records to ``path`` (and stderr) for the duration of the block.
+
+    An exception escaping the block is written to the log with its traceback, then re-raised,
+    so a failed Snakemake job's log says why it failed.
+    """
+    logger = logging.getLogger("talkhead")
+    logger.setLevel(level)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    for h in handlers:
+        h.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(h)
+    try:
+        yield logger
+    except BaseException as exc:
+        logger.error("%s: %s\n%s", type(exc).__name__, exc, traceback.format_exc())
+        raise
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()

@@ -1,0 +1,56 @@
+# Stage 1: the capture. Every sequence is validated before any stage reads it, and gets a first
+# QC page: the camera rig, a contact sheet of the views with landmarks, the microphone.
+
+
+rule validate_capture:
+    input:
+        unpack(capture_inputs),
+    output:
+        "results/capture/{subject}/{sequence}/capture.json",
+    params:
+        root=lambda wc: capture_root(),
+        fps=config["capture"]["fps"],
+    log:
+        "logs/capture/{subject}/{sequence}/validate.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    script:
+        "../scripts/validate_capture.py"
+
+
+rule qc_capture:
+    input:
+        unpack(capture_inputs),
+        summary="results/capture/{subject}/{sequence}/capture.json",
+    output:
+        rig=report(
+            "results/capture/{subject}/{sequence}/rig.png",
+            caption="../report/rig.rst",
+            category="1. Capture",
+            subcategory="{subject} / {sequence}",
+            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "camera rig"},
+        ),
+        contact_sheet=report(
+            "results/capture/{subject}/{sequence}/contact_sheet.png",
+            caption="../report/contact_sheet.rst",
+            category="1. Capture",
+            subcategory="{subject} / {sequence}",
+            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "contact sheet"},
+        ),
+        audio=report(
+            "results/capture/{subject}/{sequence}/microphone.png",
+            caption="../report/microphone.rst",
+            category="1. Capture",
+            subcategory="{subject} / {sequence}",
+            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "microphone"},
+        ),
+    params:
+        root=lambda wc: capture_root(),
+        fps=config["capture"]["fps"],
+        qc=config["report"],
+    log:
+        "logs/capture/{subject}/{sequence}/qc.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    script:
+        "../scripts/qc_capture.py"

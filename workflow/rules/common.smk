@@ -1,0 +1,139 @@
+# Input functions and helpers shared by every stage. Keep them cheap: they run for every
+# job of the DAG (a Nersemble-scale capture has ~10k sequences).
+
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+from snakemake.exceptions import WorkflowError
+
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+
+
+def schema_problems(instance, schema_name):
+    """One line per violation of a JSON schema, each naming the offending key."""
+    schema = yaml.safe_load((SCHEMAS / schema_name).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{'.'.join(str(p) for p in err.absolute_path) or '(top level)'}: {err.message}"
+        for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    ]
+
+
+def check_config(cfg):
+    problems = schema_problems(cfg, "config.schema.yaml")
+    if problems:
+        raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+check_config(config)
+
+SYNTHETIC = config["capture"]["source"] == "synthetic"
+SYNTH_CAPTURE = "resources/synthetic/capture"
+SYNTH_GT = "resources/synthetic/ground_truth"
+HEAD_MODEL_DIR = "resources/head_model"
+
+
+def _synthetic_sheet():
+    syn = config["synthetic"]
+    rows = [
+        {"subject": f"syn{s:03d}", "sequence": f"SEN-{q:02d}"}
+        for s in range(syn["n_subjects"])
+        for q in range(syn["n_sequences"])
+    ]
+    return pd.DataFrame(rows)
+
+
+def _read_sheet():
+    path = config["samples"]
+    try:
+        sheet = pd.read_csv(path, sep="\t", dtype=str, comment="#").fillna("")
+    except (OSError, pd.errors.ParserError) as exc:
+        raise WorkflowError(f"sample sheet {path}: {exc}") from None
+    problems = [
+        f"row {i + 1}: {problem}"
+        for i, row in enumerate(sheet.to_dict("records"))
+        for problem in schema_problems(row, "sequences.schema.yaml")
+    ]
+    if problems:
+        raise WorkflowError(f"sample sheet {path}:\n  " + "\n  ".join(problems))
+    duplicated = sheet.duplicated(["subject", "sequence"])
+    if duplicated.any():
+        dup = sheet.loc[duplicated, ["subject", "sequence"]].to_records(index=False).tolist()
+        raise ValueError(f"{config['samples']}: duplicated subject/sequence rows {dup}")
+    return sheet
+
+
+SEQUENCES = _synthetic_sheet() if SYNTHETIC else _read_sheet()
+SUBJECTS = sorted(SEQUENCES["subject"].unique())
+
+
+wildcard_constraints:
+    subject=r"[A-Za-z0-9_.\-]+",
+    sequence=r"[A-Za-z0-9_.\-]+",
+
+
+def capture_root():
+    return SYNTH_CAPTURE if SYNTHETIC else config["capture"]["root"]
+
+
+def gt_root():
+    """Ground truth root (synthetic studio only), or None."""
+    return SYNTH_GT if SYNTHETIC else None
+
+
+def capture_sequence_dir(wildcards):
+    return f"{capture_root()}/{wildcards.subject}/sequences/{wildcards.sequence}"
+
+
+def capture_calibration(wildcards):
+    return f"{capture_root()}/{wildcards.subject}/camera_params.json"
+
+
+def capture_inputs(wildcards):
+    """The raw capture of one sequence: calibration and the sequence tree."""
+    return {
+        "calibration": capture_calibration(wildcards),
+        "sequence": capture_sequence_dir(wildcards),
+    }
+
+
+def gt_sequence_dir(wildcards):
+    return [f"{SYNTH_GT}/{wildcards.subject}/{wildcards.sequence}"] if SYNTHETIC else []
+
+
+def head_model_files():
+    """FLAME-format model files: the user's FLAME, or the synthetic head built into resources/."""
+    flame = config["flame"]
+    if flame["model"]:
+        return {
+            "model": flame["model"],
+            "landmarks": flame["landmark_embedding"],
+            "masks": flame["masks"],
+        }
+    return {
+        "model": f"{HEAD_MODEL_DIR}/generic_model.pkl",
+        "landmarks": f"{HEAD_MODEL_DIR}/landmark_embedding.npz",
+        "masks": f"{HEAD_MODEL_DIR}/FLAME_masks.pkl",
+    }
+
+
+def per_sequence(pattern):
+    """Expand a results pattern over every (subject, sequence) of the sheet."""
+    return [
+        pattern.format(subject=s, sequence=q)
+        for s, q in zip(SEQUENCES["subject"], SEQUENCES["sequence"])
+    ]
+
+
+def all_targets():
+    patterns = [
+        "results/capture/{subject}/{sequence}/rig.png",
+        "results/capture/{subject}/{sequence}/contact_sheet.png",
+        "results/capture/{subject}/{sequence}/microphone.png",
+        "results/depth/{subject}/{sequence}/depth_maps.png",
+        "results/depth/{subject}/{sequence}/depth_errors.png",
+        "results/points/{subject}/{sequence}/points.png",
+    ]
+    return [target for pattern in patterns for target in per_sequence(pattern)]
