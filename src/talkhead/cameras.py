@@ -139,7 +139,7 @@ def look_at(
     eye = np.asarray(eye, dtype=np.float64)
     z = np.asarray(target, dtype=np.float64) - eye
     z /= np.linalg.norm(z)
-    x = np.cross(z, -np.asarray(up, dtype=np.float64))
+    x = np.cross(z, np.asarray(up, dtype=np.float64))
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     R = np.stack([x, y, z])  # rows: camera axes in world coordinates

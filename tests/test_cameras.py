@@ -1,0 +1,92 @@
+"""Camera conventions: OpenCV axes, world_2_cam extrinsics, Nersemble camera_params.json."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from talkhead.cameras import (
+    invert_rigid,
+    look_at,
+    project,
+    read_camera_params,
+    ring_rig,
+    unproject,
+    write_camera_params,
+)
+from talkhead.errors import CaptureError
+from talkhead.io import save_json
+
+
+def test_look_at_is_upright_and_faces_the_target():
+    # A camera in front of the head (+z) looking at it: world up is image up, and the
+    # subject's left (+x) appears on the image's right, as when facing a person.
+    cam = ring_rig(1, 64, 48, 30.0)[0]
+    (u0, v0), _ = project(np.zeros(3), cam.K, cam.world_2_cam)
+    (_, v_up), _ = project(np.array([0.0, 0.1, 0.0]), cam.K, cam.world_2_cam)
+    (u_left, _), _ = project(np.array([0.1, 0.0, 0.0]), cam.K, cam.world_2_cam)
+    assert v_up < v0
+    assert u_left > u0
+    assert np.allclose([u0, v0], cam.K[:2, 2])
+    R = cam.R
+    assert np.allclose(R @ R.T, np.eye(3)) and np.isclose(np.linalg.det(R), 1.0)
+
+
+def test_look_at_centre():
+    T = look_at([0.3, 0.2, 0.9], [0.0, 0.0, 0.0])
+    assert np.allclose(invert_rigid(T)[:3, 3], [0.3, 0.2, 0.9])
+    pc = T[:3, :3] @ np.zeros(3) + T[:3, 3]
+    assert np.allclose(pc[:2], 0.0) and pc[2] > 0
+
+
+def test_project_unproject_round_trip(rng):
+    cams = ring_rig(4, 80, 60, 25.0, radius=1.0)
+    pts = rng.normal(scale=0.05, size=(100, 3))
+    for cam in cams:
+        uv, z = cam.project(pts)
+        assert np.allclose(cam.unproject(uv, z), pts, atol=1e-12)
+        assert np.allclose(unproject(uv, z, cam.K, cam.world_2_cam), pts, atol=1e-12)
+
+
+def test_camera_params_round_trip(tmp_path):
+    cams = ring_rig(3, 80, 60, 25.0)
+    write_camera_params(tmp_path / "camera_params.json", cams)
+    back = read_camera_params(tmp_path / "camera_params.json")
+    assert list(back) == [c.serial for c in cams]
+    for c in cams:
+        assert np.allclose(back[c.serial].world_2_cam, c.world_2_cam)
+        assert np.allclose(back[c.serial].K, c.K)
+        assert (back[c.serial].width, back[c.serial].height) == (80, 60)
+    # Outputs are readable by others (not mkstemp's 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "camera_params.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda d: d.pop("intrinsics"), "intrinsics"),
+        (lambda d: d["world_2_cam"].update({"1": [[1, 0], [0, 1]]}), "shape"),
+        (lambda d: d["world_2_cam"]["1"].__setitem__(0, [2, 0, 0, 0]), "rotation"),
+        (lambda d: d.__setitem__("intrinsics", {"2": np.eye(3).tolist()}), "no intrinsics"),
+        (lambda d: d["world_2_cam"]["1"].__setitem__(1, [0, float("nan"), 0, 0]), "NaN"),
+    ],
+)
+def test_malformed_calibration_is_named(tmp_path, mutate, needle):
+    data = {"world_2_cam": {"1": np.eye(4).tolist()}, "intrinsics": np.eye(3).tolist()}
+    mutate(data)
+    path = tmp_path / "camera_params.json"
+    save_json(path, data)
+    with pytest.raises(CaptureError, match=needle) as err:
+        read_camera_params(path)
+    assert str(path) in str(err.value)
+
+
+def test_invalid_json(tmp_path):
+    path = tmp_path / "camera_params.json"
+    path.write_text("{not json")
+    with pytest.raises(CaptureError, match="not valid JSON"):
+        read_camera_params(path)
