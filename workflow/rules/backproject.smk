@@ -13,7 +13,7 @@ rule backproject:
         metrics="results/points/{subject}/{sequence}/metrics.json",
     params:
         root=lambda wc: capture_root(),
-        fps=config["capture"]["fps"],
+        fps=sequence_fps,
         backproject=config["backproject"],
     threads: 2
     resources:

@@ -9,7 +9,7 @@ rule validate_capture:
         "results/capture/{subject}/{sequence}/capture.json",
     params:
         root=lambda wc: capture_root(),
-        fps=config["capture"]["fps"],
+        fps=sequence_fps,
     log:
         "logs/capture/{subject}/{sequence}/validate.log",
     conda:
@@ -46,7 +46,7 @@ rule qc_capture:
         ),
     params:
         root=lambda wc: capture_root(),
-        fps=config["capture"]["fps"],
+        fps=sequence_fps,
         qc=config["report"],
     log:
         "logs/capture/{subject}/{sequence}/qc.log",

@@ -99,6 +99,18 @@ def capture_inputs(wildcards):
     }
 
 
+def sequence_fps(wildcards):
+    """Frame rate of a sequence: the sheet's fps column, else capture.fps (sequence.json wins)."""
+    if not SYNTHETIC:
+        row = SEQUENCES[
+            (SEQUENCES["subject"] == wildcards.subject)
+            & (SEQUENCES["sequence"] == wildcards.sequence)
+        ]
+        if len(row) and row.iloc[0].get("fps", ""):
+            return float(row.iloc[0]["fps"])
+    return float(config["capture"]["fps"])
+
+
 def gt_sequence_dir(wildcards):
     return [f"{SYNTH_GT}/{wildcards.subject}/{wildcards.sequence}"] if SYNTHETIC else []
 

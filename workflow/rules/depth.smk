@@ -12,7 +12,7 @@ rule depth:
         metrics="results/depth/{subject}/{sequence}/metrics.json",
     params:
         root=lambda wc: capture_root(),
-        fps=config["capture"]["fps"],
+        fps=sequence_fps,
         depth=config["depth"],
         backproject=config["backproject"],
     threads: 8
@@ -52,7 +52,7 @@ rule qc_depth:
         ),
     params:
         root=lambda wc: capture_root(),
-        fps=config["capture"]["fps"],
+        fps=sequence_fps,
         backproject=config["backproject"],
         qc=config["report"],
     log:

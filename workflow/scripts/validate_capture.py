@@ -1,1 +1,19 @@
-raise NotImplementedError
+"""Validate one capture sequence (every problem listed in the log) and write its summary."""
+
+import _bootstrap
+from talkhead.capture import open_sequence, summarize
+from talkhead.io import save_json
+from talkhead.logs import log_to
+
+with log_to(snakemake.log[0]) as log:
+    seq = open_sequence(
+        snakemake.params.root,
+        snakemake.wildcards.subject,
+        snakemake.wildcards.sequence,
+        fps=snakemake.params.fps,
+        validate=True,
+        workers=snakemake.threads,
+    )
+    summary = summarize(seq)
+    log.info("capture ok: %s", summary)
+    save_json(snakemake.output[0], summary)
