@@ -1,0 +1,725 @@
+"""COLMAP PatchMatch stereo with known calibration (the ``colmap`` depth backend).
+
+One frame at a time (COLMAP works on one set of views):
+
+1. :func:`write_colmap_workspace` writes a dense workspace as COLMAP's image undistorter
+   would (our cameras are already undistorted pinholes)::
+
+       <workspace>/images/cam_<serial>.png          (background blacked out by the masks)
+       <workspace>/sparse/{cameras,images,...}.bin  PINHOLE cameras, cam_from_world poses
+       <workspace>/stereo/patch-match.cfg           explicit source views per reference view
+       <workspace>/stereo/fusion.cfg
+       <workspace>/stereo/{depth_maps,normal_maps,consistency_graphs}/
+
+   The :class:`pycolmap.Reconstruction` is built with ``add_camera_with_trivial_rig`` and
+   ``add_image_with_trivial_frame`` (:func:`colmap_reconstruction`). COLMAP puts pixel
+   centres at +0.5 (the image corner is 0), talkhead at integers: the principal point is
+   shifted by +0.5 on the way in; depth-map pixels line up with ours unchanged.
+2. PatchMatch stereo (photometric, then geometric consistency, then filtering) runs through
+   ``pycolmap.patch_match_stereo`` when pycolmap was built with CUDA (the
+   ``pycolmap-cuda12`` wheel), else through a CUDA-enabled ``colmap`` binary
+   (:func:`run_patch_match`). The depth range comes from :class:`ColmapConfig` or from sparse
+   points (e.g. triangulated landmarks; :func:`depth_range_from_points`).
+3. ``stereo/{depth,normal}_maps/<image>.geometric.bin`` are read with
+   :func:`read_colmap_array` and converted to our format (:func:`colmap_to_depth_frame`).
+
+COLMAP's dense arrays (``src/colmap/mvs/mat.h``): an ASCII header ``"<width>&<height>&
+<channels>&"`` followed by float32 little-endian data, one channel plane after the other,
+each plane row-major (i.e. Fortran order over (width, height, channels)).
+
+Import order: importing ``pycolmap`` before ``cv2`` makes ``cv2.imwrite``/``imencode`` of PNGs
+abort the process (clashing zlib/libpng). This module always imports ``cv2`` first
+(:func:`import_pycolmap`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cameras import Camera, project
+from ..errors import ConfigError, DepthError
+from ..io import PathLike, atomic_path
+from .io import DepthFrame, depth_frame_path, save_depth_frame, validate_depth_frame
+
+__all__ = [
+    "ColmapConfig",
+    "colmap_dense_available",
+    "colmap_reconstruction",
+    "colmap_to_depth_frame",
+    "depth_range_from_points",
+    "estimate_depth_colmap",
+    "estimate_depth_colmap_sequence",
+    "image_name",
+    "import_pycolmap",
+    "read_colmap_array",
+    "read_colmap_dense_maps",
+    "run_patch_match",
+    "select_source_views",
+    "write_colmap_array",
+    "write_colmap_workspace",
+]
+
+log = logging.getLogger("talkhead.depth.colmap")
+
+NEEDS_CUDA = (
+    "COLMAP dense stereo (PatchMatch) needs CUDA: install the pycolmap-cuda12 wheel "
+    "(pip install pycolmap-cuda12==4.2.1, on a host with an NVIDIA GPU) or put a COLMAP binary "
+    "built with CUDA on PATH (config: colmap binary); or choose the depth backend 'mvs'"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColmapConfig:
+    """Settings of the COLMAP backend (names follow ``PatchMatchOptions``).
+
+    Attributes:
+        depth_min, depth_max: depth range (metres) searched by PatchMatch. None (both) = from
+            the sparse points given to :func:`estimate_depth_colmap`, widened by
+            ``depth_margin``.
+        depth_margin: metres added on both sides of the sparse points' depth range.
+        window_radius, window_step: matching window (pixels).
+        num_samples, num_iterations: PatchMatch sampling and propagation iterations.
+        sigma_color, ncc_sigma: bilateral weighting and NCC likelihood.
+        min_triangulation_angle: degrees, below which a source view does not vote.
+        geom_consistency: second pass with multi-view geometric consistency.
+        filter, filter_min_ncc, filter_min_triangulation_angle, filter_min_num_consistent,
+            filter_geom_consistency_max_cost: output filtering.
+        max_image_size: downscale images whose larger side exceeds this (-1 = full size).
+        num_source_views: source views per reference view (nearest viewing directions).
+        min_source_angle_deg, max_source_angle_deg: admissible angle between a reference's
+            and a source's optical axes.
+        mask_images: black out the background of the images with the masks before matching.
+        gpu_index: COLMAP's ``gpu_index`` ("-1" = all GPUs).
+        binary: the ``colmap`` executable used when pycolmap has no CUDA.
+        keep_workspace: keep each frame's workspace (for debugging); else it is deleted.
+    """
+
+    depth_min: float | None = 0.3
+    depth_max: float | None = 2.0
+    depth_margin: float = 0.15
+    window_radius: int = 5
+    window_step: int = 1
+    num_samples: int = 15
+    num_iterations: int = 5
+    sigma_color: float = 0.2
+    ncc_sigma: float = 0.6
+    min_triangulation_angle: float = 1.0
+    geom_consistency: bool = True
+    filter: bool = True
+    filter_min_ncc: float = 0.1
+    filter_min_triangulation_angle: float = 3.0
+    filter_min_num_consistent: int = 2
+    filter_geom_consistency_max_cost: float = 1.0
+    max_image_size: int = -1
+    num_source_views: int = 6
+    min_source_angle_deg: float = 2.0
+    max_source_angle_deg: float = 60.0
+    mask_images: bool = True
+    gpu_index: str = "-1"
+    binary: str = "colmap"
+    keep_workspace: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ColmapConfig:
+        """Build from a config mapping; unknown keys raise :class:`ConfigError`."""
+        d = dict(d or {})
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"colmap: unknown settings {unknown}")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values COLMAP would reject deep inside."""
+        if (self.depth_min is None) != (self.depth_max is None):
+            raise ConfigError("colmap: set both depth_min and depth_max, or neither")
+        if self.depth_min is not None and not 0 < self.depth_min < self.depth_max:
+            raise ConfigError(
+                f"colmap: need 0 < depth_min < depth_max, got {self.depth_min}, {self.depth_max}"
+            )
+        if self.window_radius < 1 or self.window_step < 1:
+            raise ConfigError("colmap: window_radius and window_step must be >= 1")
+        if self.num_iterations < 1 or self.num_samples < 1:
+            raise ConfigError("colmap: num_iterations and num_samples must be >= 1")
+        if self.num_source_views < 1:
+            raise ConfigError("colmap: num_source_views must be >= 1")
+        if self.depth_margin < 0:
+            raise ConfigError("colmap: depth_margin must be >= 0")
+
+    def patch_match_options(self) -> dict[str, Any]:
+        """The ``PatchMatchOptions`` fields set from this config (depth range excluded)."""
+        return {
+            "max_image_size": int(self.max_image_size),
+            "gpu_index": str(self.gpu_index),
+            "window_radius": int(self.window_radius),
+            "window_step": int(self.window_step),
+            "num_samples": int(self.num_samples),
+            "num_iterations": int(self.num_iterations),
+            "sigma_color": float(self.sigma_color),
+            "ncc_sigma": float(self.ncc_sigma),
+            "min_triangulation_angle": float(self.min_triangulation_angle),
+            "geom_consistency": bool(self.geom_consistency),
+            "filter": bool(self.filter),
+            "filter_min_ncc": float(self.filter_min_ncc),
+            "filter_min_triangulation_angle": float(self.filter_min_triangulation_angle),
+            "filter_min_num_consistent": int(self.filter_min_num_consistent),
+            "filter_geom_consistency_max_cost": float(self.filter_geom_consistency_max_cost),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# availability
+# --------------------------------------------------------------------------------------------
+
+
+def import_pycolmap():
+    """Import pycolmap (after cv2, see the module docstring); None when it is not installed."""
+    try:
+        import cv2  # noqa: F401  (must be loaded before pycolmap)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import pycolmap
+    except ImportError:
+        return None
+    return pycolmap
+
+
+def _binary_cuda(binary: str) -> tuple[bool, str]:
+    exe = shutil.which(binary)
+    if exe is None:
+        return False, f"no `{binary}` binary on PATH"
+    try:
+        out = subprocess.run([exe, "-h"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"`{exe} -h` failed ({exc})"
+    text = out.stdout + out.stderr
+    if "with CUDA" in text:
+        return True, f"colmap binary {exe} (built with CUDA)"
+    if "without CUDA" in text:
+        return False, f"colmap binary {exe} was built without CUDA"
+    return False, f"colmap binary {exe} does not say it was built with CUDA"
+
+
+def colmap_dense_available(binary: str = "colmap") -> tuple[bool, str]:
+    """Whether COLMAP dense stereo can run here, and how (a line for the log).
+
+    True when pycolmap was built with CUDA (``pycolmap.has_cuda``) or when ``binary`` on PATH
+    reports "with CUDA" in ``colmap -h``.
+    """
+    pycolmap = import_pycolmap()
+    reasons = []
+    if pycolmap is None:
+        reasons.append("pycolmap is not installed")
+    elif bool(getattr(pycolmap, "has_cuda", False)):
+        return True, f"pycolmap {pycolmap.__version__} (built with CUDA)"
+    else:
+        reasons.append(f"pycolmap {pycolmap.__version__} was built without CUDA")
+    ok, why = _binary_cuda(binary)
+    if ok:
+        return True, why
+    reasons.append(why)
+    return False, "; ".join(reasons)
+
+
+# --------------------------------------------------------------------------------------------
+# COLMAP dense arrays
+# --------------------------------------------------------------------------------------------
+
+
+def read_colmap_array(path: PathLike) -> np.ndarray:
+    """Read a COLMAP dense array (``*.bin`` depth, normal or consistency map).
+
+    Returns:
+        (H, W) float32 for one channel, (H, W, C) for several.
+
+    Raises:
+        DepthError: naming the file when it is missing, has a malformed header or the wrong
+            amount of data.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DepthError(f"{path}: cannot read COLMAP array ({exc.strerror or exc})") from None
+    fields: list[int] = []
+    pos = 0
+    for _ in range(3):
+        end = raw.find(b"&", pos, pos + 32)
+        if end < 0:
+            raise DepthError(f"{path}: not a COLMAP array (header 'width&height&channels&')")
+        try:
+            fields.append(int(raw[pos:end].decode("ascii")))
+        except (UnicodeDecodeError, ValueError):
+            raise DepthError(f"{path}: malformed COLMAP array header {raw[:end + 1]!r}") from None
+        pos = end + 1
+    width, height, channels = fields
+    if width <= 0 or height <= 0 or channels <= 0:
+        raise DepthError(f"{path}: COLMAP array has size {width}x{height}x{channels}")
+    n = width * height * channels
+    if len(raw) - pos != 4 * n:
+        raise DepthError(
+            f"{path}: COLMAP array {width}x{height}x{channels} needs {4 * n} bytes of data, "
+            f"found {len(raw) - pos}"
+        )
+    data = np.frombuffer(raw, dtype="<f4", count=n, offset=pos).astype(np.float32)
+    arr = data.reshape(channels, height, width).transpose(1, 2, 0)
+    return np.ascontiguousarray(arr[..., 0] if channels == 1 else arr)
+
+
+def write_colmap_array(path: PathLike, array: np.ndarray) -> None:
+    """Write (H, W) or (H, W, C) float32 as a COLMAP dense array, atomically."""
+    a = np.asarray(array, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3:
+        raise ValueError(f"COLMAP arrays are (H, W) or (H, W, C), got shape {a.shape}")
+    H, W, C = a.shape
+    with atomic_path(path, suffix=".bin") as tmp:
+        with open(tmp, "wb") as f:
+            f.write(f"{W}&{H}&{C}&".encode("ascii"))
+            f.write(np.ascontiguousarray(a.transpose(2, 0, 1)).astype("<f4").tobytes())
+
+
+# --------------------------------------------------------------------------------------------
+# workspace
+# --------------------------------------------------------------------------------------------
+
+
+def image_name(camera: Camera) -> str:
+    """File name of a camera's image in the workspace (``cam_<serial>.png``)."""
+    return f"cam_{camera.serial}.png"
+
+
+def colmap_reconstruction(cameras: Sequence[Camera], image_size: tuple[int, int] | None = None):
+    """A ``pycolmap.Reconstruction`` holding our cameras (known poses, no points).
+
+    Camera/image/rig/frame ids are 1..C in ``cameras`` order; the image names are
+    :func:`image_name`.
+
+    Args:
+        cameras: the C cameras.
+        image_size: (width, height) for cameras that do not know theirs.
+    """
+    pycolmap = import_pycolmap()
+    if pycolmap is None:
+        raise DepthError("the colmap depth backend needs pycolmap (pip install pycolmap)")
+    rec = pycolmap.Reconstruction()
+    for i, cam in enumerate(cameras, start=1):
+        w, h = cam.width, cam.height
+        if not (w > 0 and h > 0):
+            if image_size is None:
+                raise DepthError(f"camera {cam.serial} has no image size")
+            w, h = image_size
+        K = np.asarray(cam.K, dtype=np.float64)
+        if abs(K[0, 1]) > 1e-9:
+            raise DepthError(f"camera {cam.serial}: COLMAP PINHOLE cannot represent skew")
+        colmap_cam = pycolmap.Camera(
+            model="PINHOLE",
+            width=int(w),
+            height=int(h),
+            params=[K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5],
+            camera_id=i,
+        )
+        rec.add_camera_with_trivial_rig(colmap_cam)
+        image = pycolmap.Image(name=image_name(cam), camera_id=i, image_id=i)
+        pose = pycolmap.Rigid3d(np.asarray(cam.world_2_cam, dtype=np.float64)[:3, :4])
+        rec.add_image_with_trivial_frame(image, pose)
+    return rec
+
+
+def select_source_views(
+    cameras: Sequence[Camera],
+    n: int,
+    min_angle_deg: float = 2.0,
+    max_angle_deg: float = 60.0,
+) -> list[list[int]]:
+    """Source views of every reference view: the ``n`` nearest optical axes within
+    [``min_angle_deg``, ``max_angle_deg``]; if none is admissible, the nearest other view.
+
+    Returns:
+        C lists of camera indices, nearest first.
+    """
+    z = np.stack([np.asarray(c.world_2_cam, dtype=np.float64)[2, :3] for c in cameras])
+    ang = np.degrees(np.arccos(np.clip(z @ z.T, -1.0, 1.0)))
+    out = []
+    for i in range(len(cameras)):
+        order = [j for j in np.argsort(ang[i], kind="stable") if j != i]
+        ok = [int(j) for j in order if min_angle_deg <= ang[i, j] <= max_angle_deg]
+        out.append(ok[:n] if ok else [int(order[0])] if order else [])
+    return out
+
+
+def depth_range_from_points(
+    points: np.ndarray, cameras: Sequence[Camera], margin: float = 0.15
+) -> tuple[float, float]:
+    """Global (min, max) z-depth of ``points`` (N, 3) over all cameras, widened by ``margin``.
+
+    Raises:
+        DepthError: when no point lies in front of any camera.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    zs = []
+    for cam in cameras:
+        _, z = project(pts, cam.K, cam.world_2_cam)
+        zs.append(z[z > 0])
+    z = np.concatenate(zs) if zs else np.zeros(0)
+    if z.size == 0:
+        raise DepthError("no sparse point lies in front of the cameras: cannot set a depth range")
+    return max(float(z.min()) - margin, 1e-3), float(z.max()) + margin
+
+
+def write_colmap_workspace(
+    workspace: PathLike,
+    images: np.ndarray,
+    cameras: Sequence[Camera],
+    masks: np.ndarray | None = None,
+    config: ColmapConfig | None = None,
+) -> list[str]:
+    """Write a COLMAP dense workspace for one frame (see the module docstring).
+
+    Args:
+        workspace: folder to create (emptied first if it exists).
+        images: (C, H, W, 3) uint8 RGB.
+        cameras: the C cameras.
+        masks: optional (C, H, W) bool (or alpha; > 0.5 of its range = foreground); with
+            ``config.mask_images`` the background is set to black.
+        config: settings (source views).
+
+    Returns:
+        The C image names, in camera order.
+    """
+    import cv2
+
+    cfg = config or ColmapConfig()
+    images = np.asarray(images)
+    C = len(cameras)
+    if images.ndim != 4 or images.shape[0] != C or images.shape[-1] != 3:
+        raise DepthError(f"images must be (C={C}, H, W, 3), got shape {images.shape}")
+    H, W = images.shape[1:3]
+    for cam in cameras:
+        if cam.width > 0 and cam.height > 0 and (cam.width, cam.height) != (W, H):
+            raise DepthError(
+                f"camera {cam.serial}: calibration is {cam.width}x{cam.height}, images are "
+                f"{W}x{H}"
+            )
+    m = _binary_masks(masks, (C, H, W))
+    if images.dtype != np.uint8:
+        images = np.clip(np.rint(images * 255.0 if images.max() <= 1.0 else images), 0, 255)
+        images = images.astype(np.uint8)
+
+    ws = Path(workspace)
+    if ws.exists():
+        shutil.rmtree(ws)
+    for sub in ("images", "sparse", "stereo/depth_maps", "stereo/normal_maps",
+                "stereo/consistency_graphs"):
+        (ws / sub).mkdir(parents=True, exist_ok=True)
+
+    names = [image_name(c) for c in cameras]
+    for i, name in enumerate(names):
+        img = images[i]
+        if m is not None and cfg.mask_images:
+            img = np.where(m[i][..., None], img, 0).astype(np.uint8)
+        if not cv2.imwrite(str(ws / "images" / name), np.ascontiguousarray(img[..., ::-1])):
+            raise DepthError(f"{ws / 'images' / name}: could not write image")
+
+    rec = colmap_reconstruction(cameras, (W, H))
+    rec.write(str(ws / "sparse"))
+
+    sources = select_source_views(
+        cameras, cfg.num_source_views, cfg.min_source_angle_deg, cfg.max_source_angle_deg
+    )
+    lines = []
+    for name, src in zip(names, sources, strict=True):
+        lines += [name, ", ".join(names[j] for j in src)]
+    (ws / "stereo" / "patch-match.cfg").write_text("\n".join(lines) + "\n")
+    (ws / "stereo" / "fusion.cfg").write_text("\n".join(names) + "\n")
+    return names
+
+
+def _binary_masks(masks: np.ndarray | None, shape: tuple[int, int, int]) -> np.ndarray | None:
+    if masks is None:
+        return None
+    m = np.asarray(masks)
+    if m.shape != shape:
+        raise DepthError(f"masks have shape {m.shape}, the images need {shape}")
+    if m.dtype == bool:
+        return m
+    if m.dtype == np.uint8:
+        return m > 127
+    return m > 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# running PatchMatch
+# --------------------------------------------------------------------------------------------
+
+
+def run_patch_match(
+    workspace: PathLike,
+    depth_range: tuple[float, float],
+    config: ColmapConfig | None = None,
+    backend: str | None = None,
+) -> str:
+    """Run COLMAP PatchMatch stereo on a workspace written by :func:`write_colmap_workspace`.
+
+    Args:
+        workspace: the dense workspace.
+        depth_range: (min, max) metres.
+        config: PatchMatch settings.
+        backend: "pycolmap" or "binary"; None = the first that has CUDA.
+
+    Returns:
+        A line saying which COLMAP ran.
+
+    Raises:
+        DepthError: no CUDA-enabled COLMAP here (saying what to install), or PatchMatch failed.
+    """
+    cfg = config or ColmapConfig()
+    pycolmap = import_pycolmap()
+    if backend is None:
+        ok, why = colmap_dense_available(cfg.binary)
+        if not ok:
+            raise DepthError(f"{NEEDS_CUDA} (here: {why})")
+        backend = "pycolmap" if pycolmap is not None and pycolmap.has_cuda else "binary"
+    opts = cfg.patch_match_options()
+    opts["depth_min"], opts["depth_max"] = float(depth_range[0]), float(depth_range[1])
+    ws = str(workspace)
+    if backend == "pycolmap":
+        if pycolmap is None:
+            raise DepthError(f"{NEEDS_CUDA} (here: pycolmap is not installed)")
+        options = pycolmap.PatchMatchOptions()
+        for key, value in opts.items():
+            setattr(options, key, value)
+        try:
+            pycolmap.patch_match_stereo(ws, options=options)
+        except (ValueError, RuntimeError) as exc:
+            msg = str(exc)
+            if "CUDA" in msg:
+                raise DepthError(f"{NEEDS_CUDA} (pycolmap: {msg.strip()})") from None
+            raise DepthError(f"{ws}: COLMAP PatchMatch failed: {msg.strip()}") from None
+        return f"pycolmap {pycolmap.__version__}"
+    if backend != "binary":
+        raise ConfigError(f"colmap: unknown PatchMatch backend {backend!r}")
+    exe = shutil.which(cfg.binary)
+    if exe is None:
+        raise DepthError(f"{NEEDS_CUDA} (here: no `{cfg.binary}` binary on PATH)")
+    cmd = [exe, "patch_match_stereo", "--workspace_path", ws, "--workspace_format", "COLMAP"]
+    for key, value in opts.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        cmd += [f"--PatchMatchStereo.{key}", str(value)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        if "CUDA" in tail and ("requires" in tail or "not available" in tail):
+            raise DepthError(f"{NEEDS_CUDA} (colmap binary: {tail})")
+        raise DepthError(f"{ws}: `colmap patch_match_stereo` failed ({proc.returncode}):\n{tail}")
+    return f"colmap binary {exe}"
+
+
+# --------------------------------------------------------------------------------------------
+# reading the results
+# --------------------------------------------------------------------------------------------
+
+
+def read_colmap_dense_maps(
+    workspace: PathLike, names: Sequence[str], kind: str = "geometric"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Read ``stereo/{depth,normal}_maps/<name>.<kind>.bin`` of every image.
+
+    Returns:
+        depth maps [(h, w)] and normal maps [(h, w, 3)] (COLMAP's size, which is the image
+        size unless ``max_image_size`` shrank it).
+
+    Raises:
+        DepthError: a map is missing (PatchMatch produced nothing for that view) or malformed.
+    """
+    ws = Path(workspace) / "stereo"
+    depths, normals = [], []
+    for name in names:
+        dpath = ws / "depth_maps" / f"{name}.{kind}.bin"
+        npath = ws / "normal_maps" / f"{name}.{kind}.bin"
+        if not dpath.is_file():
+            raise DepthError(f"{dpath}: COLMAP produced no {kind} depth map for {name}")
+        d = read_colmap_array(dpath)
+        n = read_colmap_array(npath)
+        if d.ndim != 2 or n.shape != (*d.shape, 3):
+            raise DepthError(
+                f"{dpath}: depth {d.shape} and normal {n.shape} maps do not match"
+            )
+        depths.append(d)
+        normals.append(n)
+    return depths, normals
+
+
+def colmap_to_depth_frame(
+    depth_maps: Sequence[np.ndarray],
+    normal_maps: Sequence[np.ndarray],
+    cameras: Sequence[Camera],
+    masks: np.ndarray | None = None,
+    image_size: tuple[int, int] | None = None,
+    source: str = "colmap",
+) -> DepthFrame:
+    """Convert COLMAP depth/normal maps to our format.
+
+    Depth <= 0 or non-finite becomes 0 (invalid); maps smaller than the images (COLMAP's
+    ``max_image_size``) are resized with nearest neighbour. Normals (camera frame) are
+    normalised and flipped to face the camera (``n . ray < 0``); the confidence is 1 where the
+    depth is valid (COLMAP's filter already removed the rest); the masks zero everything
+    outside the foreground.
+
+    Args:
+        depth_maps: C maps (h, w); normal_maps: C maps (h, w, 3).
+        cameras: the C cameras.
+        masks: optional (C, H, W) foreground masks.
+        image_size: (W, H) of the output; default the cameras' size, else the maps' size.
+    """
+    import cv2
+
+    C = len(cameras)
+    if len(depth_maps) != C or len(normal_maps) != C:
+        raise DepthError(f"{source}: {len(depth_maps)} depth maps for {C} cameras")
+    if image_size is None:
+        sizes = {(c.width, c.height) for c in cameras}
+        known = len(sizes) == 1 and min(next(iter(sizes))) > 0
+        image_size = next(iter(sizes)) if known else depth_maps[0].shape[1::-1]
+    W, H = int(image_size[0]), int(image_size[1])
+    m = _binary_masks(masks, (C, H, W))
+
+    depth = np.zeros((C, H, W), np.float32)
+    normal = np.zeros((C, H, W, 3), np.float32)
+    for i, (d, n, cam) in enumerate(zip(depth_maps, normal_maps, cameras, strict=True)):
+        d = np.asarray(d, dtype=np.float32)
+        n = np.asarray(n, dtype=np.float32)
+        if d.shape != (H, W):
+            d = cv2.resize(d, (W, H), interpolation=cv2.INTER_NEAREST)
+            n = cv2.resize(n, (W, H), interpolation=cv2.INTER_NEAREST)
+        with np.errstate(invalid="ignore"):
+            norm = np.linalg.norm(n, axis=-1)
+            ok = np.isfinite(d) & (d > 0) & np.isfinite(norm) & (norm > 1e-6)
+        if m is not None:
+            ok &= m[i]
+        n = np.where(ok[..., None], n / np.where(ok, norm, 1.0)[..., None], 0.0)
+        u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+        Kinv = np.linalg.inv(np.asarray(cam.K, dtype=np.float64))
+        rays = np.stack([u, v, np.ones_like(u)], axis=-1) @ Kinv.T
+        flip = np.einsum("hwc,hwc->hw", n, rays) > 0
+        n[flip] *= -1.0
+        depth[i] = np.where(ok, d, 0.0)
+        normal[i] = n
+    confidence = (depth > 0).astype(np.float32)
+    return validate_depth_frame(depth, normal, confidence, [c.serial for c in cameras], source)
+
+
+# --------------------------------------------------------------------------------------------
+# the backend
+# --------------------------------------------------------------------------------------------
+
+
+def estimate_depth_colmap(
+    images: np.ndarray,
+    cameras: Sequence[Camera],
+    masks: np.ndarray | None,
+    workdir: PathLike,
+    config: ColmapConfig | None = None,
+    sparse_points: np.ndarray | None = None,
+) -> DepthFrame:
+    """Depth and normals of one frame with COLMAP PatchMatch stereo (needs CUDA).
+
+    Args:
+        images: (C, H, W, 3) uint8 RGB of one frame.
+        cameras: the C cameras (known calibration).
+        masks: optional (C, H, W) foreground masks (bool or alpha).
+        workdir: scratch folder for the COLMAP workspace.
+        config: settings; with ``depth_min``/``depth_max`` None the range comes from
+            ``sparse_points``.
+        sparse_points: optional (N, 3) world points on the subject (e.g. triangulated
+            landmarks).
+
+    Raises:
+        DepthError: COLMAP cannot run dense stereo here (saying what to install), no depth
+            range, or PatchMatch failed.
+    """
+    cfg = config or ColmapConfig()
+    cfg.validate()
+    ok, why = colmap_dense_available(cfg.binary)
+    if not ok:
+        raise DepthError(f"{NEEDS_CUDA} (here: {why})")
+    if cfg.depth_min is not None:
+        depth_range = (float(cfg.depth_min), float(cfg.depth_max))
+    elif sparse_points is not None:
+        depth_range = depth_range_from_points(sparse_points, cameras, cfg.depth_margin)
+    else:
+        raise DepthError("colmap: no depth range: set depth_min/depth_max or give sparse points")
+    ws = Path(workdir)
+    try:
+        names = write_colmap_workspace(ws, images, cameras, masks, cfg)
+        ran = run_patch_match(ws, depth_range, cfg)
+        log.info("PatchMatch (%s) on %d views, depth range %.3f-%.3f m",
+                 ran, len(cameras), *depth_range)
+        kind = "geometric" if cfg.geom_consistency else "photometric"
+        dmaps, nmaps = read_colmap_dense_maps(ws, names, kind)
+        H, W = np.asarray(images).shape[1:3]
+        return colmap_to_depth_frame(dmaps, nmaps, cameras, masks, (W, H), source=str(ws))
+    finally:
+        if not cfg.keep_workspace and ws.exists():
+            shutil.rmtree(ws, ignore_errors=True)
+
+
+def estimate_depth_colmap_sequence(
+    frames: Iterable[int],
+    load_frame: Callable[[int], tuple[np.ndarray, np.ndarray | None]],
+    cameras: Sequence[Camera],
+    out_dir: PathLike,
+    workdir: PathLike,
+    config: ColmapConfig | None = None,
+    sparse_points: Callable[[int], np.ndarray | None] | None = None,
+) -> dict[str, Any]:
+    """Run :func:`estimate_depth_colmap` frame by frame and write ``frame_<t>.npz`` files.
+
+    Args:
+        frames: frame ids ``t``.
+        load_frame: ``t -> (images (C, H, W, 3), masks (C, H, W) | None)`` in ``cameras`` order.
+        cameras: the C cameras.
+        out_dir: where the depth files go (:func:`depth_frame_path`).
+        workdir: scratch folder (one sub-folder per frame, deleted unless kept).
+        config: settings.
+        sparse_points: optional ``t -> (N, 3)`` world points for the depth range.
+
+    Returns:
+        ``{"backend": which COLMAP ran, "frames": n, "valid_fraction": [per frame]}``.
+    """
+    cfg = config or ColmapConfig()
+    ok, why = colmap_dense_available(cfg.binary)
+    if not ok:
+        raise DepthError(f"{NEEDS_CUDA} (here: {why})")
+    log.info("depth backend colmap: %s", why)
+    fractions = []
+    n = 0
+    for t in frames:
+        images, masks = load_frame(t)
+        pts = sparse_points(t) if sparse_points is not None else None
+        frame = estimate_depth_colmap(
+            images, cameras, masks, Path(workdir) / f"frame_{int(t):05d}", cfg, pts
+        )
+        save_depth_frame(depth_frame_path(out_dir, t), frame.depth, frame.normal,
+                         frame.confidence, frame.serials)
+        fractions.append(float((frame.depth > 0).mean()))
+        n += 1
+    return {"backend": why, "frames": n, "valid_fraction": fractions}

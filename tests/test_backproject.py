@@ -1,0 +1,363 @@
+"""Back-projection of rendered true depth onto the mesh, masks, landmark lifting and fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import open3d as o3d
+import pytest
+
+from talkhead.backproject import (
+    BackprojectConfig,
+    backproject_frame,
+    backproject_sequence,
+    backproject_view,
+    combined_mask,
+    depth_mask,
+    face_mask,
+    fuse_landmarks,
+    landmark_error_mm,
+    lift_landmarks,
+    load_points,
+    point_to_mesh_distance,
+    save_points,
+    voxel_downsample,
+)
+from talkhead.cameras import project, ring_rig
+from talkhead.depth.io import DepthFrame, depth_frame_path, load_depth_frame, save_depth_frame
+from talkhead.errors import DepthError
+
+W, H = 160, 120
+RADIUS = 0.1
+PLANE_Z = -0.8  # world z of the backdrop: 1.8 m in front of the camera at z = +1
+
+
+def _sphere():
+    m = o3d.geometry.TriangleMesh.create_sphere(RADIUS, 40)
+    return np.asarray(m.vertices, dtype=np.float64), np.asarray(m.triangles, dtype=np.int64)
+
+
+def _plane():
+    s = 3.0
+    v = np.array([[-s, -s, PLANE_Z], [s, -s, PLANE_Z], [s, s, PLANE_Z], [-s, s, PLANE_Z]])
+    return v, np.array([[0, 1, 2], [0, 2, 3]])
+
+
+def _render(cameras, meshes):
+    """True z-depth (C, H, W), camera-frame normals facing the camera (C, H, W, 3) and the
+    id of the mesh hit (C, H, W) (-1 = nothing)."""
+    scene = o3d.t.geometry.RaycastingScene()
+    for v, f in meshes:
+        scene.add_triangles(o3d.core.Tensor(v.astype(np.float32)),
+                            o3d.core.Tensor(f.astype(np.uint32)))
+    u, vv = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+    pix = np.stack([u, vv, np.ones_like(u)], axis=-1).reshape(-1, 3)
+    depth, normal, gid = [], [], []
+    for cam in cameras:
+        d_cam = pix @ np.linalg.inv(cam.K).T  # z = 1 in the camera
+        d_world = d_cam @ cam.R  # R^T d
+        o = np.broadcast_to(cam.center, d_world.shape)
+        rays = np.concatenate([o, d_world], axis=1).astype(np.float32)
+        ans = scene.cast_rays(o3d.core.Tensor(rays))
+        t = ans["t_hit"].numpy().astype(np.float64)
+        hit = np.isfinite(t)
+        n_cam = ans["primitive_normals"].numpy().astype(np.float64) @ cam.R.T
+        n_cam[np.einsum("ij,ij->i", n_cam, d_cam) > 0] *= -1
+        depth.append(np.where(hit, t, 0.0).reshape(H, W))
+        normal.append(np.where(hit[:, None], n_cam, 0.0).reshape(H, W, 3))
+        gid.append(np.where(hit, ans["geometry_ids"].numpy().astype(np.int64), -1).reshape(H, W))
+    return np.stack(depth), np.stack(normal), np.stack(gid)
+
+
+@pytest.fixture(scope="module")
+def studio():
+    cams = ring_rig(4, W, H, fov_x_deg=30.0, radius=1.0, yaw_span_deg=60.0)
+    sphere, plane = _sphere(), _plane()
+    depth, normal, gid = _render(cams, [sphere, plane])
+    frame = DepthFrame(depth.astype(np.float32), normal.astype(np.float32),
+                       (depth > 0).astype(np.float32), tuple(c.serial for c in cams))
+    return cams, sphere, frame, gid
+
+
+def _mesh_face_normals(points, vertices, faces):
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)),
+                        o3d.core.Tensor(faces.astype(np.uint32)))
+    ans = scene.compute_closest_points(o3d.core.Tensor(points.astype(np.float32)))
+    return ans["primitive_normals"].numpy().astype(np.float64)
+
+
+def test_backprojection_of_true_depth_lands_on_the_mesh(studio):
+    cams, (V, F), frame, gid = studio
+    fp = backproject_frame(frame, cams, max_depth=1.4)
+    assert fp.skipped == []
+    # every camera sees the sphere, and only sphere pixels survive the depth mask
+    for i in range(len(cams)):
+        assert fp.counts[i] == int((gid[i] == 0).sum()) > 500
+    dist = point_to_mesh_distance(fp.points, V, F)
+    assert dist.max() < 1e-4
+    # world normals are the mesh's (R^T applied, not R), unit length, facing outwards
+    n_mesh = _mesh_face_normals(fp.points, V, F)
+    cos = np.einsum("ij,ij->i", fp.normals.astype(np.float64), n_mesh)
+    assert np.allclose(np.linalg.norm(fp.normals, axis=1), 1.0, atol=1e-5)
+    assert np.percentile(cos, 1) > 0.999
+    outward = fp.points / np.linalg.norm(fp.points, axis=1, keepdims=True)
+    assert np.einsum("ij,ij->i", fp.normals, outward).min() > 0.98
+
+
+def test_view_ids_and_single_view_agree(studio):
+    cams, _, frame, _ = studio
+    fp = backproject_frame(frame, cams)
+    p1, n1 = backproject_view(frame.depth[1], frame.normal[1], np.ones((H, W), bool),
+                              cams[1].K, cams[1].world_2_cam)
+    p1 = p1[depth_mask(frame.depth[1])[np.nonzero(frame.depth[1] > 0)]]
+    assert np.array_equal(fp.points[fp.view_ids == 1], p1)
+    # the points of view 1 project back onto view 1's pixels at their depth
+    uv, z = project(p1, cams[1].K, cams[1].world_2_cam)
+    ui, vi = np.rint(uv[:, 0]).astype(int), np.rint(uv[:, 1]).astype(int)
+    assert np.abs(uv - np.stack([ui, vi], 1)).max() < 1e-3
+    assert np.allclose(z, frame.depth[1][vi, ui], atol=1e-5)
+
+
+def test_depth_mask_excludes_the_backdrop(studio):
+    cams, _, frame, gid = studio
+    backdrop = gid == 1
+    assert backdrop.any() and frame.depth[backdrop].min() > 1.4  # really behind 1.4 m
+    m = depth_mask(frame.depth, 0.0, 1.4)
+    assert not (m & backdrop).any()
+    assert np.array_equal(m, gid == 0)
+    # with a wider range the backdrop is back in
+    fp_all = backproject_frame(frame, cams, max_depth=5.0)
+    fp = backproject_frame(frame, cams, max_depth=1.4)
+    assert len(fp_all.points) == int((gid >= 0).sum()) > len(fp.points)
+    # (min, max]: a depth exactly at max is kept, one exactly at min is not
+    d = np.array([[0.0, 0.5, 1.4, 1.4001]])
+    assert depth_mask(d, 0.5, 1.4).tolist() == [[False, False, True, False]]
+
+
+def test_face_mask_excludes_non_face_labels(studio):
+    cams, _, frame, gid = studio
+    labels = np.zeros((len(cams), H, W), np.uint8)
+    labels[:, :, : W // 2] = 1  # face skin on the left half
+    labels[:, :, W // 2 :] = 10  # hair on the right half
+    labels[:, : H // 4, :] = 6  # nose label on the top rows
+    fm = face_mask(labels)
+    assert fm[:, :, : W // 2].all() and fm[:, : H // 4].all()
+    assert not fm[:, H // 4 :, W // 2 :].any()
+    assert face_mask(np.arange(12)).tolist() == [False] + [True] * 9 + [False, False]
+    fp = backproject_frame(frame, cams, masks=fm)
+    for i, cam in enumerate(cams):
+        p = fp.points[fp.view_ids == i]
+        assert len(p) == int((fm[i] & (gid[i] == 0)).sum())
+        uv, _ = project(p, cam.K, cam.world_2_cam)
+        ui, vi = np.rint(uv[:, 0]).astype(int), np.rint(uv[:, 1]).astype(int)
+        assert np.isin(labels[i, vi, ui], list(range(1, 10))).all()
+    # combined: depth AND labels AND alpha
+    alpha = np.zeros((H, W), np.uint8)
+    alpha[H // 2 :] = 255
+    cm = combined_mask(frame.depth[0], labels[0], alpha)
+    assert np.array_equal(cm, depth_mask(frame.depth[0]) & fm[0] & (alpha > 127))
+
+
+def test_mask_of_the_wrong_size_raises(studio):
+    cams, _, frame, _ = studio
+    bad = np.ones((len(cams), H, W + 2), bool)
+    with pytest.raises(DepthError, match=cams[0].serial):
+        backproject_frame(frame, cams, masks=bad)
+    with pytest.raises(DepthError, match="segmentation"):
+        combined_mask(frame.depth[0], labels=np.ones((H // 2, W), np.uint8), name="cam_x")
+    with pytest.raises(DepthError, match="mask"):
+        backproject_view(frame.depth[0], frame.normal[0], np.ones((H - 1, W), bool),
+                         cams[0].K, cams[0].world_2_cam)
+
+
+def test_camera_without_valid_depth_is_counted_as_skipped(studio, caplog):
+    cams, _, frame, _ = studio
+    depth = frame.depth.copy()
+    depth[2] = 0.0
+    f2 = DepthFrame(depth, frame.normal, frame.confidence, frame.serials)
+    with caplog.at_level("WARNING", logger="talkhead"):
+        fp = backproject_frame(f2, cams)
+    assert fp.skipped == [cams[2].serial]
+    assert fp.counts[2] == 0 and (fp.counts[[0, 1, 3]] > 0).all()
+    assert not (fp.view_ids == 2).any()
+    assert cams[2].serial in caplog.text
+
+
+def test_voxel_downsampling(studio):
+    cams, (V, F), frame, _ = studio
+    full = backproject_frame(frame, cams)
+    vox = backproject_frame(frame, cams, voxel_size=0.005)
+    assert 0 < len(vox.points) < len(full.points) / 2
+    keys = np.floor(vox.points / 0.005).astype(np.int64)
+    assert len(np.unique(keys, axis=0)) == len(keys)  # at most one point per voxel
+    # averages of points on a convex 10 cm sphere stay within a fraction of a mm of it
+    assert point_to_mesh_distance(vox.points, V, F).max() < 5e-4
+    assert np.allclose(np.linalg.norm(vox.normals, axis=1), 1.0, atol=1e-5)
+    # deterministic
+    again = voxel_downsample(full.points, full.normals, full.view_ids, 0.005)
+    assert np.array_equal(again[0], vox.points)
+
+
+def _cast(cam, uv, V, F):
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(V.astype(np.float32)),
+                        o3d.core.Tensor(F.astype(np.uint32)))
+    d = np.append(uv, 1.0) @ np.linalg.inv(cam.K).T @ cam.R
+    ans = scene.cast_rays(o3d.core.Tensor(np.concatenate([cam.center, d])[None].astype(np.float32)))
+    return cam.center + float(ans["t_hit"].numpy()[0]) * d
+
+
+def test_lifting_a_landmark_recovers_its_3d_point(studio):
+    cams, (V, F), frame, _ = studio
+    # a surface point seen by all cameras: the hit of camera 0's ray at a fractional pixel
+    X = _cast(cams[0], np.array([83.3, 57.6]), V, F)
+    lm = np.zeros((len(cams), 68, 3))
+    for i, cam in enumerate(cams):
+        uv, _ = project(X, cam.K, cam.world_2_cam)
+        lm[i, :, :2] = uv
+        lm[i, :, 2] = 0.9
+    lm[1, 5, 2] = 0.1  # low confidence -> not lifted
+    lm[2, 7, :2] = [-50, 30]  # outside the image -> not lifted
+    lm[3, 9, :2] = [2.0, 2.0]  # on the backdrop (> 1.4 m) -> no valid depth nearby
+    pts, ok = lift_landmarks(lm, frame.depth, cams, min_conf=0.5, search_radius_px=2)
+    assert not ok[1, 5] and not ok[2, 7] and not ok[3, 9]
+    good = ok.copy()
+    assert good.sum() == 4 * 68 - 3
+    err = np.linalg.norm(pts[good] - X, axis=-1)
+    assert err.max() < 5e-4
+    # nearest-valid fallback: a landmark just off the silhouette takes its neighbour's depth
+    uv0, _ = project(np.array([0.0, 0.0, 0.0]), cams[0].K, cams[0].world_2_cam)
+    row = frame.depth[0, int(round(uv0[1]))]
+    edge = int(np.flatnonzero(depth_mask(row)).max())
+    lm2 = lm[:1].copy()
+    lm2[0, 0, :2] = [edge + 1.2, round(uv0[1])]
+    p2, ok2 = lift_landmarks(lm2, frame.depth[:1], cams[:1], search_radius_px=2)
+    assert ok2[0, 0]
+    _, z = project(p2[0, 0], cams[0].K, cams[0].world_2_cam)
+    assert abs(z - frame.depth[0, int(round(uv0[1])), edge]) < 1e-6
+    p3, ok3 = lift_landmarks(lm2, frame.depth[:1], cams[:1], search_radius_px=0)
+    assert not ok3[0, 0]
+
+
+def test_fusion_drops_an_outlier_view(rng):
+    truth = rng.normal(scale=0.05, size=(68, 3))
+    C = 5
+    lifted = truth + rng.normal(scale=0.0003, size=(C, 68, 3))
+    lifted[2] += np.array([0.03, 0.0, 0.0])  # one view 3 cm off on every landmark
+    valid = np.ones((C, 68), bool)
+    pts, ok, inl = fuse_landmarks(lifted, valid, max_dev=0.005, min_views=2, return_inliers=True)
+    assert ok.all()
+    assert not inl[2].any() and inl[[0, 1, 3, 4]].all()
+    assert np.linalg.norm(pts - truth, axis=1).max() < 0.001
+    # a plain mean would be 6 mm off: the fusion really is robust
+    assert np.linalg.norm(lifted.mean(0) - truth, axis=1).min() > 0.004
+    # invalid views are ignored even if they hold garbage
+    lifted2 = lifted.copy()
+    lifted2[0, :10] = np.nan
+    valid2 = valid.copy()
+    valid2[0, :10] = False
+    pts2, ok2 = fuse_landmarks(lifted2, valid2)
+    assert ok2.all() and np.isfinite(pts2).all()
+
+
+def test_fusion_needs_min_views_to_agree(rng):
+    truth = rng.normal(scale=0.05, size=(68, 3))
+    lifted = np.repeat(truth[None], 3, axis=0)
+    valid = np.zeros((3, 68), bool)
+    valid[0] = True
+    valid[1, :34] = True  # landmarks 0-33: two views agree
+    lifted[1, 34:] += 0.03
+    valid[1, 34:] = True  # landmarks 34-67: two views 3 cm apart
+    pts, ok = fuse_landmarks(lifted, valid, max_dev=0.005, min_views=2)
+    assert ok[:34].all() and not ok[34:].any()
+    assert np.allclose(pts[:34], truth[:34]) and np.all(pts[34:] == 0)
+    _, ok3 = fuse_landmarks(lifted, valid, min_views=3)
+    assert not ok3.any()
+    _, ok1 = fuse_landmarks(lifted[:1], valid[:1], min_views=1)
+    assert ok1.all()
+
+
+def test_metrics():
+    V = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], float)
+    F = np.array([[0, 1, 2]])
+    d = point_to_mesh_distance(np.array([[0.2, 0.2, 0.3], [0.2, 0.2, -0.1]]), V, F)
+    assert np.allclose(d, [0.3, 0.1], atol=1e-6)
+    gt = np.zeros((2, 68, 3))
+    pred = gt.copy()
+    pred[..., 0] = 0.002
+    valid = np.ones((2, 68), bool)
+    pred[0, 0] = 5.0
+    valid[0, 0] = False  # an invalid landmark does not count
+    assert landmark_error_mm(pred, valid, gt) == pytest.approx(2.0)
+    assert np.isnan(landmark_error_mm(pred, np.zeros_like(valid), gt))
+
+
+def test_backproject_sequence(studio, tmp_path, rng):
+    cams, (V, F), frame, gid = studio
+    depth_dir = tmp_path / "depth"
+    d2 = frame.depth.copy()
+    d2[3] = 0.0  # frame 1: camera 3 has no depth
+    for t, d in ((0, frame.depth), (1, d2)):
+        save_depth_frame(depth_frame_path(depth_dir, t), d, frame.normal,
+                         (d > 0).astype(np.float32), frame.serials)
+    uvs = rng.uniform(-5, 5, (68, 2)) + [80, 60]
+    X = np.stack([_cast(cams[0], uv, V, F) for uv in uvs])
+
+    def labels(t, serials):
+        assert list(serials) == [c.serial for c in cams]
+        return np.where(gid >= 0, 1, 0).astype(np.uint8)
+
+    def landmarks(t, serials):
+        out = np.zeros((len(serials), 68, 3))
+        for i, cam in enumerate(cams):
+            out[i, :, :2] = project(X, cam.K, cam.world_2_cam)[0]
+            out[i, :, 2] = 1.0
+        out[1, :, :2] += 12.0  # a bad detector in camera 1
+        return out
+
+    cfg = BackprojectConfig(voxel_size=0.003)
+    data, stats = backproject_sequence(depth_dir, {c.serial: c for c in cams},
+                                       segmentation=labels, landmarks2d=landmarks, config=cfg)
+    off = data["frame_offsets"]
+    assert off.tolist()[0] == 0 and off[-1] == len(data["points"]) and len(off) == 3
+    assert list(data["frames"]) == [0, 1] == stats["frames"]
+    assert (np.diff(off) > 0).all() and np.array_equal(np.diff(off), stats["points_per_frame"])
+    assert stats["skipped_cameras"] == {1: [cams[3].serial]} and stats["n_skipped"] == 1
+    assert point_to_mesh_distance(data["points"], V, F).max() < 1e-3
+    assert data["landmarks3d_valid"].all()
+    assert landmark_error_mm(data["landmarks3d"], data["landmarks3d_valid"],
+                             np.broadcast_to(X, (2, 68, 3))) < 0.5
+    # camera 1 never agrees;
+    # frame 1 has no camera 3 -> 2 inlier views
+    inl = stats["landmark_inliers"]
+    assert (inl[0] == 3).all() and (inl[1] == 2).all()
+    assert (stats["landmark_views"][1] == 3).all()  # camera 1's lifted points exist
+    save_points(tmp_path / "points.npz", data)
+    back = load_points(tmp_path / "points.npz")
+    assert back["points"].dtype == np.float32 and np.array_equal(back["points"], data["points"])
+    assert back["landmarks3d_valid"].dtype == bool
+
+
+def test_nan_depth_file_raises_naming_the_file(studio, tmp_path):
+    cams, _, frame, _ = studio
+    path = depth_frame_path(tmp_path, 3)
+    d = frame.depth.copy()
+    d[1, 10, 10] = np.nan
+    np.savez_compressed(path, depth=d, normal=frame.normal, confidence=frame.confidence,
+                        serials=np.array(frame.serials))
+    with pytest.raises(DepthError, match=str(path.name)) as exc:
+        backproject_sequence(tmp_path, cams, frames=[3])
+    assert cams[1].serial in str(exc.value) and cams[0].serial not in str(exc.value)
+    with pytest.raises(DepthError):
+        load_depth_frame(path)
+
+
+def test_config_from_dict():
+    cfg = BackprojectConfig.from_dict({"max_depth": 1.2, "face_labels": [1, 6, 7, 9]})
+    assert cfg.max_depth == 1.2 and cfg.face_labels == (1, 6, 7, 9)
+    from talkhead.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_dept"):
+        BackprojectConfig.from_dict({"max_dept": 1.2})
+    with pytest.raises(ConfigError, match="min_depth"):
+        BackprojectConfig.from_dict({"min_depth": 2.0})
