@@ -1,1 +1,23 @@
-raise NotImplementedError
+"""Record one sequence of the synthetic studio: the capture tree and its ground truth."""
+
+from pathlib import Path
+
+import _bootstrap
+
+from talkhead.logs import log_to
+from talkhead.synth.studio import StudioConfig, render_sequence
+
+with log_to(snakemake.log[0]):
+    capture_root = Path(snakemake.output.sequence).parents[2]
+    gt_root = Path(snakemake.output.ground_truth).parents[1]
+    render_sequence(
+        snakemake.input.model,
+        capture_root,
+        gt_root,
+        snakemake.wildcards.subject,
+        snakemake.wildcards.sequence,
+        StudioConfig.from_workflow(snakemake.params.synthetic),
+        threads=snakemake.threads,
+        landmarks_path=snakemake.input.landmarks,
+        masks_path=snakemake.input.masks,
+    )

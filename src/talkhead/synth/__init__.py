@@ -1,0 +1,1 @@
+"""The embedded default: a synthetic studio (procedural head, speaking actor, recording)."""

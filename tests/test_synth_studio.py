@@ -1,0 +1,244 @@
+"""The synthetic studio: rig, config and a tiny recorded sequence with its ground truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from talkhead.cameras import read_camera_params
+from talkhead.errors import ConfigError
+from talkhead.io import load_npz, read_image, read_wav
+from talkhead.synth.studio import (
+    StudioConfig,
+    render_sequence,
+    rig_cameras,
+    stable_seed,
+    write_head_model_for,
+    write_rig,
+)
+
+TINY = dict(n_cameras=2, width=64, height=80, fov_deg=24.0, duration_s=0.6, fps=5.0,
+            sample_rate=16000, n_shape=8, n_expression=8, yaw_span_deg=40.0)
+
+
+def test_config_from_workflow_section_drops_workflow_keys():
+    cfg = StudioConfig.from_workflow({"n_subjects": 2, "n_sequences": 3, "seed": 7})
+    assert cfg.seed == 7 and cfg == StudioConfig(seed=7)
+    with pytest.raises(ConfigError, match="unknown key"):
+        StudioConfig.from_workflow({"n_subjects": 2, "colour": "red"})
+
+
+def test_config_from_dict_validates_and_round_trips():
+    cfg = StudioConfig.from_dict({"n_cameras": 4, "width": 128, "pitch_deg": [0, 5],
+                                  "sensor_noise": 2})
+    assert cfg.n_cameras == 4 and cfg.pitch_deg == (0.0, 5.0) and cfg.sensor_noise == 2.0
+    assert StudioConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.n_frames == round(cfg.duration_s * cfg.fps)
+    with pytest.raises(ConfigError, match="unknown key"):
+        StudioConfig.from_dict({"n_camera": 4})
+    with pytest.raises(ConfigError, match="n_cameras"):
+        StudioConfig.from_dict({"n_cameras": 2.5})
+    with pytest.raises(ConfigError, match="n_cameras"):
+        StudioConfig(n_cameras=0)
+    with pytest.raises(ConfigError, match="torso"):
+        StudioConfig.from_dict({"torso": "yes"})
+
+
+def test_stable_seed_is_stable_and_name_sensitive():
+    assert stable_seed(0, "subj", "seq") == stable_seed(0, "subj", "seq")
+    # not Python's salted hash(): another interpreter with another hash seed agrees
+    code = "from talkhead.synth.studio import stable_seed; print(stable_seed(0, 'subj', 'seq'))"
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        assert int(out) == stable_seed(0, "subj", "seq")
+    assert len({stable_seed(0, "subj", s) for s in ("a", "b", "c", "ab")}) == 4
+    assert stable_seed(1, "subj") != stable_seed(0, "subj")
+
+
+def test_rig_is_seeded_per_subject_and_round_trips(tmp_path):
+    cfg = StudioConfig(n_cameras=5, rig_jitter_deg=0.5, rig_jitter_m=0.01)
+    cams = write_rig(tmp_path / "s1", cfg, "s1")
+    back = read_camera_params(tmp_path / "s1" / "camera_params.json")
+    assert list(back) == [c.serial for c in cams]
+    for c in cams:
+        b = back[c.serial]
+        assert np.allclose(b.world_2_cam, c.world_2_cam) and np.allclose(b.K, c.K)
+        assert (b.width, b.height) == (cfg.width, cfg.height)
+        # every camera sees the head centre near its image centre, about rig_radius away
+        uv, z = c.project(np.zeros(3))
+        assert abs(z - cfg.rig_radius) < 0.05
+        assert np.abs(uv - [(cfg.width - 1) / 2, (cfg.height - 1) / 2]).max() < 0.05 * cfg.width
+    # rewritten only when it would change
+    path = tmp_path / "s1" / "camera_params.json"
+    stamp = path.stat().st_mtime_ns
+    write_rig(tmp_path / "s1", cfg, "s1")
+    assert path.stat().st_mtime_ns == stamp
+    changed = write_rig(tmp_path / "s1", StudioConfig(n_cameras=3), "s1")
+    assert list(read_camera_params(path)) == [c.serial for c in changed]
+    again = rig_cameras(cfg, "s1")
+    other = rig_cameras(cfg, "s2")
+    assert all(np.array_equal(a.world_2_cam, c.world_2_cam)
+               for a, c in zip(again, cams, strict=True))
+    assert not all(np.allclose(a.world_2_cam, c.world_2_cam)
+                   for a, c in zip(other, cams, strict=True))
+
+
+@pytest.fixture(scope="module")
+def head_model_dir(tmp_path_factory):
+    from talkhead.synth.head import build_head_model, write_head_model
+
+    out = tmp_path_factory.mktemp("head")
+    write_head_model(out, build_head_model(seed=0, n_shape=8, n_expression=8))
+    return out
+
+
+def test_write_head_model_for_builds_the_configured_model(tmp_path):
+    from talkhead.flame import load_flame_model
+
+    cfg = StudioConfig(n_shape=8, n_expression=9)
+    folder = write_head_model_for(cfg, tmp_path / "generic_model.pkl")
+    m = load_flame_model(folder / "generic_model.pkl", folder / "landmark_embedding.npz",
+                         folder / "FLAME_masks.pkl")
+    assert (m.num_shape, m.num_expression, m.num_landmarks) == (8, 9, 68)
+    assert {"face", "lips", "left_eyeball", "scalp"} <= set(m.masks)
+    with pytest.raises(ConfigError, match="generic_model.pkl"):
+        write_head_model_for(cfg, tmp_path / "model.pkl")
+
+
+@pytest.fixture(scope="module")
+def recorded(head_model_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("studio")
+    cfg = StudioConfig(**TINY)
+    summary = render_sequence(head_model_dir, root / "capture", root / "gt", "subjA", "seq1",
+                              cfg, progress=False)
+    return root, cfg, summary
+
+
+def test_render_sequence_writes_the_nersemble_layout(recorded):
+    root, cfg, summary = recorded
+    T, C, W, H = 3, 2, cfg.width, cfg.height
+    assert summary["n_frames"] == T and summary["n_cameras"] == C
+    subj = root / "capture" / "subjA"
+    cams = read_camera_params(subj / "camera_params.json")
+    serials = list(cams)
+    assert serials == summary["serials"]
+    seq = subj / "sequences" / "seq1"
+    assert json.loads((seq / "sequence.json").read_text())["fps"] == cfg.fps
+    for t in range(T):
+        fd = seq / "timesteps" / f"frame_{t:05d}"
+        for s in serials:
+            img = read_image(fd / "images" / f"cam_{s}.png")
+            alpha = read_image(fd / "alpha_map" / f"cam_{s}.png", unchanged=True)
+            seg = read_image(fd / "facer_segmentation_masks" / f"segmentation_cam_{s}.png",
+                             unchanged=True)
+            assert img.shape == (H, W, 3) and img.dtype == np.uint8
+            assert alpha.shape == (H, W) and seg.shape == (H, W)
+            assert 0.05 < (alpha > 127).mean() < 0.9  # a head, not the whole image
+            assert set(np.unique(seg)) <= set(range(11))
+            assert {1, 6}.issubset(set(np.unique(seg)))  # skin and nose seen
+            assert (seg[alpha == 0] == 0).all()
+            assert img[alpha == 0].std() > 2  # a textured background, not a flat colour
+    for s in serials:
+        lm = np.load(seq / "annotations" / "landmarks2D" / f"cam_{s}.npy")
+        assert lm.shape == (T, 68, 3) and lm.dtype == np.float32
+        assert ((lm[..., 2] >= 0) & (lm[..., 2] <= 1)).all()
+    audio, sr = read_wav(seq / "audio" / "audio_recording.wav")
+    assert sr == cfg.sample_rate and len(audio) == round(cfg.duration_s * sr)
+    assert 0 < np.abs(audio).max() < 0.5  # a quiet microphone
+
+    gt = root / "gt" / "subjA" / "seq1"
+    flame = load_npz(gt / "flame.npz")
+    assert flame["shape"].shape == (8,) and flame["expression"].shape == (T, 8)
+    for key, w in (("rotation", 3), ("translation", 3), ("jaw", 3), ("neck", 3), ("eyes", 6),
+                   ("scale", 1)):
+        assert flame[key].shape == (T, w)
+    assert float(flame["fps"]) == cfg.fps
+    verts = np.load(gt / "vertices.npy")
+    assert verts.dtype == np.float32 and verts.shape[0] == T and verts.shape[2] == 3
+    assert np.load(gt / "landmarks3d.npy").shape == (T, 68, 3)
+    clean, sr = read_wav(gt / "audio_clean.wav")
+    assert len(clean) == len(audio) and np.abs(clean).max() > 5 * np.abs(audio).max()
+    phones = json.loads((gt / "phonemes.json").read_text())
+    assert phones and {"phoneme", "start", "end"} <= set(phones[0])
+    d = load_npz(gt / "depth" / "frame_00000.npz")
+    assert d["depth"].shape == (C, H, W) and d["depth"].dtype == np.float32
+    assert d["normal"].shape == (C, H, W, 3) and list(d["serials"]) == serials
+
+
+def test_ground_truth_is_consistent(recorded, head_model_dir):
+    import open3d as o3d
+    import torch
+
+    from talkhead.cameras import pixel_grid, unproject
+    from talkhead.flame import FlameLayer, load_flame_model
+
+    root, cfg, _ = recorded
+    gt = root / "gt" / "subjA" / "seq1"
+    seq = root / "capture" / "subjA" / "sequences" / "seq1"
+    cams = read_camera_params(root / "capture" / "subjA" / "camera_params.json")
+    verts = np.load(gt / "vertices.npy")
+    lm3d = np.load(gt / "landmarks3d.npy")
+    model = load_flame_model(head_model_dir / "generic_model.pkl",
+                             head_model_dir / "landmark_embedding.npz")
+    # the true parameters reproduce the true vertices
+    p = load_npz(gt / "flame.npz")
+    layer = FlameLayer(model, dtype=torch.float64)
+    with torch.no_grad():
+        out = layer(**{k: torch.as_tensor(p[k]) for k in (
+            "shape", "expression", "rotation", "neck", "jaw", "eyes", "translation", "scale")})
+    assert np.abs(out.vertices.numpy() - verts).max() < 1e-5
+    assert np.abs(out.landmarks.numpy() - lm3d).max() < 1e-5
+    # the true depth back-projects onto the true mesh; normals are unit and face the camera
+    for t in range(verts.shape[0]):
+        scene = o3d.t.geometry.RaycastingScene()
+        scene.add_triangles(verts[t].astype(np.float32), model.faces.astype(np.uint32))
+        d = load_npz(gt / "depth" / f"frame_{t:05d}.npz")
+        for c, s in enumerate(d["serials"]):
+            cam = cams[str(s)]
+            m = d["depth"][c] > 0
+            assert m.sum() > 100
+            P = unproject(pixel_grid(cam.width, cam.height)[m], d["depth"][c][m], cam.K,
+                          cam.world_2_cam)
+            dist = scene.compute_distance(P.astype(np.float32)).numpy()
+            assert dist.max() < 1e-4
+            n = d["normal"][c][m]
+            assert np.allclose(np.linalg.norm(n, axis=1), 1, atol=1e-4)
+            pc = P @ cam.R.T + cam.t
+            assert ((n * pc).sum(1) < 0).mean() > 0.97
+            alpha = read_image(seq / "timesteps" / f"frame_{t:05d}" / "alpha_map" /
+                               f"cam_{s}.png", unchanged=True)
+            assert (alpha[m] > 0).all()
+    # visible 2D landmarks lie near the projections of the true 3D landmarks
+    for s, cam in cams.items():
+        lm = np.load(seq / "annotations" / "landmarks2D" / f"cam_{s}.npy")
+        uv, _ = cam.project(lm3d)
+        ok = lm[..., 2] >= 0.5
+        assert ok.mean() > 0.5
+        err = np.linalg.norm(lm[..., :2] - uv, axis=-1)[ok]
+        assert np.median(err) < 3 * cfg.landmark_noise_px
+
+
+def test_recording_is_deterministic(recorded, head_model_dir, tmp_path):
+    root, cfg, _ = recorded  # the same config again, into another folder
+    render_sequence(head_model_dir, tmp_path / "capture", tmp_path / "gt", "subjA", "seq1",
+                    cfg, progress=False, threads=2)  # threads do not change the result
+    a = root / "capture" / "subjA"
+    b = tmp_path / "capture" / "subjA"
+    assert (a / "camera_params.json").read_bytes() == (b / "camera_params.json").read_bytes()
+    for t in range(cfg.n_frames):
+        rel = f"sequences/seq1/timesteps/frame_{t:05d}/images"
+        for f in sorted((a / rel).iterdir()):
+            assert np.array_equal(read_image(f), read_image(b / rel / f.name))
+    for name in ("vertices.npy", "landmarks3d.npy"):
+        assert np.array_equal(np.load(root / "gt/subjA/seq1" / name),
+                              np.load(tmp_path / "gt/subjA/seq1" / name))
+    rel = "sequences/seq1/annotations/landmarks2D"
+    for f in sorted((a / rel).iterdir()):
+        assert np.array_equal(np.load(f), np.load(b / rel / f.name))
