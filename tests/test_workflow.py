@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +77,13 @@ def test_nersemble_source_requires_root(tmp_path):
     assert "capture.root" in res.stdout + res.stderr
 
 
-@pytest.mark.skipif(shutil.which("sbatch") is None, reason="needs a SLURM installation")
-def test_slurm_profile_dry_run():
+def test_slurm_profile_asks_gpu_for_gpu_rules():
     res = snakemake("-n", "--profile", "profiles/slurm")
-    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    jobs = {}
+    for block in out.split("\nrule ")[1:]:
+        name = block.split(":", 1)[0]
+        jobs[name] = next(line for line in block.splitlines() if "resources:" in line)
+    assert "gpu=1" in jobs["depth"]
+    assert "gpu=0" in jobs["validate_capture"]

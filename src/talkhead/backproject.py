@@ -23,14 +23,17 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .cameras import Camera, unproject
 from .depth.io import DepthFrame, depth_frame_path, list_depth_frames, load_depth_frame
 from .errors import ConfigError, DepthError
-from .io import PathLike, save_npz
+from .io import PathLike, save_metrics, save_npz
+
+if TYPE_CHECKING:
+    from .capture import CaptureSequence
 
 __all__ = [
     "FACE_LABELS",
@@ -776,3 +779,77 @@ def landmark_error_mm(pred: np.ndarray, valid: np.ndarray, gt: np.ndarray) -> fl
     if not valid.any():
         return float("nan")
     return float(np.linalg.norm(pred - gt, axis=-1)[valid].mean() * 1000.0)
+
+
+def points_gt_metrics(
+    data: Mapping[str, np.ndarray], gt_dir: PathLike, max_frames: int = 10
+) -> dict[str, float]:
+    """Back-projected points and fused 3D landmarks against the synthetic ground truth.
+
+    Points are measured against the true mesh of their frame (``vertices.npy``, ``faces.npy``)
+    on up to ``max_frames`` frames spread over the sequence; landmarks on every frame.
+    """
+    gt_dir = Path(gt_dir)
+    verts = np.load(gt_dir / "vertices.npy", mmap_mode="r")
+    faces = np.load(gt_dir / "faces.npy")
+    gt_lmk = np.load(gt_dir / "landmarks3d.npy")
+    frames = np.asarray(data["frames"], dtype=np.int64)
+    offsets = np.asarray(data["frame_offsets"])
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).astype(int))
+    dist = [
+        point_to_mesh_distance(
+            data["points"][offsets[i] : offsets[i + 1]], np.asarray(verts[frames[i]]), faces
+        )
+        for i in picks
+    ]
+    d = np.concatenate(dist) * 1000.0 if dist else np.zeros(0)
+    valid = np.asarray(data["landmarks3d_valid"], dtype=bool)
+    lmk = np.asarray(data["landmarks3d"], dtype=np.float64)
+    lmk_err = np.linalg.norm(lmk - gt_lmk[frames], axis=-1)[valid] * 1000.0
+    nan = float("nan")
+    return {
+        "points_to_mesh_median_mm": float(np.median(d)) if d.size else nan,
+        "points_to_mesh_p90_mm": float(np.percentile(d, 90)) if d.size else nan,
+        "landmarks3d_median_err_mm": float(np.median(lmk_err)) if lmk_err.size else nan,
+        "landmarks3d_mean_err_mm": float(lmk_err.mean()) if lmk_err.size else nan,
+    }
+
+
+def run_backproject_stage(
+    seq: CaptureSequence,
+    depth_dir: PathLike,
+    points_path: PathLike,
+    metrics_path: PathLike,
+    settings: Mapping[str, Any] | None = None,
+    gt_dir: PathLike | None = None,
+) -> dict[str, float]:
+    """Back-project a sequence's depth maps to ``points.npz`` and write its ``metrics.json``.
+
+    Args:
+        seq: the capture sequence (calibration, segmentation, alpha, 2D landmarks).
+        depth_dir: the depth stage's ``frame_<t:05d>.npz`` files.
+        settings: the ``backproject`` config section (:class:`BackprojectConfig` fields).
+        gt_dir: the sequence's ground truth (synthetic studio), or None.
+    """
+    from .capture import read_alpha, read_landmarks, read_segmentation
+
+    cfg = BackprojectConfig.from_dict(settings)
+    column = {s: i for i, s in enumerate(seq.serials)}
+    row = {t: i for i, t in enumerate(seq.frame_ids)}
+    lmk = read_landmarks(seq) if seq.has_landmarks else None  # (C, T, 68, 3)
+    data, stats = backproject_sequence(
+        depth_dir,
+        seq.cameras,
+        frames=seq.frame_ids,
+        segmentation=(lambda t, s: read_segmentation(seq, t, s)) if seq.has_segmentation else None,
+        alpha=(lambda t, s: read_alpha(seq, t, s)) if seq.has_alpha else None,
+        landmarks2d=(lambda t, s: lmk[[column[x] for x in s], row[t]]) if lmk is not None else None,
+        config=cfg,
+    )
+    save_points(points_path, data)
+    metrics = points_metrics(stats, data)
+    if gt_dir is not None:
+        metrics.update(points_gt_metrics(data, gt_dir))
+    log.info("back-projection metrics: %s", metrics)
+    save_metrics(metrics_path, metrics)
+    return metrics

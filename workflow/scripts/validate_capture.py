@@ -1,6 +1,7 @@
 """Validate one capture sequence (every problem listed in the log) and write its summary."""
 
 import _bootstrap
+
 from talkhead.capture import open_sequence, summarize
 from talkhead.io import save_json
 from talkhead.logs import log_to

@@ -405,7 +405,7 @@ def render_sequence(
     ``sequences/<sequence>/`` with ``sequence.json``, ``timesteps/frame_<t:05d>/{images,
     alpha_map,facer_segmentation_masks}/...png``, ``annotations/landmarks2D/cam_<serial>.npy``
     (T, 68, 3) and ``audio/audio_recording.wav``; under ``gt_root/<subject>/<sequence>/``:
-    ``flame.npz`` (with ``shape`` and ``fps``), ``vertices.npy`` (T, V, 3),
+    ``flame.npz`` (with ``shape`` and ``fps``), ``vertices.npy`` (T, V, 3), ``faces.npy`` (F, 3),
     ``landmarks3d.npy`` (T, L, 3), ``audio_clean.wav``, ``phonemes.json`` and
     ``depth/frame_<t:05d>.npz`` (depth (C, H, W), normal (C, H, W, 3), serials (C,)).
 
@@ -559,6 +559,7 @@ def render_sequence(
     save_wav(gt_dir / "audio_clean.wav", np.clip(take.audio, -1, 1), cfg.sample_rate)
     save_json(gt_dir / "phonemes.json", take.phonemes_json())
     _save_npy(gt_dir / "vertices.npy", vertices.astype(np.float32))
+    _save_npy(gt_dir / "faces.npy", faces.astype(np.int32))
     _save_npy(gt_dir / "landmarks3d.npy", landmarks.astype(np.float32))
     save_flame_params(gt_dir / "flame.npz", {
         "shape": shape, "expression": p["expression"], "rotation": p["rotation"],
