@@ -191,3 +191,12 @@ def test_bad_input_is_rejected():
         S.synthesize([S.Phone("AA", 0, 0.1)], 4000, np.random.default_rng(0))
     items = S.phones_to_json([S.Phone("AA", 0.0, 0.1)])
     assert S.phones_from_json(items) == [S.Phone("AA", 0.0, 0.1)]
+
+
+@pytest.mark.parametrize("duration", [0.12, 0.24, 0.4, 0.6, 1.0])
+def test_short_takes_still_speak(duration):
+    phones = S.random_utterance(np.random.default_rng(3), duration)
+    assert any(p.phoneme != "SIL" for p in phones)
+    assert phones[0].start == 0.0 and np.isclose(phones[-1].end, duration)
+    audio = S.synthesize(phones, 16000, np.random.default_rng(3))
+    assert np.abs(audio).max() > 0.1

@@ -86,7 +86,8 @@ def test_depth_and_points_are_measured_against_ground_truth(tiny_run):
 def test_report_has_every_qc_figure(tiny_run):
     with zipfile.ZipFile(tiny_run / "results/report.zip") as z:
         names = z.namelist()
-    for figure in ("rig.png", "contact_sheet.png", "microphone.png", "depth_maps.png", "points.png"):
+    figures = ("rig.png", "contact_sheet.png", "microphone.png", "depth_maps.png", "points.png")
+    for figure in figures:
         assert any(n.endswith(figure) for n in names), figure
 
 

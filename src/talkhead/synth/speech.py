@@ -278,7 +278,9 @@ def random_utterance(
     """Pseudo-words of CV / CVC syllables filling ``duration_s`` seconds.
 
     The phones are contiguous, start at 0 and end exactly at ``duration_s``: leading
-    silence, words separated now and then by a short pause (SIL), trailing silence.
+    silence, words separated now and then by a short pause (SIL), trailing silence. Leading
+    and trailing silence take at most 15 % of the take each, and a take too short for any
+    word holds one vowel, so every take has speech.
 
     Args:
         rng: random generator (the only source of randomness).
@@ -296,8 +298,9 @@ def random_utterance(
         raise ConfigError(f"duration_s must be positive, got {duration_s}")
     if speech_rate <= 0:
         raise ConfigError(f"speech_rate must be positive, got {speech_rate}")
-    lead = float(rng.uniform(*lead_s))
-    tail_min = float(tail_s[0])
+    # Short takes keep most of their time for speech: silences take at most 15 % each.
+    lead = min(float(rng.uniform(*lead_s)), 0.15 * duration_s)
+    tail_min = min(float(tail_s[0]), 0.15 * duration_s)
     names: list[str] = []
     durs: list[float] = []
     t = lead
@@ -330,6 +333,9 @@ def random_utterance(
         names += word_n
         durs += word_d
         t += pause + sum(word_d)
+    if not names:  # too short for any drawn word: one vowel fills the time there is
+        names = [str(rng.choice(VOWELS, p=vowel_weights))]
+        durs = [duration_s - tail_min - lead]
     phones = [Phone("SIL", 0.0, min(lead, duration_s))]
     t = phones[0].end
     for n, d in zip(names, durs, strict=True):
