@@ -20,7 +20,8 @@ def _inspect_model(args: argparse.Namespace) -> int:
     from .flame.model import describe_model, format_description, load_flame_model
 
     model = load_flame_model(args.path, landmarks_path=args.landmarks, masks_path=args.masks)
-    print(format_description(describe_model(model), title=str(args.path)))
+    print(args.path)
+    print(format_description(describe_model(model)))
     return 0
 
 

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cameras import Camera, project
+from ..cameras import Camera
 from ..errors import ConfigError, DepthError
 from ..io import PathLike, atomic_path
 from .io import DepthFrame, depth_frame_path, save_depth_frame, validate_depth_frame
@@ -367,21 +367,17 @@ def select_source_views(
 def depth_range_from_points(
     points: np.ndarray, cameras: Sequence[Camera], margin: float = 0.15
 ) -> tuple[float, float]:
-    """Global (min, max) z-depth of ``points`` (N, 3) over all cameras, widened by ``margin``.
+    """Global (min, max) z-depth of ``points`` (N, 3) over all cameras, widened by ``margin``
+    (COLMAP takes one range for all views; :func:`talkhead.depth.mvs.depth_range_from_points`
+    gives the per-view ranges).
 
     Raises:
-        DepthError: when no point lies in front of any camera.
+        DepthError: when no point lies in front of a camera.
     """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    zs = []
-    for cam in cameras:
-        _, z = project(pts, cam.K, cam.world_2_cam)
-        zs.append(z[z > 0])
-    z = np.concatenate(zs) if zs else np.zeros(0)
-    if z.size == 0:
-        raise DepthError("no sparse point lies in front of the cameras: cannot set a depth range")
-    return max(float(z.min()) - margin, 1e-3), float(z.max()) + margin
+    from .mvs import depth_range_from_points as per_view
+
+    ranges = per_view(points, cameras, margin=margin)
+    return float(ranges[:, 0].min()), float(ranges[:, 1].max())
 
 
 def write_colmap_workspace(

@@ -99,12 +99,8 @@ def _run_torch(seq, out_dir, settings, depth_range, device, progress) -> None:
 def _run_colmap(seq, out_dir, settings, depth_range, progress) -> None:
     from .colmap import ColmapConfig, estimate_depth_colmap_sequence
 
-    cfg = ColmapConfig.from_dict(
-        {
-            **settings,
-            "depth_range": [float(depth_range[:, 0].min()), float(depth_range[:, 1].max())],
-        }
-    )
+    near, far = float(depth_range[:, 0].min()), float(depth_range[:, 1].max())
+    cfg = ColmapConfig.from_dict({**settings, "depth_min": near, "depth_max": far})
     cams = [seq.cameras[s] for s in seq.serials]
     with tempfile.TemporaryDirectory(prefix="talkhead-colmap-") as work:
         estimate_depth_colmap_sequence(
