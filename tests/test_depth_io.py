@@ -40,8 +40,9 @@ def test_depth_frame_round_trip(tmp_path, rng):
     save_depth_frame(path, depth.astype(np.float64), normal, conf, serials)
     f = load_depth_frame(path)
     assert f.depth.dtype == f.normal.dtype == f.confidence.dtype == np.float32
-    assert np.array_equal(f.depth, depth) and np.array_equal(f.normal, normal)
-    assert np.array_equal(f.confidence, conf)
+    assert np.array_equal(f.depth, depth)
+    assert np.allclose(f.normal, normal, atol=1e-3)  # float16 on disk
+    assert np.allclose(f.confidence, conf, atol=1e-3)  # float16 on disk
     assert f.serials == tuple(serials) and f.shape == (H, W) and f.n_cameras == 3
     assert f.index(serials[2]) == 2
     with pytest.raises(DepthError, match="no camera"):

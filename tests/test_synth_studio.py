@@ -209,7 +209,8 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
             dist = scene.compute_distance(P.astype(np.float32)).numpy()
             assert dist.max() < 1e-4
             n = d["normal"][c][m]
-            assert np.allclose(np.linalg.norm(n, axis=1), 1, atol=1e-4)
+            n = n.astype(np.float32)  # float16 on disk
+            assert np.allclose(np.linalg.norm(n, axis=1), 1, atol=2e-3)
             pc = P @ cam.R.T + cam.t
             assert ((n * pc).sum(1) < 0).mean() > 0.97
             alpha = read_image(seq / "timesteps" / f"frame_{t:05d}" / "alpha_map" /

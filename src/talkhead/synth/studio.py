@@ -531,7 +531,7 @@ def render_sequence(
                 coverage[t, c] = float((view["alpha"] > 127).mean())
             save_npz(gt_dir / "depth" / f"frame_{t:05d}.npz",
                      depth=np.stack([v["depth"] for v in views]),
-                     normal=np.stack([v["normal"] for v in views]),
+                     normal=np.stack([v["normal"] for v in views]).astype(np.float16),
                      serials=np.asarray(serials))
     finally:
         if pool:
