@@ -1,7 +1,8 @@
-"""Make src/talkhead importable when a rule runs in a conda env that lacks the package.
+"""Shared by the workflow scripts: makes src/talkhead importable (for rules run in a conda env
+that lacks the package) and opens a job's capture sequence.
 
-Snakemake puts this folder on sys.path for local scripts, so each script starts with
-``import _bootstrap``.
+Snakemake puts this folder on sys.path for local scripts, so each script starts by importing
+this module.
 """
 
 import sys
@@ -10,3 +11,21 @@ from pathlib import Path
 _SRC = str(Path(__file__).resolve().parents[2] / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
+
+
+def job_sequence(smk, validate=False):
+    """The capture sequence of a per-sequence job (params root and fps, wildcards)."""
+    from talkhead.capture import open_sequence
+
+    return open_sequence(
+        smk.params.root,
+        smk.wildcards.subject,
+        smk.wildcards.sequence,
+        fps=smk.params.fps,
+        validate=validate,
+    )
+
+
+def job_ground_truth(smk):
+    """The job's ground-truth folder (synthetic studio), or None."""
+    return smk.input.ground_truth[0] if smk.input.ground_truth else None

@@ -1,19 +1,12 @@
 """Draw the capture QC page of one sequence: camera rig, contact sheet, microphone."""
 
-import _bootstrap
+from _bootstrap import job_sequence
 
-from talkhead.capture import open_sequence
 from talkhead.logs import log_to
 from talkhead.report import capture_qc
 
 with log_to(snakemake.log[0]):
-    seq = open_sequence(
-        snakemake.params.root,
-        snakemake.wildcards.subject,
-        snakemake.wildcards.sequence,
-        fps=snakemake.params.fps,
-        validate=False,
-    )
+    seq = job_sequence(snakemake)
     capture_qc(
         seq,
         snakemake.output.rig,
