@@ -143,7 +143,27 @@ def run_torch(frames: list[Frame], cameras, device: str, args) -> Iterator[tuple
         yield res.depth, res.normal
 
 
-BACKENDS: dict[str, Callable] = {"torch": run_torch}
+def run_colmap(frames: list[Frame], cameras, device: str, args) -> Iterator[tuple]:
+    """COLMAP PatchMatch stereo (CUDA pycolmap or a CUDA ``colmap`` binary) on each frame."""
+    import tempfile
+
+    from talkhead.depth.colmap import ColmapConfig, estimate_depth_colmap
+
+    for f in frames:
+        rng = np.asarray(f.depth_range, dtype=np.float64).reshape(-1, 2)
+        cfg = ColmapConfig(depth_min=float(rng[:, 0].min()), depth_max=float(rng[:, 1].max()))
+        with tempfile.TemporaryDirectory(prefix="bench-colmap-") as work:
+            res = estimate_depth_colmap(f.images, cameras, f.masks, work, cfg)
+        yield res.depth, res.normal
+
+
+def _colmap_devices() -> tuple[str, ...]:
+    from talkhead.depth.colmap import colmap_dense_available
+
+    return ("cuda",) if colmap_dense_available()[0] else ()
+
+
+BACKENDS: dict[str, Callable] = {"torch": run_torch, "colmap": run_colmap}
 BACKEND_DEVICES: dict[str, tuple[str, ...]] = {"torch": ("cpu", "cuda")}
 
 
@@ -248,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     for backend in args.backends.split(","):
         if backend not in BACKENDS:
             p.error(f"unknown backend {backend!r}; known: {sorted(BACKENDS)}")
+        if backend == "colmap":
+            BACKEND_DEVICES["colmap"] = _colmap_devices()
+            if not BACKEND_DEVICES["colmap"]:
+                print("colmap: dense stereo unavailable here (no CUDA): skipped", file=sys.stderr)
         for device in devices:
             if device not in BACKEND_DEVICES.get(backend, ("cpu",)):
                 continue
