@@ -274,3 +274,24 @@ def test_spectrogram_shows_the_tone_at_its_frequency(tmp_path: Path) -> None:
     peak_row = top + int(np.argmax(brightness))
     frac = (bottom - peak_row) / (bottom - top)
     assert frac == pytest.approx(2000 / 8000, abs=0.04)
+
+
+def test_eye_opening_finds_the_blink():
+    from talkhead.qc import blink_frame, eye_opening
+
+    rng = np.random.default_rng(1)
+    lm = np.zeros((3, 20, 68, 3))
+    lm[..., 2] = 1.0
+    lm[..., 36, :2] = (100, 100)
+    lm[..., 45, :2] = (200, 100)
+    openness = np.full(20, 8.0)
+    openness[13] = 0.5  # the lids meet on frame 13
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        lm[..., upper, 0] = lm[..., lower, 0] = 120 + upper
+        lm[..., upper, 1] = 100 - openness / 2
+        lm[..., lower, 1] = 100 + openness / 2
+    lm[..., :2] += rng.normal(0, 0.05, lm[..., :2].shape)
+    eyes = eye_opening(lm)
+    assert np.allclose(eyes, openness / 100, atol=0.01)
+    assert blink_frame(eyes) == 13
+    assert blink_frame(np.full(20, 0.08)) is None  # no blink: eyes open all along

@@ -254,6 +254,46 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     return out
 
 
+def eye_opening(landmarks: np.ndarray) -> np.ndarray:
+    """Eye opening per frame from 2D iBUG-68 landmarks, robust over cameras.
+
+    Args:
+        landmarks: (C, T, 68, 3) (x, y, confidence) or (T, 68, 3).
+
+    Returns:
+        (T,) mean eyelid gap of both eyes (37-41, 38-40, 43-47, 44-46) divided by the eye-corner
+        distance (36-45), median over the cameras that see all of them; NaN where none does.
+        It drops towards 0 during a blink.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim == 3:
+        lm = lm[None]
+    xy, conf = lm[..., :2], lm[..., 2]
+    pairs = ((37, 41), (38, 40), (43, 47), (44, 46))
+    need = [i for p in pairs for i in p] + [36, 45]
+    ok = np.all(conf[..., need] > 0, axis=-1)
+    gap = np.mean([np.linalg.norm(xy[..., a, :] - xy[..., b, :], axis=-1) for a, b in pairs],
+                  axis=0)
+    corners = np.linalg.norm(xy[..., 36, :] - xy[..., 45, :], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ok & (corners > 0), gap / corners, np.nan)
+    out = np.full(ratio.shape[1], np.nan)
+    seen = np.any(np.isfinite(ratio), axis=0)
+    if seen.any():
+        out[seen] = np.nanmedian(ratio[:, seen], axis=0)
+    return out
+
+
+def blink_frame(eyes: np.ndarray, ratio: float = 0.5) -> int | None:
+    """Index of the frame with the most closed eyes when that is a blink (eye opening below
+    ``ratio`` times the sequence's median), else None."""
+    eyes = np.asarray(eyes, dtype=np.float64)
+    if not np.isfinite(eyes).any():
+        return None
+    i = int(np.nanargmin(eyes))
+    return i if eyes[i] < ratio * np.nanmedian(eyes) else None
+
+
 def pick_frames(n_frames: int, k: int, score: np.ndarray | None = None) -> np.ndarray:
     """Indices of ``k`` frames out of ``n_frames``, in time order.
 
@@ -428,14 +468,18 @@ def sequence_contact_sheet(seq: CaptureSequence, path: PathLike, n_frames: int =
                            n_cameras: int = 4, serials: Sequence[str] | None = None,
                            crop: bool = True, dpi: float = 100) -> Path:
     """A multi-frame contact sheet of a capture sequence: rows are ``n_frames`` frames picked
-    from the most closed to the most open mouth (evenly spaced in time without landmarks),
-    columns ``n_cameras`` cameras evenly spaced over the rig (or ``serials``)."""
+    from the most closed to the most open mouth (evenly spaced in time without landmarks), plus
+    the deepest blink when the sequence has one; columns ``n_cameras`` cameras evenly spaced
+    over the rig (or ``serials``)."""
     from .capture import read_images, read_landmarks
 
     serials = list(serials) if serials is not None else pick_evenly(seq.serials, n_cameras)
     lmk = read_landmarks(seq, serials) if seq.has_landmarks else None
     score = mouth_opening(lmk) if lmk is not None else None
-    idx = pick_frames(seq.n_frames, n_frames, score)
+    idx = list(pick_frames(seq.n_frames, n_frames, score))
+    blink = blink_frame(eye_opening(lmk)) if lmk is not None else None
+    if blink is not None and blink not in idx:
+        idx = sorted([*idx, blink])  # one more row: the blink
     images = [read_images(seq, seq.frame_ids[i], serials) for i in idx]
     lms = None if lmk is None else [lmk[:, i] for i in idx]
     labels = []
@@ -443,6 +487,8 @@ def sequence_contact_sheet(seq: CaptureSequence, path: PathLike, n_frames: int =
         label = f"frame {seq.frame_ids[i]} ({seq.frame_ids[i] / seq.fps:.2f} s)"
         if score is not None and np.isfinite(score[i]):
             label += f"\nmouth {score[i]:.2f}"
+        if i == blink:
+            label += "\nblink"
         labels.append(label)
     return contact_sheet(images, lms, path, titles=serials, frames=labels, crop=crop, dpi=dpi,
                          title=f"{seq.subject} / {seq.sequence}: {seq.n_frames} frames, "
