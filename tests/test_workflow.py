@@ -19,7 +19,7 @@ def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.Co
 
 
 def test_dry_run_default_config():
-    res = snakemake("-n", "--quiet", "rules")
+    res = snakemake("-n", "--forceall", "--quiet", "rules")
     assert res.returncode == 0, res.stderr
     for rule in ("synth_sequence", "validate_capture", "qc_capture", "depth", "backproject"):
         assert rule in res.stdout + res.stderr
@@ -77,7 +77,7 @@ def test_nersemble_source_requires_root(tmp_path):
 
 
 def test_slurm_profile_asks_gpu_for_gpu_rules():
-    res = snakemake("-n", "--profile", "profiles/slurm")
+    res = snakemake("-n", "--forceall", "--profile", "profiles/slurm")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     jobs = {}
