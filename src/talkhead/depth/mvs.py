@@ -124,10 +124,10 @@ class MVSConfig:
     refine_steps: int = 2
     refine_hypotheses: int = 9
     refine_band: float = 2.0
-    max_cost: float = 0.5
+    max_cost: float = 0.65
     min_texture_std: float = 0.004
-    consistency_px: float = 1.0
-    consistency_rel_depth: float = 0.005
+    consistency_px: float = 1.25
+    consistency_rel_depth: float = 0.0065
     min_consistent_views: int = 2
     median_filter: int = 3
     normal_window: int = 7
