@@ -224,6 +224,32 @@ def plot_camera_rig(cameras: Mapping[str, Camera] | Sequence[Camera], path: Path
 # --------------------------------------------------------------------------------------------
 
 
+def _gap_ratio(landmarks: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """(T,) mean distance of landmark ``pairs`` over the eye-corner distance (36-45), median
+    over the cameras that see all of them; NaN where none does.
+
+    Args:
+        landmarks: (C, T, 68, 3) (x, y, confidence) or (T, 68, 3).
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim == 3:
+        lm = lm[None]
+    xy, conf = lm[..., :2], lm[..., 2]
+    need = [i for p in pairs for i in p] + [36, 45]
+    ok = np.all(conf[..., need] > 0, axis=-1) & np.all(np.isfinite(xy[..., need, :]),
+                                                        axis=(-1, -2))
+    gap = np.mean([np.linalg.norm(xy[..., a, :] - xy[..., b, :], axis=-1) for a, b in pairs],
+                  axis=0)
+    corners = np.linalg.norm(xy[..., 36, :] - xy[..., 45, :], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ok & (corners > 0), gap / corners, np.nan)
+    out = np.full(ratio.shape[1], np.nan)
+    seen = np.any(np.isfinite(ratio), axis=0)
+    if seen.any():
+        out[seen] = np.nanmedian(ratio[:, seen], axis=0)
+    return out
+
+
 def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     """Mouth opening per frame from 2D iBUG-68 landmarks, robust over cameras.
 
@@ -234,24 +260,7 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
         (T,) inner-lip gap (landmarks 62-66, 61-67, 63-65 averaged) divided by the eye-corner
         distance (36-45), median over the cameras that see all of them; NaN where none does.
     """
-    lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.ndim == 3:
-        lm = lm[None]
-    xy, conf = lm[..., :2], lm[..., 2]
-    pairs = ((62, 66), (61, 67), (63, 65))
-    need = [i for p in pairs for i in p] + [36, 45]
-    ok = np.all(conf[..., need] > 0, axis=-1) & np.all(np.isfinite(xy[..., need, :]),
-                                                        axis=(-1, -2))
-    gap = np.mean([np.linalg.norm(xy[..., a, :] - xy[..., b, :], axis=-1) for a, b in pairs],
-                  axis=0)
-    eyes = np.linalg.norm(xy[..., 36, :] - xy[..., 45, :], axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ok & (eyes > 0), gap / eyes, np.nan)
-    out = np.full(ratio.shape[1], np.nan)
-    seen = np.any(np.isfinite(ratio), axis=0)
-    if seen.any():
-        out[seen] = np.nanmedian(ratio[:, seen], axis=0)
-    return out
+    return _gap_ratio(landmarks, ((62, 66), (61, 67), (63, 65)))
 
 
 def eye_opening(landmarks: np.ndarray) -> np.ndarray:
@@ -265,23 +274,7 @@ def eye_opening(landmarks: np.ndarray) -> np.ndarray:
         distance (36-45), median over the cameras that see all of them; NaN where none does.
         It drops towards 0 during a blink.
     """
-    lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.ndim == 3:
-        lm = lm[None]
-    xy, conf = lm[..., :2], lm[..., 2]
-    pairs = ((37, 41), (38, 40), (43, 47), (44, 46))
-    need = [i for p in pairs for i in p] + [36, 45]
-    ok = np.all(conf[..., need] > 0, axis=-1)
-    gap = np.mean([np.linalg.norm(xy[..., a, :] - xy[..., b, :], axis=-1) for a, b in pairs],
-                  axis=0)
-    corners = np.linalg.norm(xy[..., 36, :] - xy[..., 45, :], axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ok & (corners > 0), gap / corners, np.nan)
-    out = np.full(ratio.shape[1], np.nan)
-    seen = np.any(np.isfinite(ratio), axis=0)
-    if seen.any():
-        out[seen] = np.nanmedian(ratio[:, seen], axis=0)
-    return out
+    return _gap_ratio(landmarks, ((37, 41), (38, 40), (43, 47), (44, 46)))
 
 
 def blink_frame(eyes: np.ndarray, ratio: float = 0.5) -> int | None:

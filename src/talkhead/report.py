@@ -6,7 +6,6 @@ data a reader needs to see for one sequence.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,6 @@ import numpy as np
 from .capture import CaptureSequence, read_audio, read_landmarks
 from .io import PathLike
 from .qc import plot_audio, plot_sequence_rig, sequence_contact_sheet
-
-log = logging.getLogger(__name__)
 
 
 def sparse_head_points(seq: CaptureSequence, frame: int = 0) -> np.ndarray | None:
@@ -48,13 +45,9 @@ def capture_qc(
     out["contact_sheet"] = sequence_contact_sheet(
         seq, sheet_path, n_frames=n_frames, n_cameras=n_cameras
     )
-    if seq.audio_path is not None:
-        audio, sr = read_audio(seq)
-        title = f"microphone of {seq.subject} / {seq.sequence}"
-        out["audio"] = plot_audio(audio, sr, audio_path, title=title)
-    else:  # validation makes audio mandatory; keep the page whole if it ever is not
-        log.warning("%s/%s has no audio", seq.subject, seq.sequence)
-        out["audio"] = plot_audio(np.zeros(16000, np.float32), 16000, audio_path, title="no audio")
+    audio, sr = read_audio(seq)  # validation refuses a capture without audio
+    title = f"microphone of {seq.subject} / {seq.sequence}"
+    out["audio"] = plot_audio(audio, sr, audio_path, title=title)
     return out
 
 
