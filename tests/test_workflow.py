@@ -86,3 +86,44 @@ def test_slurm_profile_asks_gpu_for_gpu_rules():
         jobs[name] = next(line for line in block.splitlines() if "resources:" in line)
     assert "gpu=1" in jobs["depth"]
     assert "gpu=0" in jobs["validate_capture"]
+
+
+def test_workflow_refuses_a_broken_capture_with_the_validators_message(tmp_path):
+    """A real-capture run on a tree with a missing camera image stops in validate_capture, and
+    its log names the same problem `talkhead validate-capture` reports."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_capture import SEQ, SUBJECT, make_tree
+
+    from talkhead.capture import format_problems, validate_capture
+
+    tree = make_tree(tmp_path / "capture")
+    victim = next((tree.root / SUBJECT).rglob("frame_00002/images/cam_*.png"))
+    victim.unlink()
+    expected = format_problems(validate_capture(tree.root), root=tree.root)
+    assert victim.stem.removeprefix("cam_") in expected
+
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"subject\tsequence\tfps\n{SUBJECT}\t{SEQ}\t\n")
+    cfg = write_config(
+        tmp_path, capture={"source": "nersemble", "root": str(tree.root)}, samples=str(sheet)
+    )
+    target = f"results/capture/{SUBJECT}/{SEQ}/capture.json"
+    work = tmp_path / "run"
+    work.mkdir()
+    res = snakemake(
+        "--cores",
+        "1",
+        "--directory",
+        str(work),
+        "-s",
+        str(REPO / "Snakefile"),
+        target,
+        "--configfile",
+        str(cfg),
+    )
+    assert res.returncode != 0
+    log = (work / f"logs/capture/{SUBJECT}/{SEQ}/validate.log").read_text()
+    serial = victim.stem.removeprefix("cam_")
+    problem = next(line for line in expected.splitlines() if serial in line)
+    assert "has no image" in problem and problem.strip() in log
+    assert not (work / target).exists()
