@@ -61,6 +61,15 @@ def _face_masks(seq: CaptureSequence, t: int, serials: list[str], face_labels) -
     return read_alpha(seq, t, serials) > 0.5
 
 
+def _black_bad(name: str):
+    """A colormap that draws NaN (invalid) pixels black."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name].copy()
+    cmap.set_bad("black")
+    return cmap
+
+
 def _save(fig, path: PathLike) -> Path:
     import matplotlib.pyplot as plt
 
@@ -115,11 +124,11 @@ def depth_qc(
         n = frame.normal[idx[r]]
         panels = [
             (images[r], None, f"cam {s}: image"),
-            (d, dict(cmap="viridis", vmin=lo, vmax=hi), "depth (m)"),
+            (d, dict(cmap=_black_bad("viridis"), vmin=lo, vmax=hi), "depth (m)"),
             (np.where(valid[r][..., None], (1 - n) / 2, 0), None, "normal (camera frame)"),
             (
                 np.where(valid[r], frame.confidence[idx[r]], np.nan),
-                dict(cmap="magma", vmin=0, vmax=1),
+                dict(cmap=_black_bad("magma"), vmin=0, vmax=1),
                 "confidence",
             ),
         ]
