@@ -8,6 +8,7 @@ against ground truth are sane.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,12 +35,8 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("wf")
-    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+def tiny_config() -> dict:
+    """The default config with the TINY settings."""
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     for section, values in TINY.items():
         for key, value in values.items():
@@ -47,7 +44,22 @@ def tiny_run(tmp_path_factory) -> Path:
                 cfg[section][key].update(value)
             else:
                 cfg[section][key] = value
-    (work / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
+
+
+def copy_workflow(work: Path) -> None:
+    """The workflow's files in ``work``, with config/tiny.yaml beside the default config."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    (work / "config" / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("wf")
+    copy_workflow(work)
     # --configfile takes several values: it goes last.
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2"]
     tiny = ["--configfile", "config/tiny.yaml"]
@@ -101,3 +113,34 @@ def test_report_has_every_qc_figure(tiny_run):
 def test_logs_are_written_for_every_job(tiny_run):
     logs = list((tiny_run / "logs").rglob("*.log"))
     assert len(logs) >= 9
+
+
+@pytest.mark.skipif(
+    os.environ.get("TALKHEAD_TEST_SLURM") != "1" or shutil.which("sbatch") is None,
+    reason="set TALKHEAD_TEST_SLURM=1 on a machine with a running SLURM (sbatch, squeue)",
+)
+def test_tiny_workflow_on_slurm(tmp_path):
+    """The tiny run through the SLURM executor (profiles/slurm-local: one node, no accounting
+    database). Opt-in: it needs slurmctld and slurmd running on this machine."""
+    work = tmp_path / "wf"
+    copy_workflow(work)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--profile",
+            "profiles/slurm-local",
+            "all",
+            "--configfile",
+            "config/tiny.yaml",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert "SLURM jobid" in res.stdout + res.stderr
+    metrics = json.loads((work / "results/points/syn000/SEN-00/metrics.json").read_text())
+    assert metrics["points_to_mesh_median_mm"] < 1.5
