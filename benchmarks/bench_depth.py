@@ -96,8 +96,14 @@ def scene_dataset(n_frames: int, views: int, width: int, height: int, fov: float
     return ds
 
 
-def capture_dataset(root: str, subject: str, sequence: str, gt_root: str | None,
-                    n_frames: int, face_labels=tuple(range(1, 10))) -> Dataset:
+def capture_dataset(
+    root: str,
+    subject: str,
+    sequence: str,
+    gt_root: str | None,
+    n_frames: int,
+    face_labels=tuple(range(1, 10)),
+) -> Dataset:
     """Frames of a Nersemble-style capture with ground-truth depth."""
     from talkhead import capture as cap
     from talkhead.io import load_npz
@@ -138,8 +144,9 @@ def capture_dataset(root: str, subject: str, sequence: str, gt_root: str | None,
 def run_torch(frames: list[Frame], cameras, device: str, args) -> Iterator[tuple]:
     cfg = MVSConfig(**json.loads(args.config)) if args.config else MVSConfig()
     items = ((f.images, f.masks, f.depth_range) for f in frames)
-    for res in estimate_depth_sequence(items, cameras, config=cfg, device=device,
-                                       progress=False, total=len(frames)):
+    for res in estimate_depth_sequence(
+        items, cameras, config=cfg, device=device, progress=False, total=len(frames)
+    ):
         yield res.depth, res.normal
 
 
@@ -205,22 +212,61 @@ def benchmark(ds: Dataset, backend: str, device: str, args) -> Row:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     for frame, (depth, normal) in zip(ds.frames, outputs, strict=True):
-        acc.update(depth, frame.gt_depth, frame.eval_mask,
-                   normal if frame.gt_normal is not None else None, frame.gt_normal)
+        acc.update(
+            depth,
+            frame.gt_depth,
+            frame.eval_mask,
+            normal if frame.gt_normal is not None else None,
+            frame.gt_normal,
+        )
     m = acc.compute()
     C, H, W = ds.frames[0].images.shape[:3]
     spf = seconds / len(ds.frames)
-    return Row(backend, device, f"{W}x{H}", C, len(ds.frames), spf, W * H * C / 1e6 / spf,
-               m["depth_median_abs_err_mm"], m["depth_p90_abs_err_mm"], m["valid_fraction"],
-               m["normal_median_angle_deg"])
+    return Row(
+        backend,
+        device,
+        f"{W}x{H}",
+        C,
+        len(ds.frames),
+        spf,
+        W * H * C / 1e6 / spf,
+        m["depth_median_abs_err_mm"],
+        m["depth_p90_abs_err_mm"],
+        m["valid_fraction"],
+        m["normal_median_angle_deg"],
+    )
 
 
 def print_table(rows: list[Row], title: str) -> None:
-    header = ["backend", "device", "resolution", "views", "frames", "s/frame", "MPix*views/s",
-              "median mm", "p90 mm", "valid", "normal deg"]
-    cells = [[r.backend, r.device, r.resolution, str(r.views), str(r.frames),
-              f"{r.s_per_frame:.2f}", f"{r.mpix_views_per_s:.3f}", f"{r.median_mm:.3f}",
-              f"{r.p90_mm:.3f}", f"{100 * r.valid:.1f} %", f"{r.normal_deg:.1f}"] for r in rows]
+    header = [
+        "backend",
+        "device",
+        "resolution",
+        "views",
+        "frames",
+        "s/frame",
+        "MPix*views/s",
+        "median mm",
+        "p90 mm",
+        "valid",
+        "normal deg",
+    ]
+    cells = [
+        [
+            r.backend,
+            r.device,
+            r.resolution,
+            str(r.views),
+            str(r.frames),
+            f"{r.s_per_frame:.2f}",
+            f"{r.mpix_views_per_s:.3f}",
+            f"{r.median_mm:.3f}",
+            f"{r.p90_mm:.3f}",
+            f"{100 * r.valid:.1f} %",
+            f"{r.normal_deg:.1f}",
+        ]
+        for r in rows
+    ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
     print(f"\n{title}")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
@@ -241,10 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=320, help="test scene: image height")
     p.add_argument("--fov", type=float, default=18.0, help="test scene: horizontal fov (deg)")
     p.add_argument("--backends", default="torch", help=f"comma list of {sorted(BACKENDS)}")
-    p.add_argument("--devices", default="auto", help="comma list of cpu,cuda; auto = cpu "
-                   "and cuda when available")
-    p.add_argument("--config", default="", help="JSON overrides of MVSConfig fields, e.g. "
-                   '\'{"n_planes": 64}\'; fields: ' + ", ".join(f.name for f in fields(MVSConfig)))
+    p.add_argument(
+        "--devices",
+        default="auto",
+        help="comma list of cpu,cuda; auto = cpu and cuda when available",
+    )
+    p.add_argument(
+        "--config",
+        default="",
+        help="JSON overrides of MVSConfig fields, e.g. "
+        "'{\"n_planes\": 64}'; fields: " + ", ".join(f.name for f in fields(MVSConfig)),
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--no-warmup", dest="warmup", action="store_false")
     p.add_argument("--json", help="also write the rows to this JSON file")
@@ -262,8 +315,11 @@ def main(argv: list[str] | None = None) -> int:
             print("no --gt: accuracy columns are NaN", file=sys.stderr)
     else:
         ds = scene_dataset(args.frames, args.views, args.width, args.height, args.fov)
-    devices = (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-               ) if args.devices == "auto" else args.devices.split(",")
+    devices = (
+        (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+        if args.devices == "auto"
+        else args.devices.split(",")
+    )
     rows = []
     for backend in args.backends.split(","):
         if backend not in BACKENDS:

@@ -47,8 +47,9 @@ def _render(cameras, meshes):
     id of the mesh hit (C, H, W) (-1 = nothing)."""
     scene = o3d.t.geometry.RaycastingScene()
     for v, f in meshes:
-        scene.add_triangles(o3d.core.Tensor(v.astype(np.float32)),
-                            o3d.core.Tensor(f.astype(np.uint32)))
+        scene.add_triangles(
+            o3d.core.Tensor(v.astype(np.float32)), o3d.core.Tensor(f.astype(np.uint32))
+        )
     u, vv = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
     pix = np.stack([u, vv, np.ones_like(u)], axis=-1).reshape(-1, 3)
     depth, normal, gid = [], [], []
@@ -73,15 +74,20 @@ def studio():
     cams = ring_rig(4, W, H, fov_x_deg=30.0, radius=1.0, yaw_span_deg=60.0)
     sphere, plane = _sphere(), _plane()
     depth, normal, gid = _render(cams, [sphere, plane])
-    frame = DepthFrame(depth.astype(np.float32), normal.astype(np.float32),
-                       (depth > 0).astype(np.float32), tuple(c.serial for c in cams))
+    frame = DepthFrame(
+        depth.astype(np.float32),
+        normal.astype(np.float32),
+        (depth > 0).astype(np.float32),
+        tuple(c.serial for c in cams),
+    )
     return cams, sphere, frame, gid
 
 
 def _mesh_face_normals(points, vertices, faces):
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)),
-                        o3d.core.Tensor(faces.astype(np.uint32)))
+    scene.add_triangles(
+        o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(faces.astype(np.uint32))
+    )
     ans = scene.compute_closest_points(o3d.core.Tensor(points.astype(np.float32)))
     return ans["primitive_normals"].numpy().astype(np.float64)
 
@@ -107,8 +113,9 @@ def test_backprojection_of_true_depth_lands_on_the_mesh(studio):
 def test_view_ids_and_single_view_agree(studio):
     cams, _, frame, _ = studio
     fp = backproject_frame(frame, cams)
-    p1, n1 = backproject_view(frame.depth[1], frame.normal[1], np.ones((H, W), bool),
-                              cams[1].K, cams[1].world_2_cam)
+    p1, n1 = backproject_view(
+        frame.depth[1], frame.normal[1], np.ones((H, W), bool), cams[1].K, cams[1].world_2_cam
+    )
     p1 = p1[depth_mask(frame.depth[1])[np.nonzero(frame.depth[1] > 0)]]
     assert np.array_equal(fp.points[fp.view_ids == 1], p1)
     # the points of view 1 project back onto view 1's pixels at their depth
@@ -166,8 +173,13 @@ def test_mask_of_the_wrong_size_raises(studio):
     with pytest.raises(DepthError, match="segmentation"):
         combined_mask(frame.depth[0], labels=np.ones((H // 2, W), np.uint8), name="cam_x")
     with pytest.raises(DepthError, match="mask"):
-        backproject_view(frame.depth[0], frame.normal[0], np.ones((H - 1, W), bool),
-                         cams[0].K, cams[0].world_2_cam)
+        backproject_view(
+            frame.depth[0],
+            frame.normal[0],
+            np.ones((H - 1, W), bool),
+            cams[0].K,
+            cams[0].world_2_cam,
+        )
 
 
 def test_camera_without_valid_depth_is_counted_as_skipped(studio, caplog):
@@ -200,8 +212,7 @@ def test_voxel_downsampling(studio):
 
 def _cast(cam, uv, V, F):
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(V.astype(np.float32)),
-                        o3d.core.Tensor(F.astype(np.uint32)))
+    scene.add_triangles(o3d.core.Tensor(V.astype(np.float32)), o3d.core.Tensor(F.astype(np.uint32)))
     d = np.append(uv, 1.0) @ np.linalg.inv(cam.K).T @ cam.R
     ans = scene.cast_rays(o3d.core.Tensor(np.concatenate([cam.center, d])[None].astype(np.float32)))
     return cam.center + float(ans["t_hit"].numpy()[0]) * d
@@ -298,8 +309,13 @@ def test_backproject_sequence(studio, tmp_path, rng):
     d2 = frame.depth.copy()
     d2[3] = 0.0  # frame 1: camera 3 has no depth
     for t, d in ((0, frame.depth), (1, d2)):
-        save_depth_frame(depth_frame_path(depth_dir, t), d, frame.normal,
-                         (d > 0).astype(np.float32), frame.serials)
+        save_depth_frame(
+            depth_frame_path(depth_dir, t),
+            d,
+            frame.normal,
+            (d > 0).astype(np.float32),
+            frame.serials,
+        )
     uvs = rng.uniform(-5, 5, (68, 2)) + [80, 60]
     X = np.stack([_cast(cams[0], uv, V, F) for uv in uvs])
 
@@ -316,8 +332,13 @@ def test_backproject_sequence(studio, tmp_path, rng):
         return out
 
     cfg = BackprojectConfig(voxel_size=0.003)
-    data, stats = backproject_sequence(depth_dir, {c.serial: c for c in cams},
-                                       segmentation=labels, landmarks2d=landmarks, config=cfg)
+    data, stats = backproject_sequence(
+        depth_dir,
+        {c.serial: c for c in cams},
+        segmentation=labels,
+        landmarks2d=landmarks,
+        config=cfg,
+    )
     off = data["frame_offsets"]
     assert off.tolist()[0] == 0 and off[-1] == len(data["points"]) and len(off) == 3
     assert list(data["frames"]) == [0, 1] == stats["frames"]
@@ -325,8 +346,12 @@ def test_backproject_sequence(studio, tmp_path, rng):
     assert stats["skipped_cameras"] == {1: [cams[3].serial]} and stats["n_skipped"] == 1
     assert point_to_mesh_distance(data["points"], V, F).max() < 1e-3
     assert data["landmarks3d_valid"].all()
-    assert landmark_error_mm(data["landmarks3d"], data["landmarks3d_valid"],
-                             np.broadcast_to(X, (2, 68, 3))) < 0.5
+    assert (
+        landmark_error_mm(
+            data["landmarks3d"], data["landmarks3d_valid"], np.broadcast_to(X, (2, 68, 3))
+        )
+        < 0.5
+    )
     # camera 1 never agrees;
     # frame 1 has no camera 3 -> 2 inlier views
     inl = stats["landmark_inliers"]
@@ -343,8 +368,13 @@ def test_nan_depth_file_raises_naming_the_file(studio, tmp_path):
     path = depth_frame_path(tmp_path, 3)
     d = frame.depth.copy()
     d[1, 10, 10] = np.nan
-    np.savez_compressed(path, depth=d, normal=frame.normal, confidence=frame.confidence,
-                        serials=np.array(frame.serials))
+    np.savez_compressed(
+        path,
+        depth=d,
+        normal=frame.normal,
+        confidence=frame.confidence,
+        serials=np.array(frame.serials),
+    )
     with pytest.raises(DepthError, match=str(path.name)) as exc:
         backproject_sequence(tmp_path, cams, frames=[3])
     assert cams[1].serial in str(exc.value) and cams[0].serial not in str(exc.value)

@@ -29,11 +29,11 @@ SR = 16000
 class Tree:
     root: Path
     serials: list[str]
-    images: np.ndarray      # (T, C, H, W, 3) uint8 RGB
-    alpha: np.ndarray       # (T, C, H, W) uint8
-    seg: np.ndarray         # (T, C, H, W) uint8
-    landmarks: np.ndarray   # (C, T, 68, 3) float32
-    audio: np.ndarray       # (N,) float32
+    images: np.ndarray  # (T, C, H, W, 3) uint8 RGB
+    alpha: np.ndarray  # (T, C, H, W) uint8
+    seg: np.ndarray  # (T, C, H, W) uint8
+    landmarks: np.ndarray  # (C, T, 68, 3) float32
+    audio: np.ndarray  # (N,) float32
 
     @property
     def seq_dir(self) -> Path:
@@ -69,8 +69,9 @@ def make_tree(root: Path, ext: str = ".png", with_alpha: bool = True) -> Tree:
             assert cv2.imwrite(str(fdir / "images" / f"cam_{s}{ext}"), images[t, c, ..., ::-1])
             if with_alpha:
                 cv2.imwrite(str(fdir / "alpha_map" / f"cam_{s}.png"), alpha[t, c])
-            cv2.imwrite(str(fdir / "facer_segmentation_masks" / f"segmentation_cam_{s}.png"),
-                        seg[t, c])
+            cv2.imwrite(
+                str(fdir / "facer_segmentation_masks" / f"segmentation_cam_{s}.png"), seg[t, c]
+            )
     lmk = np.zeros((N_CAMS, N_FRAMES, 68, 3), np.float32)
     lmk[..., 0] = rng.uniform(0, W - 1, (N_CAMS, N_FRAMES, 68))
     lmk[..., 1] = rng.uniform(0, H - 1, (N_CAMS, N_FRAMES, 68))
@@ -113,8 +114,9 @@ def test_valid_capture_reports_nothing_and_reads_back(tree: Tree, caplog) -> Non
     assert seq.image_size == (W, H)
     assert seq.has_alpha and seq.has_segmentation and seq.has_landmarks
     assert not seq.has_precomputed_depth
-    np.testing.assert_allclose(seq.cameras[tree.serials[1]].center,
-                               ring_rig(N_CAMS, W, H, 30.0)[1].center, atol=1e-9)
+    np.testing.assert_allclose(
+        seq.cameras[tree.serials[1]].center, ring_rig(N_CAMS, W, H, 30.0)[1].center, atol=1e-9
+    )
     for t in range(N_FRAMES):
         np.testing.assert_array_equal(capture.read_images(seq, t), tree.images[t])
         alpha = capture.read_alpha(seq, t)
@@ -226,7 +228,9 @@ def d_missing_camera(t: Tree):
 def d_fewer_frames(t: Tree):
     t.image(3, 2).unlink()
     return "frame_count_mismatch", [
-        f"camera {t.serials[2]} has 3 frames, the other 2 cameras have 4", "frame_00002"]
+        f"camera {t.serials[2]} has 3 frames, the other 2 cameras have 4",
+        "frame_00002",
+    ]
 
 
 def d_truncated_png(t: Tree):
@@ -284,8 +288,7 @@ def d_missing_calibration(t: Tree):
 
 
 def d_calibration_size_mismatch(t: Tree):
-    edit_calibration(t, lambda d: d.update(
-        image_size={s: [2 * W, 2 * H] for s in t.serials}))
+    edit_calibration(t, lambda d: d.update(image_size={s: [2 * W, 2 * H] for s in t.serials}))
     return "image_size_mismatch", [f"{W}x{H}", f"{2 * W}x{2 * H}", "rescaled by 1/2"]
 
 
@@ -306,8 +309,10 @@ def d_unreadable_audio(t: Tree):
 
 def d_landmarks_shape(t: Tree):
     s = t.serials[1]
-    np.save(t.seq_dir / "annotations/landmarks2D" / f"cam_{s}.npy",
-            np.zeros((N_FRAMES, 68, 2), np.float32))
+    np.save(
+        t.seq_dir / "annotations/landmarks2D" / f"cam_{s}.npy",
+        np.zeros((N_FRAMES, 68, 2), np.float32),
+    )
     return "landmarks_shape", [s, "(4, 68, 2)", f"cam_{s}.npy"]
 
 
@@ -352,8 +357,11 @@ def d_unknown_camera(t: Tree):
 
 def d_image_size_mismatch(t: Tree):
     for f in range(N_FRAMES):  # every image of camera 2, and its maps, at another size
-        for sub, name in (("images", "cam_"), ("alpha_map", "cam_"),
-                          ("facer_segmentation_masks", "segmentation_cam_")):
+        for sub, name in (
+            ("images", "cam_"),
+            ("alpha_map", "cam_"),
+            ("facer_segmentation_masks", "segmentation_cam_"),
+        ):
             p = t.frame(f) / sub / f"{name}{t.serials[2]}.png"
             cv2.imwrite(str(p), cv2.resize(cv2.imread(str(p), cv2.IMREAD_UNCHANGED), (W, H + 2)))
     return "image_size_mismatch", [t.serials[2], f"{W}x{H + 2}", f"{W}x{H}"]
@@ -392,8 +400,15 @@ def test_each_defect_is_reported_by_kind_naming_the_culprit(tree: Tree, defect) 
 
 def test_all_defects_are_reported_together(tree: Tree) -> None:
     expected = []
-    for defect in (d_missing_image, d_truncated_png, d_rotation_not_orthonormal,
-                   d_silent_audio, d_landmarks_shape, d_mask_wrong_size, d_unknown_camera):
+    for defect in (
+        d_missing_image,
+        d_truncated_png,
+        d_rotation_not_orthonormal,
+        d_silent_audio,
+        d_landmarks_shape,
+        d_mask_wrong_size,
+        d_unknown_camera,
+    ):
         expected.append(defect(tree)[0])
     problems = validate_capture(tree.root, SUBJECT)
     assert set(expected) <= set(kinds(problems)), format_problems(problems)

@@ -51,7 +51,7 @@ def test_dense_array_layout_is_colmaps(tmp_path):
     write_colmap_array(p, a)
     raw = p.read_bytes()
     assert raw.startswith(b"3&2&2&")
-    data = np.frombuffer(raw[len(b"3&2&2&"):], dtype="<f4")
+    data = np.frombuffer(raw[len(b"3&2&2&") :], dtype="<f4")
     assert data.tolist() == a[..., 0].ravel().tolist() + a[..., 1].ravel().tolist()
     # a file written the way COLMAP's read_write_dense.py expects: Fortran order of (W, H, C)
     ref = np.transpose(a, (1, 0, 2)).reshape(-1, order="F")
@@ -82,8 +82,11 @@ def test_reconstruction_projects_like_talkhead(cams, rng):
         assert ccam.model_name == "PINHOLE" and (ccam.width, ccam.height) == (W, H)
         uv_ref, z_ref = project(X, cam.K, cam.world_2_cam)
         # pycolmap's own pose and camera model
-        xc = np.stack([image.cam_from_world() * x for x in X]) if callable(
-            image.cam_from_world) else np.stack([image.cam_from_world * x for x in X])
+        xc = (
+            np.stack([image.cam_from_world() * x for x in X])
+            if callable(image.cam_from_world)
+            else np.stack([image.cam_from_world * x for x in X])
+        )
         assert np.allclose(xc[:, 2], z_ref, atol=1e-9)
         uv = ccam.img_from_cam(xc)
         # COLMAP's pixel centres are at +0.5
@@ -243,8 +246,12 @@ def test_without_cuda_a_clear_error(cams, tmp_path, rng):
         with pytest.raises(DepthError, match="pycolmap-cuda12"):
             run_patch_match(tmp_path / "ws3", (0.5, 1.5), ColmapConfig(), backend="pycolmap")
         with pytest.raises(DepthError, match="pycolmap-cuda12"):
-            run_patch_match(tmp_path / "ws3", (0.5, 1.5),
-                            ColmapConfig(binary="definitely-not-colmap-xyz"), backend="binary")
+            run_patch_match(
+                tmp_path / "ws3",
+                (0.5, 1.5),
+                ColmapConfig(binary="definitely-not-colmap-xyz"),
+                backend="binary",
+            )
 
 
 def _textured_sphere_images(cams, depth, radius=0.1):
@@ -271,8 +278,9 @@ def test_real_patch_match_recovers_the_sphere(tmp_path):
     depth, _ = _sphere_maps(cams)
     images = _textured_sphere_images(cams, depth)
     masks = depth > 0
-    f = estimate_depth_colmap(images, cams, masks, tmp_path / "ws",
-                              ColmapConfig(depth_min=0.5, depth_max=1.1))
+    f = estimate_depth_colmap(
+        images, cams, masks, tmp_path / "ws", ColmapConfig(depth_min=0.5, depth_max=1.1)
+    )
     ok = f.depth > 0
     assert ok.sum() > 0.3 * masks.sum()
     assert np.median(np.abs(f.depth[ok] - depth[ok])) < 0.002

@@ -61,8 +61,9 @@ def test_nan_depth_names_the_file_and_camera(tmp_path, rng):
     depth, normal, conf, serials = _frame(rng)
     depth[1, 10, 10] = np.nan
     path = tmp_path / "frame_00003.npz"
-    np.savez_compressed(path, depth=depth, normal=normal, confidence=conf,
-                        serials=np.array(serials))
+    np.savez_compressed(
+        path, depth=depth, normal=normal, confidence=conf, serials=np.array(serials)
+    )
     with pytest.raises(DepthError) as exc:
         load_depth_frame(path)
     msg = str(exc.value)
@@ -77,8 +78,10 @@ def test_nan_depth_names_the_file_and_camera(tmp_path, rng):
 @pytest.mark.parametrize(
     "edit, pattern",
     [
-        (lambda d: d.update(depth=np.where(d["depth"] > 1.0, -d["depth"], d["depth"])),
-         "negative depth"),
+        (
+            lambda d: d.update(depth=np.where(d["depth"] > 1.0, -d["depth"], d["depth"])),
+            "negative depth",
+        ),
         (lambda d: d["depth"].__setitem__((2, 5, 5), np.inf), "infinite"),
         (lambda d: d.update(normal=d["normal"][:, :, :-1]), "normal has shape"),
         (lambda d: d.update(confidence=d["confidence"] * 3), "confidence outside"),
@@ -89,8 +92,7 @@ def test_nan_depth_names_the_file_and_camera(tmp_path, rng):
 )
 def test_malformed_depth_files(tmp_path, rng, edit, pattern):
     depth, normal, conf, serials = _frame(rng)
-    arrays = {"depth": depth, "normal": normal, "confidence": conf,
-              "serials": np.array(serials)}
+    arrays = {"depth": depth, "normal": normal, "confidence": conf, "serials": np.array(serials)}
     edit(arrays)
     path = tmp_path / "frame_00000.npz"
     np.savez(path, **arrays)

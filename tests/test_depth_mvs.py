@@ -113,8 +113,11 @@ def render_views(cameras, phase: float = 0.0, noise: float = 1.0, seed: int = 0)
         for t, gid, n, _, dirs in sub:
             X = cam.center + dirs * t[..., None]
             is_head = gid == head_id
-            albedo = np.where(is_head, 0.25 + 0.7 * _texture(X, 1), 0.2 + 0.6 * _texture(X, 2,
-                              cells=(0.02, 0.04, 0.08)))
+            albedo = np.where(
+                is_head,
+                0.25 + 0.7 * _texture(X, 1),
+                0.2 + 0.6 * _texture(X, 2, cells=(0.02, 0.04, 0.08)),
+            )
             shade = np.where(is_head, 0.35 + 0.65 * np.clip(n @ light, 0, 1), 1.0)
             col = col + albedo * shade
         col = col / len(sub) * 255 + rng.normal(scale=noise, size=col.shape)
@@ -136,8 +139,9 @@ def make_cameras(n: int = 6, width: int = 160, height: int = 128, fov: float = 1
 
 def face_masks(cameras, masks: np.ndarray, normals: np.ndarray) -> np.ndarray:
     """Head pixels whose surface faces the rig (world normal z > 0.5): the "face" of the scene."""
-    return np.stack([masks[c] & ((normals[c] @ cam.R)[..., 2] > 0.5)
-                     for c, cam in enumerate(cameras)])
+    return np.stack(
+        [masks[c] & ((normals[c] @ cam.R)[..., 2] > 0.5) for c, cam in enumerate(cameras)]
+    )
 
 
 def surface_points(cameras, depth: np.ndarray, view: int, n: int, seed: int = 0) -> np.ndarray:
@@ -353,8 +357,17 @@ def test_estimate_depth_sequence_batches_frames_like_single_frames():
 
 def test_estimate_depth_without_masks_or_range(scene):
     cams, images, masks, depth, normals = scene
-    small = [Camera(c.serial, c.K * np.array([[0.5], [0.5], [1]]) + np.array(
-        [[0, 0, -0.25], [0, 0, -0.25], [0, 0, 0]]), c.world_2_cam, 80, 64) for c in cams]
+    small = [
+        Camera(
+            c.serial,
+            c.K * np.array([[0.5], [0.5], [1]])
+            + np.array([[0, 0, -0.25], [0, 0, -0.25], [0, 0, 0]]),
+            c.world_2_cam,
+            80,
+            64,
+        )
+        for c in cams
+    ]
     imgs = images.reshape(len(cams), 64, 2, 80, 2, 3).mean(axis=(2, 4)).astype(np.float32) / 255
     res = estimate_depth(imgs, small, config=MVSConfig(n_planes=32, refine_steps=1))
     gt = depth[:, ::2, ::2]  # not exactly the centres of the half-size pixels: loose bound

@@ -82,8 +82,11 @@ def test_writer_emits_legacy_names_and_reader_restores_arrays(tmp_path):
     data = path.read_bytes()
     assert data[:2] == b"\x80\x02"  # protocol 2, as Python 2 wrote it
     names = globals_in(data)
-    assert {"chumpy.ch Ch", "scipy.sparse.csc csc_matrix",
-            "numpy.core.multiarray _reconstruct"} <= names
+    assert {
+        "chumpy.ch Ch",
+        "scipy.sparse.csc csc_matrix",
+        "numpy.core.multiarray _reconstruct",
+    } <= names
     assert not any(n.startswith("numpy._core") or "_csc " in n for n in names)
     assert "_codecs encode" not in names  # array data is a Python-2 str, as in FLAME's files
     assert "BINSTRING" in {op.name for op, _, _ in pickletools.genops(data)}
@@ -152,8 +155,12 @@ def test_independent_chumpy_style_pickle_is_read_without_chumpy(monkeypatch, pro
     monkeypatch.setitem(sys.modules, "scipy.sparse.csc", csc_mod)
     shapedirs = rng.normal(size=(6, 3, 5))
     reg = sp.random(2, 6, density=0.5, random_state=3, format="csc")
-    obj = {"shapedirs": _FakeCh(shapedirs), "J_regressor": _FakeCsc(reg),
-           "nested": [_FakeCh(np.eye(2))], "kintree_table": np.array([[4294967295, 0], [0, 1]])}
+    obj = {
+        "shapedirs": _FakeCh(shapedirs),
+        "J_regressor": _FakeCsc(reg),
+        "nested": [_FakeCh(np.eye(2))],
+        "kintree_table": np.array([[4294967295, 0], [0, 1]]),
+    }
     data = pickle.dumps(obj, protocol=protocol)
     monkeypatch.undo()
     assert "chumpy" not in sys.modules
@@ -267,8 +274,9 @@ def test_truncated_pickle_is_a_clear_error(tmp_path):
 # (g) model validation, the 400-column rule, round trips
 
 
-@pytest.mark.parametrize("key", ["v_template", "f", "shapedirs", "posedirs", "J_regressor",
-                                 "weights", "kintree_table"])
+@pytest.mark.parametrize(
+    "key", ["v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table"]
+)
 def test_missing_key_names_file_and_key(tmp_path, key):
     arrays = model_arrays(np.random.default_rng(0))
     del arrays[key]
@@ -285,8 +293,10 @@ def test_inconsistent_arrays_are_reported(tmp_path):
         "weights": ("weights", lambda a: a["weights"][:, :4]),
         "f": ("indexes vertices", lambda a: a["f"] + 100),
         "posedirs": ("posedirs", lambda a: a["posedirs"][:, :, :27]),
-        "kintree_table": ("parents must precede", lambda a: np.array([[-1, 0, 3, 1, 1],
-                                                                      [0, 1, 2, 3, 4]])),
+        "kintree_table": (
+            "parents must precede",
+            lambda a: np.array([[-1, 0, 3, 1, 1], [0, 1, 2, 3, 4]]),
+        ),
         "v_template": ("NaN", lambda a: np.full_like(a["v_template"], np.nan)),
     }
     for key, (message, corrupt) in cases.items():
@@ -331,8 +341,16 @@ def test_400_column_rule_and_num_shape(tmp_path):
 
 
 def _assert_same_model(a: FlameModel, b: FlameModel) -> None:
-    for name in ("v_template", "faces", "shapedirs", "exprdirs", "posedirs", "J_regressor",
-                 "parents", "lbs_weights"):
+    for name in (
+        "v_template",
+        "faces",
+        "shapedirs",
+        "exprdirs",
+        "posedirs",
+        "J_regressor",
+        "parents",
+        "lbs_weights",
+    ):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
@@ -361,10 +379,16 @@ def test_landmark_embeddings_in_three_formats(tmp_path):
     bary /= bary.sum(1, keepdims=True)
 
     save_landmark_embedding(tmp_path / "lmk.npz", idx, bary)
-    save_legacy_pickle(tmp_path / "flame_static_embedding.pkl",
-                       {"lmk_face_idx": idx.astype(np.uint32), "lmk_b_coords": bary})
-    deca = {"full_lmk_faces_idx": idx[None], "full_lmk_bary_coords": bary[None],
-            "static_lmk_faces_idx": idx[17:], "static_lmk_bary_coords": bary[17:]}
+    save_legacy_pickle(
+        tmp_path / "flame_static_embedding.pkl",
+        {"lmk_face_idx": idx.astype(np.uint32), "lmk_b_coords": bary},
+    )
+    deca = {
+        "full_lmk_faces_idx": idx[None],
+        "full_lmk_bary_coords": bary[None],
+        "static_lmk_faces_idx": idx[17:],
+        "static_lmk_bary_coords": bary[17:],
+    }
     np.save(tmp_path / "landmark_embedding.npy", deca, allow_pickle=True)  # as DECA ships it
     for name in ("lmk.npz", "flame_static_embedding.pkl", "landmark_embedding.npy"):
         got_idx, got_bary = load_landmark_embedding(tmp_path / name)
@@ -396,10 +420,18 @@ def test_model_with_landmarks_and_masks(tmp_path):
 
     m = load_flame_model(tmp_path / "m.pkl", tmp_path / "lmk.npz", tmp_path / "FLAME_masks.pkl")
     d = describe_model(m)
-    assert {k: d[k] for k in ("vertices", "faces", "shape", "expression", "joints", "landmarks",
-                              "regions")} == {"vertices": 30, "faces": 60, "shape": 4,
-                                              "expression": 3, "joints": 5, "landmarks": 68,
-                                              "regions": 2}
+    assert {
+        k: d[k]
+        for k in ("vertices", "faces", "shape", "expression", "joints", "landmarks", "regions")
+    } == {
+        "vertices": 30,
+        "faces": 60,
+        "shape": 4,
+        "expression": 3,
+        "joints": 5,
+        "landmarks": 68,
+        "regions": 2,
+    }
     text = format_description(d)
     assert "landmarks: 68" in text and "eye_region" in text
 
@@ -421,10 +453,15 @@ def test_flame_params_round_trip_and_errors(tmp_path):
     rng = np.random.default_rng(0)
     T = 7
     params = {
-        "shape": rng.normal(size=10), "expression": torch.randn(T, 5),
-        "rotation": rng.normal(size=(T, 3)), "translation": rng.normal(size=(T, 3)),
-        "jaw": rng.normal(size=(T, 3)), "neck": rng.normal(size=(T, 3)),
-        "eyes": rng.normal(size=(T, 6)), "frames": np.arange(10, 10 + T), "fps": 25.0,
+        "shape": rng.normal(size=10),
+        "expression": torch.randn(T, 5),
+        "rotation": rng.normal(size=(T, 3)),
+        "translation": rng.normal(size=(T, 3)),
+        "jaw": rng.normal(size=(T, 3)),
+        "neck": rng.normal(size=(T, 3)),
+        "eyes": rng.normal(size=(T, 6)),
+        "frames": np.arange(10, 10 + T),
+        "fps": 25.0,
     }
     save_flame_params(tmp_path / "flame.npz", params)
     back = load_flame_params(tmp_path / "flame.npz")
@@ -445,4 +482,3 @@ def test_flame_params_round_trip_and_errors(tmp_path):
         save_flame_params(tmp_path / "e.npz", dict(params, eyes=rng.normal(size=(T, 3))))
     with pytest.raises(ModelFileError, match="NaN"):
         save_flame_params(tmp_path / "n.npz", dict(params, neck=np.full((T, 3), np.nan)))
-

@@ -108,13 +108,23 @@ def test_layer_matches_independent_numpy_lbs():
     x = {k: v.numpy() for k, v in inputs.items()}
     for b in range(B):
         pose = np.concatenate([x["rotation"][b], x["neck"][b], x["jaw"][b], x["eyes"][b]])
-        verts, joints = reference_flame(model, x["shape"], x["expression"][b],
-                                        pose.reshape(5, 3), x["translation"][b], x["scale"][b, 0])
+        verts, joints = reference_flame(
+            model,
+            x["shape"],
+            x["expression"][b],
+            pose.reshape(5, 3),
+            x["translation"][b],
+            x["scale"][b, 0],
+        )
         np.testing.assert_allclose(out.vertices[b].numpy(), verts, atol=1e-5, rtol=0)
         np.testing.assert_allclose(out.joints[b].numpy(), joints, atol=1e-5, rtol=0)
     # the pose moved the head: frame 1 differs from its unposed self by more than the tolerance
-    still = layer(shape=inputs["shape"], expression=inputs["expression"][1:2],
-                  translation=inputs["translation"][1:2], scale=inputs["scale"][1:2])
+    still = layer(
+        shape=inputs["shape"],
+        expression=inputs["expression"][1:2],
+        translation=inputs["translation"][1:2],
+        scale=inputs["scale"][1:2],
+    )
     assert (still.vertices[0] - out.vertices[1]).abs().max() > 1e-2
 
 
@@ -145,8 +155,11 @@ def test_defaults_broadcasting_and_zero_padding():
     short = layer(shape=shape, expression=expr, jaw=torch.full((1, 3), 0.2, dtype=torch.float64))
     full_expr = torch.cat([expr, torch.zeros(3, model.num_expression - 2, dtype=torch.float64)], 1)
     full_shape = torch.cat([shape, torch.zeros(model.num_shape - 4, dtype=torch.float64)])
-    padded = layer(shape=full_shape.expand(3, -1), expression=full_expr,
-                   jaw=torch.full((3, 3), 0.2, dtype=torch.float64))
+    padded = layer(
+        shape=full_shape.expand(3, -1),
+        expression=full_expr,
+        jaw=torch.full((3, 3), 0.2, dtype=torch.float64),
+    )
     assert short.vertices.shape == (3, 40, 3)
     torch.testing.assert_close(short.vertices, padded.vertices, rtol=0, atol=0)
 
@@ -176,8 +189,11 @@ def test_gradients_reach_every_input():
 
 
 def test_rodrigues_is_stable_at_zero_and_matches_expm():
-    r = torch.tensor([[0.0, 0.0, 0.0], [1e-7, -2e-7, 0.0], [0.3, -1.2, 0.5], [3.0, 0.1, 0.0]],
-                     dtype=torch.float64, requires_grad=True)
+    r = torch.tensor(
+        [[0.0, 0.0, 0.0], [1e-7, -2e-7, 0.0], [0.3, -1.2, 0.5], [3.0, 0.1, 0.0]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
     R = batch_rodrigues(r)
     for i in range(len(r)):
         expected = scipy.linalg.expm(_skew(r[i].detach().numpy()))
@@ -196,8 +212,9 @@ def test_layer_from_saved_legacy_file(tmp_path):
     loaded = load_flame_model(tmp_path / "generic_model.pkl", tmp_path / "lmk.npz")
     inputs = _random_inputs(model, 2)
     a = FlameLayer(model, dtype=torch.float64)(**inputs)
-    b = FlameLayer.from_file(tmp_path / "generic_model.pkl", tmp_path / "lmk.npz",
-                             dtype=torch.float64)(**inputs)
+    b = FlameLayer.from_file(
+        tmp_path / "generic_model.pkl", tmp_path / "lmk.npz", dtype=torch.float64
+    )(**inputs)
     torch.testing.assert_close(a.vertices, b.vertices, rtol=0, atol=1e-12)
     torch.testing.assert_close(a.landmarks, b.landmarks, rtol=0, atol=1e-12)
     assert loaded.num_landmarks == 68

@@ -78,8 +78,9 @@ def test_rig_target_and_up_axis() -> None:
 def test_plot_camera_rig_size_and_content(tmp_path: Path) -> None:
     cams = {c.serial: c for c in ring_rig(8, 320, 240, 30.0)}
     points = np.random.default_rng(0).normal(scale=0.05, size=(68, 3))
-    out = qc.plot_camera_rig(cams, tmp_path / "rig.png", points=points, title="rig",
-                             figsize=(9.0, 4.5), dpi=100)
+    out = qc.plot_camera_rig(
+        cams, tmp_path / "rig.png", points=points, title="rig", figsize=(9.0, 4.5), dpi=100
+    )
     img = read_png(out)
     assert img.shape == (450, 900, 3)
     assert img.std() > 10
@@ -108,9 +109,9 @@ def _to_output(uv, extent, size) -> np.ndarray:
 def _marked(img, extent, centre, radius) -> np.ndarray:
     """(N, 3) colours of the non-background pixels within ``radius`` of ``centre``."""
     x0, y0, x1, y1 = extent
-    yy, xx = np.mgrid[y0 + 1:y1 - 1, x0 + 1:x1 - 1]
+    yy, xx = np.mgrid[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]
     near = np.hypot(xx - centre[0], yy - centre[1]) <= radius
-    patch = img[y0 + 1:y1 - 1, x0 + 1:x1 - 1]
+    patch = img[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]
     marked = near & np.any(np.abs(patch - BG) > 12, axis=-1)
     return patch[marked], np.stack([xx[marked], yy[marked]], axis=1)
 
@@ -119,9 +120,9 @@ def test_contact_sheet_places_landmarks_and_colours_them_by_confidence(tmp_path:
     W, H = 64, 48
     image = np.broadcast_to(BG, (1, H, W, 3)).copy()
     lm = np.zeros((1, 68, 3))
-    lm[0, 0] = (16.0, 36.0, 1.0)   # confident: a green dot
-    lm[0, 1] = (50.0, 10.0, 0.0)   # undetected: hidden
-    lm[0, 2] = (44.0, 24.0, 0.1)   # low confidence: a red cross
+    lm[0, 0] = (16.0, 36.0, 1.0)  # confident: a green dot
+    lm[0, 1] = (50.0, 10.0, 0.0)  # undetected: hidden
+    lm[0, 2] = (44.0, 24.0, 0.1)  # low confidence: a red cross
     out = qc.contact_sheet(image, lm, tmp_path / "sheet.png", titles=["220700191"])
     img = read_png(out)
     extent = _extent(img)
@@ -162,12 +163,17 @@ def test_multi_frame_sheet_layout(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     F, C, H, W = 4, 2, 48, 64
     frames = [rng.integers(0, 256, (C, H, W, 3), dtype=np.uint8) for _ in range(F)]
-    lms = np.stack([np.stack([face_landmarks(32, 24, 8, 2.0 * f) for _ in range(C)])
-                    for f in range(F)])
-    tall = read_png(qc.contact_sheet(frames, lms, tmp_path / "tall.png", titles=["a", "b"],
-                                     frames=[0, 10, 20, 30]))
-    wide = read_png(qc.contact_sheet(np.stack(frames[:1] * 2, axis=1)[0], None,
-                                     tmp_path / "wide.png"))  # one frame, 4 views in a row
+    lms = np.stack(
+        [np.stack([face_landmarks(32, 24, 8, 2.0 * f) for _ in range(C)]) for f in range(F)]
+    )
+    tall = read_png(
+        qc.contact_sheet(
+            frames, lms, tmp_path / "tall.png", titles=["a", "b"], frames=[0, 10, 20, 30]
+        )
+    )
+    wide = read_png(
+        qc.contact_sheet(np.stack(frames[:1] * 2, axis=1)[0], None, tmp_path / "wide.png")
+    )  # one frame, 4 views in a row
     assert tall.shape[0] > 1.2 * tall.shape[1]  # rows = frames, columns = cameras
     assert wide.shape[1] > 2 * wide.shape[0]
     assert tall.std() > 10 and wide.std() > 10
@@ -178,8 +184,14 @@ def test_multi_frame_sheet_layout(tmp_path: Path) -> None:
 
 def test_mouth_opening_and_frame_picking() -> None:
     openings = np.array([3.0, 0.0, 6.0, 1.0, 9.0, 4.0, 2.0])
-    lm = np.stack([np.stack([face_landmarks(100 + 5 * c, 80, 20 + 5 * c, o * (1 + c / 4))
-                             for o in openings]) for c in range(3)])  # (C, T, 68, 3)
+    lm = np.stack(
+        [
+            np.stack(
+                [face_landmarks(100 + 5 * c, 80, 20 + 5 * c, o * (1 + c / 4)) for o in openings]
+            )
+            for c in range(3)
+        ]
+    )  # (C, T, 68, 3)
     lm[1, 2, 66, 2] = 0.0  # one camera misses a lip point in frame 2: the others decide
     score = qc.mouth_opening(lm)
     assert score.shape == (len(openings),)
@@ -206,16 +218,20 @@ def test_sequence_figures_from_a_capture(tmp_path: Path) -> None:
         d = seq_dir / "timesteps" / f"frame_{t:05d}" / "images"
         d.mkdir(parents=True)
         for c in cams:
-            cv2.imwrite(str(d / f"cam_{c.serial}.png"), rng.integers(0, 255, (48, 64, 3),
-                                                                     dtype=np.uint8))
+            cv2.imwrite(
+                str(d / f"cam_{c.serial}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            )
     (seq_dir / "annotations" / "landmarks2D").mkdir(parents=True)
     for c in cams:
-        np.save(seq_dir / "annotations" / "landmarks2D" / f"cam_{c.serial}.npy",
-                np.stack([face_landmarks(32, 24, 8, o) for o in openings]).astype(np.float32))
+        np.save(
+            seq_dir / "annotations" / "landmarks2D" / f"cam_{c.serial}.npy",
+            np.stack([face_landmarks(32, 24, 8, o) for o in openings]).astype(np.float32),
+        )
     (seq_dir / "sequence.json").write_text(json.dumps({"fps": 30}))
     seq = open_sequence(root, subj, seq_name, validate=False)
-    sheet = read_png(qc.sequence_contact_sheet(seq, tmp_path / "qc" / "sheet.png", n_frames=2,
-                                               n_cameras=2))
+    sheet = read_png(
+        qc.sequence_contact_sheet(seq, tmp_path / "qc" / "sheet.png", n_frames=2, n_cameras=2)
+    )
     assert sheet.shape[0] > sheet.shape[1] * 0.8 and sheet.std() > 10
     rig = read_png(qc.plot_sequence_rig(seq, tmp_path / "qc" / "rig.png"))
     assert rig.shape == (600, 1200, 3)
@@ -270,7 +286,7 @@ def test_spectrogram_shows_the_tone_at_its_frequency(tmp_path: Path) -> None:
     groups = np.split(rows, np.flatnonzero(np.diff(rows) > 6) + 1)  # bridge the tone's row
     block = max(groups, key=len)
     top, bottom = block.min(), block.max()
-    brightness = lower[top:bottom + 1].sum(axis=-1).mean(axis=1)
+    brightness = lower[top : bottom + 1].sum(axis=-1).mean(axis=1)
     peak_row = top + int(np.argmax(brightness))
     frac = (bottom - peak_row) / (bottom - top)
     assert frac == pytest.approx(2000 / 8000, abs=0.04)

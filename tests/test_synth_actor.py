@@ -38,8 +38,16 @@ def test_take_has_the_flame_keys_and_shapes(take):
     T = int(round(30.0 * FPS))
     assert set(p) == KEYS and take.n_frames == T
     assert take.audio.shape == (30 * SR,) and take.duration_s == pytest.approx(30.0)
-    shapes = {"expression": (T, 20), "rotation": (T, 3), "translation": (T, 3), "jaw": (T, 3),
-              "neck": (T, 3), "eyes": (T, 6), "scale": (T, 1), "frames": (T,)}
+    shapes = {
+        "expression": (T, 20),
+        "rotation": (T, 3),
+        "translation": (T, 3),
+        "jaw": (T, 3),
+        "neck": (T, 3),
+        "eyes": (T, 6),
+        "scale": (T, 1),
+        "frames": (T,),
+    }
     for k, s in shapes.items():
         assert p[k].shape == s, k
         assert np.isfinite(p[k]).all(), k
@@ -51,8 +59,7 @@ def test_take_has_the_flame_keys_and_shapes(take):
     assert np.abs(p["translation"]).max() < 0.02 and np.abs(p["translation"].mean(0)).max() < 0.01
     assert np.rad2deg(np.abs(p["neck"])).max() < 5
     assert np.abs(p["expression"][:, 5:]).max() < 0.2 and p["expression"][:, 5:].std() > 1e-3
-    assert take.phonemes_json()[0] == {"phoneme": "SIL", "start": 0.0,
-                                       "end": take.phones[0].end}
+    assert take.phonemes_json()[0] == {"phoneme": "SIL", "start": 0.0, "end": take.phones[0].end}
 
 
 def test_determinism_by_seed():
@@ -84,8 +91,11 @@ def test_lips_close_on_bilabials_and_jaw_opens_on_open_vowels(take):
     assert len(open_v) >= 5 and len(close_v) >= 5
     assert min(open_v) > 0.06 and np.mean(open_v) > 0.15
     assert np.mean(open_v) > 2.5 * np.mean(close_v)
-    vowel_closure = [closure[_frame(p.centre)] for p in take.phones
-                     if p.phoneme in S.VOWELS and p.duration > 0.12]
+    vowel_closure = [
+        closure[_frame(p.centre)]
+        for p in take.phones
+        if p.phoneme in S.VOWELS and p.duration > 0.12
+    ]
     assert max(vowel_closure) < 0.4 and np.median(vowel_closure) < 0.1  # lips open
     # rounded vowels round the lips, spread vowels spread them
     rnd, spread = take.params["expression"][:, 0], take.params["expression"][:, 2]
@@ -121,8 +131,9 @@ def test_every_take_of_3_s_blinks_fully(seed):
     for a, b in zip(starts, ends, strict=False):
         assert 1 <= b - a <= 0.25 * FPS  # closed for less than a blink's length
     assert np.mean(blink < 0.05) > 0.8  # eyes are open most of the time
-    short = animate(_quiet_phones(1.5), FPS, int(1.5 * FPS), np.random.default_rng(seed),
-                    n_expression=5)
+    short = animate(
+        _quiet_phones(1.5), FPS, int(1.5 * FPS), np.random.default_rng(seed), n_expression=5
+    )
     assert short["expression"][:, 4].max() > 0.95
 
 

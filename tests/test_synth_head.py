@@ -8,8 +8,20 @@ import scipy.sparse as sp
 
 from talkhead.synth import head as H
 
-LEAVES = ("left_eyeball", "right_eyeball", "mouth_interior", "upper_lip", "lower_lip", "nose",
-          "left_eyebrow", "right_eyebrow", "scalp", "neck", "left_ear", "right_ear")
+LEAVES = (
+    "left_eyeball",
+    "right_eyeball",
+    "mouth_interior",
+    "upper_lip",
+    "lower_lip",
+    "nose",
+    "left_eyebrow",
+    "right_eyebrow",
+    "scalp",
+    "neck",
+    "left_ear",
+    "right_ear",
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +54,16 @@ def test_deterministic_by_seed():
     a = H.build_head_model(seed=3, n_shape=14, n_expression=8, detail=0.5)
     b = H.build_head_model(seed=3, n_shape=14, n_expression=8, detail=0.5)
     c = H.build_head_model(seed=4, n_shape=14, n_expression=8, detail=0.5)
-    for key in ("v_template", "f", "shapedirs", "posedirs", "weights", "J", "lmk_face_idx",
-                "lmk_b_coords"):
+    for key in (
+        "v_template",
+        "f",
+        "shapedirs",
+        "posedirs",
+        "weights",
+        "J",
+        "lmk_face_idx",
+        "lmk_b_coords",
+    ):
         np.testing.assert_array_equal(a[key], b[key])
     np.testing.assert_array_equal(a["J_regressor"].toarray(), b["J_regressor"].toarray())
     # the seed changes the random components only
@@ -51,7 +71,7 @@ def test_deterministic_by_seed():
     n_named = len(H.SHAPE_NAMES)
     np.testing.assert_array_equal(a["shapedirs"][:, :, :n_named], c["shapedirs"][:, :, :n_named])
     assert np.abs(a["shapedirs"][:, :, n_named:14] - c["shapedirs"][:, :, n_named:14]).max() > 1e-4
-    assert np.abs(a["shapedirs"][:, :, 14 + 5:] - c["shapedirs"][:, :, 14 + 5:]).max() > 1e-4
+    assert np.abs(a["shapedirs"][:, :, 14 + 5 :] - c["shapedirs"][:, :, 14 + 5 :]).max() > 1e-4
 
 
 def test_array_shapes_and_frame(model):
@@ -132,8 +152,10 @@ def test_blink_closes_the_eye_openings(model):
     assert np.isin(seen_open, model["masks"]["left_eyeball"]).all()
     assert not np.isin(seen_shut, model["masks"]["left_eyeball"]).any()
     # half way the lids still pass over the eyeballs, not through them
-    skin = np.setdiff1d(np.arange(len(v)), np.concatenate(
-        [model["masks"]["left_eyeball"], model["masks"]["right_eyeball"]]))
+    skin = np.setdiff1d(
+        np.arange(len(v)),
+        np.concatenate([model["masks"]["left_eyeball"], model["masks"]["right_eyeball"]]),
+    )
     for b in (0.25, 0.5, 0.75):
         v, _ = H.pose_head(model, expression=np.array([0, 0, 0, 0, b]))
         gap = np.linalg.norm(v[skin] - centre, axis=1).min() - H.EYE_RADIUS
@@ -157,7 +179,7 @@ def test_meaningful_expressions(model):
     ajar, closed = lmk(model, jaw=jaw), lmk(model, jaw=jaw, expression=np.array([0, 1.0]))
     assert dist(closed[62], closed[66]) < dist(ajar[62], ajar[66]) - 0.004
     # unit coefficients move the face by a few millimetres up to about a centimetre
-    E = model["shapedirs"][:, :, model["num_shape"]:]
+    E = model["shapedirs"][:, :, model["num_shape"] :]
     peak = np.linalg.norm(E, axis=1).max(axis=0)
     assert (peak[:5] > 0.004).all() and (peak[:5] < 0.015).all()
     assert (peak[5:] < 0.006).all() and peak[5] > peak[-1]
@@ -199,11 +221,13 @@ def test_joint_regressor_and_weights(model):
     # smooth: away from the lips' slit and the mouth, a vertex's weights are close to the
     # mean of its neighbours'
     f = np.asarray(model["f"]).astype(np.int64)
-    e = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1),
-                  axis=0)
+    e = np.unique(
+        np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1), axis=0
+    )
     V = len(w)
-    adj = sp.coo_matrix((np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
-                        shape=(V, V)).tocsr()
+    adj = sp.coo_matrix(
+        (np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(V, V)
+    ).tocsr()
     deviation = np.abs(w - adj @ w / np.asarray(adj.sum(axis=1))).max(axis=1)
     rest = np.ones(V, dtype=bool)
     rest[np.concatenate([m["mouth_interior"], m["lips"]])] = False
@@ -224,7 +248,7 @@ def test_shape_components_are_plausible(model):
     for _ in range(3):
         v, _ = H.pose_head(model, shape=rng.normal(size=S))
         d = np.linalg.norm(v - v0, axis=1)
-        assert 0.001 < np.sqrt((d ** 2).mean()) < 0.012
+        assert 0.001 < np.sqrt((d**2).mean()) < 0.012
         for name, sgn in (("left_eyeball", 1.0), ("right_eyeball", -1.0)):
             eye = v[model["masks"][name]]
             c = eye.mean(axis=0)
@@ -253,8 +277,15 @@ def test_masks_partition_the_head(model):
     face_only = np.setdiff1d(m["face"], np.concatenate([m[n] for n in LEAVES]))
     seen[face_only] += 1
     assert seen.min() == 1  # leaves + the rest of the face cover everything
-    for part in ("nose", "lips", "left_eyebrow", "right_eyebrow", "forehead",
-                 "left_eye_region", "right_eye_region"):
+    for part in (
+        "nose",
+        "lips",
+        "left_eyebrow",
+        "right_eyebrow",
+        "forehead",
+        "left_eye_region",
+        "right_eye_region",
+    ):
         assert np.isin(m[part], m["face"]).all(), part
     np.testing.assert_array_equal(np.sort(m["lips"]), np.union1d(m["upper_lip"], m["lower_lip"]))
     assert np.isin(m["boundary"], m["neck"]).all()
@@ -276,8 +307,19 @@ def test_masks_partition_the_head(model):
 def test_landmarks_follow_ibug_order(model):
     L = lmk(model)
     # mirror pairs
-    pairs = [(0, 16), (4, 12), (17, 26), (21, 22), (31, 35), (36, 45), (39, 42), (48, 54),
-             (60, 64), (37, 44), (41, 46)]
+    pairs = [
+        (0, 16),
+        (4, 12),
+        (17, 26),
+        (21, 22),
+        (31, 35),
+        (36, 45),
+        (39, 42),
+        (48, 54),
+        (60, 64),
+        (37, 44),
+        (41, 46),
+    ]
     for a, b in pairs:
         np.testing.assert_allclose(L[a] * [-1, 1, 1], L[b], atol=2e-4)
         assert L[a, 0] < 0 < L[b, 0]  # image-left (the subject's right) first
@@ -294,8 +336,11 @@ def test_written_files_roundtrip_through_the_flame_loader(model, tmp_path):
     from talkhead.flame import FlameLayer, load_flame_model
 
     paths = H.write_head_model(tmp_path, model)
-    assert {p.name for p in paths.values()} == {"generic_model.pkl", "landmark_embedding.npz",
-                                                 "FLAME_masks.pkl"}
+    assert {p.name for p in paths.values()} == {
+        "generic_model.pkl",
+        "landmark_embedding.npz",
+        "FLAME_masks.pkl",
+    }
     loaded = load_flame_model(paths["model"], paths["landmarks"], paths["masks"])
     np.testing.assert_allclose(loaded.v_template, model["v_template"])
     assert loaded.num_shape == 20 and loaded.num_expression == 12
@@ -304,9 +349,12 @@ def test_written_files_roundtrip_through_the_flame_loader(model, tmp_path):
     layer = FlameLayer(loaded, dtype=torch.float64)
     rng = np.random.default_rng(1)
     params = {
-        "shape": rng.normal(size=20), "expression": rng.normal(size=12) * 0.5,
-        "rotation": np.array([0.1, -0.3, 0.05]), "neck": np.array([0.2, 0.1, 0.0]),
-        "jaw": np.array([0.22, 0.01, 0.0]), "eyes": np.array([0.1, 0.2, 0, -0.1, 0.2, 0]),
+        "shape": rng.normal(size=20),
+        "expression": rng.normal(size=12) * 0.5,
+        "rotation": np.array([0.1, -0.3, 0.05]),
+        "neck": np.array([0.2, 0.1, 0.0]),
+        "jaw": np.array([0.22, 0.01, 0.0]),
+        "eyes": np.array([0.1, 0.2, 0, -0.1, 0.2, 0]),
     }
     out = layer(**{k: torch.as_tensor(v) for k, v in params.items()})
     v, L = H.pose_head(model, **params)

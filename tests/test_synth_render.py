@@ -155,19 +155,29 @@ def test_labels_follow_vertex_masks(sphere, cams):
     y, x = (P - CENTER)[:, 1], (P - CENTER)[:, 0]
     clear = np.abs(np.abs(y) - 0.02) > 0.005
     clear &= np.abs(x - 0.05) > 0.005
-    exp = np.where(x > 0.05, 0, np.where(y > 0.02, LAPA_LABELS["upper_lip"],
-                                         np.where(y < -0.02, LAPA_LABELS["lower_lip"], 1)))
+    exp = np.where(
+        x > 0.05,
+        0,
+        np.where(
+            y > 0.02, LAPA_LABELS["upper_lip"], np.where(y < -0.02, LAPA_LABELS["lower_lip"], 1)
+        ),
+    )
     assert np.array_equal(lab[clear], exp[clear])
     assert (out["labels"][~m] == 0).all()
 
 
 def test_shading_is_view_independent_and_background_stays_out_of_alpha_and_depth(sphere, cams):
     v, f = sphere
-    grid = tx.bake_texels(v, f, lambda p, fid, b: np.repeat(
-        tx.fbm3(p, 60.0, 5, octaves=2)[:, None], 3, 1), resolution=3)
+    grid = tx.bake_texels(
+        v,
+        f,
+        lambda p, fid, b: np.repeat(tx.fbm3(p, 60.0, 5, octaves=2)[:, None], 3, 1),
+        resolution=3,
+    )
     wv, wf, wuv = box_mesh((3.0, 3.0, 0.05), center=(0, 0, -1.0))
-    wall = Surface(wv, wf, tx.ImageTexture(tx.backdrop_image(3, size=64), wuv / 0.5, wf),
-                   smooth=False)
+    wall = Surface(
+        wv, wf, tx.ImageTexture(tx.backdrop_image(3, size=64), wuv / 0.5, wf), smooth=False
+    )
     scene = RenderScene([Surface(v, f, grid), wall])
     out = render_views(scene, cams[:2], supersample=1)
     assert (out["alpha"] > 0).sum() == (out["depth"] > 0).sum()
@@ -193,8 +203,9 @@ def test_sensor_noise_and_gain():
     scene = RenderScene([Surface(v, f, (0.5, 0.5, 0.5))])
     cam = ring_rig(1, 48, 40, 25.0)[0]
     clean = render_view(scene, cam, supersample=1)["rgb"].astype(float)
-    noisy = render_view(scene, cam, supersample=1, noise_sigma=4.0,
-                        rng=np.random.default_rng(0))["rgb"].astype(float)
+    noisy = render_view(scene, cam, supersample=1, noise_sigma=4.0, rng=np.random.default_rng(0))[
+        "rgb"
+    ].astype(float)
     inside = (clean > 10) & (clean < 245)
     assert 3.0 < np.std((noisy - clean)[inside]) < 5.0
     bright = render_view(scene, cam, supersample=1, gain=1.2)["rgb"].astype(float)
@@ -221,16 +232,22 @@ def test_landmarks_project_exactly_and_occluded_ones_get_zero_confidence(sphere,
         assert np.abs(out[c, ..., :2][vis] - uv[vis]).max() < 0.01
     # noise and outliers have the requested statistics
     big = np.repeat(lm, 50, axis=0)
-    noisy = project_landmarks(big, cams[:1], scene, np.random.default_rng(1), noise_px=1.5,
-                              outlier_prob=0.05, outlier_px=30.0)
+    noisy = project_landmarks(
+        big,
+        cams[:1],
+        scene,
+        np.random.default_rng(1),
+        noise_px=1.5,
+        outlier_prob=0.05,
+        outlier_px=30.0,
+    )
     uv, _ = cams[0].project(big)
     vis = noisy[0, ..., 2] > 0
     err = np.linalg.norm(noisy[0, ..., :2] - uv, axis=-1)[vis]
     assert 0.03 < (err > 10).mean() < 0.07
     assert 1.3 < np.sqrt(np.mean(err[err < 10] ** 2) / 2) < 1.7
     # a detector that hallucinates occluded points reports them with low confidence
-    g = project_landmarks(big, cams[:1], scene, np.random.default_rng(2),
-                          occluded_guess_prob=1.0)
+    g = project_landmarks(big, cams[:1], scene, np.random.default_rng(2), occluded_guess_prob=1.0)
     occ = ~vis
     assert (g[0, ..., 2][occ] > 0).all() and (g[0, ..., 2][occ] <= 0.3).all()
 
@@ -251,6 +268,7 @@ def test_texture_is_deterministic_and_varies_with_canonical_position(sphere):
     skin = np.zeros((len(p), len(tx.REGIONS)))
     skin[:, 0] = 1
     assert not np.allclose(tx.head_albedo(p, skin, 3), tx.head_albedo(p, skin, 4), atol=0.02)
+
     # baked texels reproduce the direct evaluation at grid points and are continuous
     def skin_fn(q, fid, b):
         return tx.head_albedo(q, np.tile(skin[0], (len(q), 1)), 3)
@@ -301,8 +319,9 @@ def test_prerendered_backdrop_composites_like_one_scene(sphere, cams):
     v, f = sphere
     head = Surface(v, f, (0.8, 0.6, 0.5), labels=np.ones(len(v), np.uint8))
     wv, wf, wuv = box_mesh((3.0, 3.0, 0.05), center=(0, 0, -1.0))
-    wall = Surface(wv, wf, tx.ImageTexture(tx.backdrop_image(3, size=64), wuv / 0.5, wf),
-                   smooth=False)
+    wall = Surface(
+        wv, wf, tx.ImageTexture(tx.backdrop_image(3, size=64), wuv / 0.5, wf), smooth=False
+    )
     bv, bf, _ = box_mesh((0.3, 0.1, 0.1), center=(0, -0.1, 0.05))  # occludes the sphere
     torso = Surface(bv, bf, (0.2, 0.3, 0.6))
     for cam in cams[:2]:
@@ -314,6 +333,7 @@ def test_prerendered_backdrop_composites_like_one_scene(sphere, cams):
                 assert np.array_equal(full[key], comp[key]), key
             diff = np.abs(full["rgb"].astype(int) - comp["rgb"].astype(int))
             assert diff.max() <= (1 if not adaptive else 255) and np.mean(diff > 1) < 0.01
-            occluded = (full["alpha"] == 0) & (np.abs(full["rgb"].astype(float) -
-                                                      [51, 76, 153]).max(-1) < 60)
+            occluded = (full["alpha"] == 0) & (
+                np.abs(full["rgb"].astype(float) - [51, 76, 153]).max(-1) < 60
+            )
             assert occluded.any()  # the box hides part of the sphere

@@ -21,7 +21,7 @@ def _synth(names_durs, f0_hz=120.0, seed=0, sr=SR):
 
 
 def _seg(y, a, b, sr=SR):
-    return y[int(round(a * sr)):int(round(b * sr))]
+    return y[int(round(a * sr)) : int(round(b * sr))]
 
 
 def _rms(x):
@@ -31,7 +31,7 @@ def _rms(x):
 def _lpc_formants(x, sr=SR, order=16, pre=0.97):
     """Formant frequencies (Hz, ascending) of a voiced segment by autocorrelation LPC."""
     x = np.append(x[0], x[1:] - pre * x[:-1]) * np.hamming(x.size)
-    r = np.correlate(x, x, "full")[x.size - 1:x.size + order]
+    r = np.correlate(x, x, "full")[x.size - 1 : x.size + order]
     a = solve_toeplitz(r[:-1], -r[1:])
     roots = np.roots(np.r_[1.0, a])
     roots = roots[roots.imag > 0]
@@ -99,15 +99,24 @@ def test_pitch_follows_the_requested_f0():
     for f0 in (110.0, 210.0):
         _, y = _synth([("SIL", 0.1), ("AA", 0.3), ("SIL", 0.1)], f0_hz=f0)
         x = _seg(y, 0.18, 0.32)
-        ac = np.correlate(x, x, "full")[x.size - 1:]
+        ac = np.correlate(x, x, "full")[x.size - 1 :]
         lo, hi = int(SR / 400), int(SR / 70)
         lag = lo + int(np.argmax(ac[lo:hi]))
         assert SR / lag == pytest.approx(f0, rel=0.2)
 
 
 def test_fricative_s_is_high_and_vowels_low():
-    _, y = _synth([("SIL", 0.1), ("AA", 0.15), ("S", 0.12), ("IY", 0.15), ("SH", 0.12),
-                   ("UW", 0.15), ("SIL", 0.1)])
+    _, y = _synth(
+        [
+            ("SIL", 0.1),
+            ("AA", 0.15),
+            ("S", 0.12),
+            ("IY", 0.15),
+            ("SH", 0.12),
+            ("UW", 0.15),
+            ("SIL", 0.1),
+        ]
+    )
     s = _high_fraction(_seg(y, 0.28, 0.35))
     sh = _high_fraction(_seg(y, 0.55, 0.62), cutoff=1800.0)
     vowels = [_high_fraction(_seg(y, a, a + 0.08)) for a in (0.14, 0.41, 0.68)]
@@ -128,8 +137,9 @@ def test_stop_closures_are_silent_before_their_burst():
     for stop in ("P", "T", "K"):
         seq += [("AA", 0.15), (stop, 0.1)]
     phones, y = _synth(seq + [("AA", 0.15), ("SIL", 0.1)])
-    vowel = _rms(np.concatenate([_seg(y, p.start + 0.03, p.end - 0.03)
-                                 for p in phones if p.phoneme == "AA"]))
+    vowel = _rms(
+        np.concatenate([_seg(y, p.start + 0.03, p.end - 0.03) for p in phones if p.phoneme == "AA"])
+    )
     for p in phones:
         if p.phoneme in ("P", "T", "K"):
             r = S.release_time(p)
@@ -141,8 +151,11 @@ def test_stop_closures_are_silent_before_their_burst():
 
 def test_voiceless_closures_are_silent_in_running_speech(long_take):
     phones, y = long_take
-    vowel = _rms(np.concatenate([_seg(y, p.start, p.end) for p in phones
-                                 if S.PHONEMES[p.phoneme].kind == "vowel"]))
+    vowel = _rms(
+        np.concatenate(
+            [_seg(y, p.start, p.end) for p in phones if S.PHONEMES[p.phoneme].kind == "vowel"]
+        )
+    )
     n = 0
     for p in phones:
         if p.phoneme in ("P", "T", "K") and S.release_time(p) - p.start > 0.05:
@@ -153,8 +166,7 @@ def test_voiceless_closures_are_silent_in_running_speech(long_take):
 
 def test_microphone_level_and_snr():
     _, clean = _synth([("SIL", 0.2), ("AA", 0.2), ("S", 0.1), ("IY", 0.2), ("SIL", 0.3)])
-    parts = S.microphone_parts(clean, SR, np.random.default_rng(3), level_db=-26.0,
-                               snr_db=20.0)
+    parts = S.microphone_parts(clean, SR, np.random.default_rng(3), level_db=-26.0, snr_db=20.0)
     speech, noise, mixed = parts["speech"], parts["noise"], parts["mixed"]
     assert np.allclose(mixed, speech + noise)
     assert np.abs(speech).max() == pytest.approx(10 ** (-26 / 20))

@@ -22,8 +22,18 @@ from talkhead.synth.studio import (
     write_rig,
 )
 
-TINY = dict(n_cameras=2, width=64, height=80, fov_deg=24.0, duration_s=0.6, fps=5.0,
-            sample_rate=16000, n_shape=8, n_expression=8, yaw_span_deg=40.0)
+TINY = dict(
+    n_cameras=2,
+    width=64,
+    height=80,
+    fov_deg=24.0,
+    duration_s=0.6,
+    fps=5.0,
+    sample_rate=16000,
+    n_shape=8,
+    n_expression=8,
+    yaw_span_deg=40.0,
+)
 
 
 def test_config_from_workflow_section_drops_workflow_keys():
@@ -34,8 +44,9 @@ def test_config_from_workflow_section_drops_workflow_keys():
 
 
 def test_config_from_dict_validates_and_round_trips():
-    cfg = StudioConfig.from_dict({"n_cameras": 4, "width": 128, "pitch_deg": [0, 5],
-                                  "sensor_noise": 2})
+    cfg = StudioConfig.from_dict(
+        {"n_cameras": 4, "width": 128, "pitch_deg": [0, 5], "sensor_noise": 2}
+    )
     assert cfg.n_cameras == 4 and cfg.pitch_deg == (0.0, 5.0) and cfg.sensor_noise == 2.0
     assert StudioConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.n_frames == round(cfg.duration_s * cfg.fps)
@@ -55,8 +66,9 @@ def test_stable_seed_is_stable_and_name_sensitive():
     code = "from talkhead.synth.studio import stable_seed; print(stable_seed(0, 'subj', 'seq'))"
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
         assert int(out) == stable_seed(0, "subj", "seq")
     assert len({stable_seed(0, "subj", s) for s in ("a", "b", "c", "ab")}) == 4
     assert stable_seed(1, "subj") != stable_seed(0, "subj")
@@ -84,10 +96,12 @@ def test_rig_is_seeded_per_subject_and_round_trips(tmp_path):
     assert list(read_camera_params(path)) == [c.serial for c in changed]
     again = rig_cameras(cfg, "s1")
     other = rig_cameras(cfg, "s2")
-    assert all(np.array_equal(a.world_2_cam, c.world_2_cam)
-               for a, c in zip(again, cams, strict=True))
-    assert not all(np.allclose(a.world_2_cam, c.world_2_cam)
-                   for a, c in zip(other, cams, strict=True))
+    assert all(
+        np.array_equal(a.world_2_cam, c.world_2_cam) for a, c in zip(again, cams, strict=True)
+    )
+    assert not all(
+        np.allclose(a.world_2_cam, c.world_2_cam) for a, c in zip(other, cams, strict=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +118,9 @@ def test_write_head_model_for_builds_the_configured_model(tmp_path):
 
     cfg = StudioConfig(n_shape=8, n_expression=9)
     folder = write_head_model_for(cfg, tmp_path / "generic_model.pkl")
-    m = load_flame_model(folder / "generic_model.pkl", folder / "landmark_embedding.npz",
-                         folder / "FLAME_masks.pkl")
+    m = load_flame_model(
+        folder / "generic_model.pkl", folder / "landmark_embedding.npz", folder / "FLAME_masks.pkl"
+    )
     assert (m.num_shape, m.num_expression, m.num_landmarks) == (8, 9, 68)
     assert {"face", "lips", "left_eyeball", "scalp"} <= set(m.masks)
     with pytest.raises(ConfigError, match="generic_model.pkl"):
@@ -116,8 +131,9 @@ def test_write_head_model_for_builds_the_configured_model(tmp_path):
 def recorded(head_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("studio")
     cfg = StudioConfig(**TINY)
-    summary = render_sequence(head_model_dir, root / "capture", root / "gt", "subjA", "seq1",
-                              cfg, progress=False)
+    summary = render_sequence(
+        head_model_dir, root / "capture", root / "gt", "subjA", "seq1", cfg, progress=False
+    )
     return root, cfg, summary
 
 
@@ -136,8 +152,9 @@ def test_render_sequence_writes_the_nersemble_layout(recorded):
         for s in serials:
             img = read_image(fd / "images" / f"cam_{s}.png")
             alpha = read_image(fd / "alpha_map" / f"cam_{s}.png", unchanged=True)
-            seg = read_image(fd / "facer_segmentation_masks" / f"segmentation_cam_{s}.png",
-                             unchanged=True)
+            seg = read_image(
+                fd / "facer_segmentation_masks" / f"segmentation_cam_{s}.png", unchanged=True
+            )
             assert img.shape == (H, W, 3) and img.dtype == np.uint8
             assert alpha.shape == (H, W) and seg.shape == (H, W)
             assert 0.05 < (alpha > 127).mean() < 0.9  # a head, not the whole image
@@ -156,8 +173,14 @@ def test_render_sequence_writes_the_nersemble_layout(recorded):
     gt = root / "gt" / "subjA" / "seq1"
     flame = load_npz(gt / "flame.npz")
     assert flame["shape"].shape == (8,) and flame["expression"].shape == (T, 8)
-    for key, w in (("rotation", 3), ("translation", 3), ("jaw", 3), ("neck", 3), ("eyes", 6),
-                   ("scale", 1)):
+    for key, w in (
+        ("rotation", 3),
+        ("translation", 3),
+        ("jaw", 3),
+        ("neck", 3),
+        ("eyes", 6),
+        ("scale", 1),
+    ):
         assert flame[key].shape == (T, w)
     assert float(flame["fps"]) == cfg.fps
     verts = np.load(gt / "vertices.npy")
@@ -185,14 +208,28 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
     cams = read_camera_params(root / "capture" / "subjA" / "camera_params.json")
     verts = np.load(gt / "vertices.npy")
     lm3d = np.load(gt / "landmarks3d.npy")
-    model = load_flame_model(head_model_dir / "generic_model.pkl",
-                             head_model_dir / "landmark_embedding.npz")
+    model = load_flame_model(
+        head_model_dir / "generic_model.pkl", head_model_dir / "landmark_embedding.npz"
+    )
     # the true parameters reproduce the true vertices
     p = load_npz(gt / "flame.npz")
     layer = FlameLayer(model, dtype=torch.float64)
     with torch.no_grad():
-        out = layer(**{k: torch.as_tensor(p[k]) for k in (
-            "shape", "expression", "rotation", "neck", "jaw", "eyes", "translation", "scale")})
+        out = layer(
+            **{
+                k: torch.as_tensor(p[k])
+                for k in (
+                    "shape",
+                    "expression",
+                    "rotation",
+                    "neck",
+                    "jaw",
+                    "eyes",
+                    "translation",
+                    "scale",
+                )
+            }
+        )
     assert np.abs(out.vertices.numpy() - verts).max() < 1e-5
     assert np.abs(out.landmarks.numpy() - lm3d).max() < 1e-5
     # the true depth back-projects onto the true mesh; normals are unit and face the camera
@@ -204,8 +241,9 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
             cam = cams[str(s)]
             m = d["depth"][c] > 0
             assert m.sum() > 100
-            P = unproject(pixel_grid(cam.width, cam.height)[m], d["depth"][c][m], cam.K,
-                          cam.world_2_cam)
+            P = unproject(
+                pixel_grid(cam.width, cam.height)[m], d["depth"][c][m], cam.K, cam.world_2_cam
+            )
             dist = scene.compute_distance(P.astype(np.float32)).numpy()
             assert dist.max() < 1e-4
             n = d["normal"][c][m]
@@ -213,8 +251,9 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
             assert np.allclose(np.linalg.norm(n, axis=1), 1, atol=2e-3)
             pc = P @ cam.R.T + cam.t
             assert ((n * pc).sum(1) < 0).mean() > 0.97
-            alpha = read_image(seq / "timesteps" / f"frame_{t:05d}" / "alpha_map" /
-                               f"cam_{s}.png", unchanged=True)
+            alpha = read_image(
+                seq / "timesteps" / f"frame_{t:05d}" / "alpha_map" / f"cam_{s}.png", unchanged=True
+            )
             assert (alpha[m] > 0).all()
     # visible 2D landmarks lie near the projections of the true 3D landmarks
     for s, cam in cams.items():
@@ -228,8 +267,16 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
 
 def test_recording_is_deterministic(recorded, head_model_dir, tmp_path):
     root, cfg, _ = recorded  # the same config again, into another folder
-    render_sequence(head_model_dir, tmp_path / "capture", tmp_path / "gt", "subjA", "seq1",
-                    cfg, progress=False, threads=2)  # threads do not change the result
+    render_sequence(
+        head_model_dir,
+        tmp_path / "capture",
+        tmp_path / "gt",
+        "subjA",
+        "seq1",
+        cfg,
+        progress=False,
+        threads=2,
+    )  # threads do not change the result
     a = root / "capture" / "subjA"
     b = tmp_path / "capture" / "subjA"
     assert (a / "camera_params.json").read_bytes() == (b / "camera_params.json").read_bytes()
@@ -238,8 +285,9 @@ def test_recording_is_deterministic(recorded, head_model_dir, tmp_path):
         for f in sorted((a / rel).iterdir()):
             assert np.array_equal(read_image(f), read_image(b / rel / f.name))
     for name in ("vertices.npy", "landmarks3d.npy"):
-        assert np.array_equal(np.load(root / "gt/subjA/seq1" / name),
-                              np.load(tmp_path / "gt/subjA/seq1" / name))
+        assert np.array_equal(
+            np.load(root / "gt/subjA/seq1" / name), np.load(tmp_path / "gt/subjA/seq1" / name)
+        )
     rel = "sequences/seq1/annotations/landmarks2D"
     for f in sorted((a / rel).iterdir()):
         assert np.array_equal(np.load(f), np.load(b / rel / f.name))

@@ -112,9 +112,7 @@ def alpha_mask(alpha: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 def _check_shape(mask: np.ndarray, shape: tuple[int, ...], what: str, where: str) -> None:
     if mask.shape != shape:
-        raise DepthError(
-            f"{where}: {what} has shape {mask.shape}, the depth map has shape {shape}"
-        )
+        raise DepthError(f"{where}: {what} has shape {mask.shape}, the depth map has shape {shape}")
 
 
 def combined_mask(
@@ -192,8 +190,12 @@ def backproject_view(
         sel = mask & np.isfinite(depth) & (depth > 0) & np.isfinite(nn) & (nn > 1e-6)
     v, u = np.nonzero(sel)
     uv = np.stack([u, v], axis=-1).astype(np.float64)
-    pts = unproject(uv, depth[v, u].astype(np.float64), np.asarray(K, np.float64),
-                    np.asarray(world_2_cam, np.float64))
+    pts = unproject(
+        uv,
+        depth[v, u].astype(np.float64),
+        np.asarray(K, np.float64),
+        np.asarray(world_2_cam, np.float64),
+    )
     R = np.asarray(world_2_cam, dtype=np.float64)[:3, :3]
     n = normal[v, u].astype(np.float64) @ R  # (R^T n^T)^T
     n /= np.linalg.norm(n, axis=-1, keepdims=True)
@@ -230,8 +232,11 @@ def voxel_downsample(
     nsum = np.stack([np.bincount(inverse, nrm[:, k], M) for k in range(3)], axis=1)
     nlen = np.linalg.norm(nsum, axis=1, keepdims=True)
     n = np.where(nlen > 1e-9, nsum / np.maximum(nlen, 1e-12), 0.0)
-    return ((sums / counts[:, None]).astype(np.float32), n.astype(np.float32),
-            np.asarray(view_ids)[first])
+    return (
+        (sums / counts[:, None]).astype(np.float32),
+        n.astype(np.float32),
+        np.asarray(view_ids)[first],
+    )
 
 
 class FramePoints(NamedTuple):
@@ -251,8 +256,9 @@ class FramePoints(NamedTuple):
     counts: np.ndarray
 
 
-def _camera_list(cameras: Sequence[Camera] | Mapping[str, Camera], serials: Sequence[str],
-                 where: str) -> list[Camera]:
+def _camera_list(
+    cameras: Sequence[Camera] | Mapping[str, Camera], serials: Sequence[str], where: str
+) -> list[Camera]:
     by_serial = dict(cameras) if isinstance(cameras, Mapping) else {c.serial: c for c in cameras}
     missing = [s for s in serials if s not in by_serial]
     if missing:
@@ -307,13 +313,13 @@ def backproject_frame(
             m &= mi.astype(bool)
         if min_confidence > 0:
             m &= depth_frame.confidence[i] >= min_confidence
-        p, n = backproject_view(depth_frame.depth[i], depth_frame.normal[i], m, cam.K,
-                                cam.world_2_cam)
+        p, n = backproject_view(
+            depth_frame.depth[i], depth_frame.normal[i], m, cam.K, cam.world_2_cam
+        )
         counts[i] = len(p)
         if len(p) == 0:
             skipped.append(cam.serial)
-            log.warning("%s: camera %s has no valid depth in its mask: skipped", source,
-                        cam.serial)
+            log.warning("%s: camera %s has no valid depth in its mask: skipped", source, cam.serial)
             continue
         pts.append(p)
         nrm.append(n)
@@ -394,11 +400,13 @@ def lift_landmarks(
     w = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
     all4 = inb & vv.all(axis=0)
     with np.errstate(invalid="ignore"):
-        all4 &= (np.where(vv, dv, 0).max(axis=0) - np.where(vv, dv, np.inf).min(axis=0)
-                 <= max_depth_jump)
+        all4 &= (
+            np.where(vv, dv, 0).max(axis=0) - np.where(vv, dv, np.inf).min(axis=0) <= max_depth_jump
+        )
     # bilinear in inverse depth: exact on planes (depth itself is not linear in pixels)
-    z_bil = 1.0 / np.maximum((w * np.where(vv, 1.0 / np.where(vv, dv, 1.0), 0.0)).sum(axis=0),
-                             1e-12)
+    z_bil = 1.0 / np.maximum(
+        (w * np.where(vv, 1.0 / np.where(vv, dv, 1.0), 0.0)).sum(axis=0), 1e-12
+    )
 
     # nearest valid pixel in a window
     r = int(search_radius_px)
@@ -413,8 +421,11 @@ def lift_landmarks(
     d2 = np.where(ok, (cx - x[..., None]) ** 2 + (cy - y[..., None]) ** 2, np.inf)
     k = np.argmin(d2, axis=-1)
     found = np.isfinite(np.take_along_axis(d2, k[..., None], axis=-1)[..., 0])
-    z_near = depth[ci, np.take_along_axis(cyc, k[..., None], -1)[..., 0],
-                   np.take_along_axis(cxc, k[..., None], -1)[..., 0]]
+    z_near = depth[
+        ci,
+        np.take_along_axis(cyc, k[..., None], -1)[..., 0],
+        np.take_along_axis(cxc, k[..., None], -1)[..., 0],
+    ]
 
     z = np.where(all4, z_bil, z_near)
     valid = finite & (conf >= min_conf) & (all4 | found)
@@ -626,14 +637,26 @@ def backproject_sequence(
                 continue
             arr = np.asarray(arr)
             if arr.shape[0] != C:
-                raise DepthError(f"{path}: {what} of frame {t} has {arr.shape[0]} views, "
-                                 f"the depth has {C}")
+                raise DepthError(
+                    f"{path}: {what} of frame {t} has {arr.shape[0]} views, the depth has {C}"
+                )
             for i in range(C):
                 _check_shape(arr[i], (H, W), f"{what} mask", f"frame {t} camera {serials[i]}")
-            masks &= (face_mask(arr, cfg.face_labels) if what == "segmentation"
-                      else alpha_mask(arr, cfg.alpha_threshold))
-        fp = backproject_frame(frame, cams, masks, cfg.min_depth, cfg.max_depth,
-                               cfg.voxel_size or None, cfg.min_confidence, source=str(path))
+            masks &= (
+                face_mask(arr, cfg.face_labels)
+                if what == "segmentation"
+                else alpha_mask(arr, cfg.alpha_threshold)
+            )
+        fp = backproject_frame(
+            frame,
+            cams,
+            masks,
+            cfg.min_depth,
+            cfg.max_depth,
+            cfg.voxel_size or None,
+            cfg.min_confidence,
+            source=str(path),
+        )
         if fp.skipped:
             skipped[int(t)] = list(fp.skipped)
         pts_all.append(fp.points)
@@ -645,14 +668,24 @@ def backproject_sequence(
             if lm is not None:
                 lm = np.asarray(lm)
                 if lm.shape != (C, n_lmk, 3):
-                    raise DepthError(f"frame {t}: landmarks have shape {lm.shape}, expected "
-                                     f"{(C, n_lmk, 3)}")
+                    raise DepthError(
+                        f"frame {t}: landmarks have shape {lm.shape}, expected {(C, n_lmk, 3)}"
+                    )
                 lifted, ok = lift_landmarks(
-                    lm, frame.depth, cams, cfg.landmark_min_conf, cfg.landmark_search_radius_px,
-                    cfg.min_depth, cfg.max_depth, cfg.landmark_max_depth_jump,
+                    lm,
+                    frame.depth,
+                    cams,
+                    cfg.landmark_min_conf,
+                    cfg.landmark_search_radius_px,
+                    cfg.min_depth,
+                    cfg.max_depth,
+                    cfg.landmark_max_depth_jump,
                 )
                 fused, fvalid, inl = fuse_landmarks(
-                    lifted, ok, cfg.landmark_max_dev, cfg.landmark_min_views,
+                    lifted,
+                    ok,
+                    cfg.landmark_max_dev,
+                    cfg.landmark_min_views,
                     return_inliers=True,
                 )
                 lmk3d[k] = fused
@@ -730,8 +763,9 @@ def load_points(path: PathLike) -> dict[str, np.ndarray]:
     if T < 0 or off[0] != 0 or off[-1] != P or np.any(np.diff(off) < 0):
         raise DepthError(f"{path}: frame_offsets do not index the points")
     if data["landmarks3d"].shape[0] != T or data["landmarks3d_valid"].shape[0] != T:
-        raise DepthError(f"{path}: landmarks cover {data['landmarks3d'].shape[0]} frames, "
-                         f"the points {T}")
+        raise DepthError(
+            f"{path}: landmarks cover {data['landmarks3d'].shape[0]} frames, the points {T}"
+        )
     if not np.isfinite(data["points"]).all():
         raise DepthError(f"{path}: points contain NaN or infinite values")
     return data
@@ -742,8 +776,9 @@ def load_points(path: PathLike) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-def point_to_mesh_distance(points: np.ndarray, vertices: np.ndarray,
-                           faces: np.ndarray) -> np.ndarray:
+def point_to_mesh_distance(
+    points: np.ndarray, vertices: np.ndarray, faces: np.ndarray
+) -> np.ndarray:
     """Unsigned distance (metres) of each point (N, 3) to a triangle mesh (open3d).
 
     Args:

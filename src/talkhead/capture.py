@@ -153,8 +153,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def format_problems(problems: Sequence[Problem], root: PathLike | None = None,
-                    max_per_kind: int = 20) -> str:
+def format_problems(
+    problems: Sequence[Problem], root: PathLike | None = None, max_per_kind: int = 20
+) -> str:
     """A human-readable report: errors first, grouped by kind, at most ``max_per_kind`` each.
 
     Args:
@@ -292,8 +293,9 @@ def find_audio(sequence_dir: PathLike) -> Path | None:
         if candidate.is_file():
             return candidate
     if audio_dir.is_dir():
-        files = sorted(p for p in audio_dir.iterdir()
-                       if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        files = sorted(
+            p for p in audio_dir.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+        )
         if len(files) == 1:
             return files[0]
     return None
@@ -310,10 +312,15 @@ def _read_fps(sequence_dir: Path, default: float) -> tuple[float, Problem | None
     if not isinstance(meta, Mapping) or "fps" not in meta:
         return float(default), None
     fps = meta["fps"]
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) \
-            or fps <= 0:
-        return float(default), _err("malformed_metadata", path,
-                                    f"fps must be a positive number, got {fps!r}")
+    if (
+        isinstance(fps, bool)
+        or not isinstance(fps, (int, float))
+        or not math.isfinite(fps)
+        or fps <= 0
+    ):
+        return float(default), _err(
+            "malformed_metadata", path, f"fps must be a positive number, got {fps!r}"
+        )
     return float(fps), None
 
 
@@ -330,8 +337,14 @@ def _frame_ids(sequence_dir: Path) -> list[int]:
     return sorted(ids)
 
 
-def open_sequence(root: PathLike, subject: str, sequence: str, fps: float = 25.0,
-                  validate: bool = True, workers: int | None = None) -> CaptureSequence:
+def open_sequence(
+    root: PathLike,
+    subject: str,
+    sequence: str,
+    fps: float = 25.0,
+    validate: bool = True,
+    workers: int | None = None,
+) -> CaptureSequence:
     """Open one sequence of a capture tree.
 
     Args:
@@ -355,15 +368,17 @@ def open_sequence(root: PathLike, subject: str, sequence: str, fps: float = 25.0
         if errors:
             raise CaptureError(
                 f"capture {root / subject} sequence {sequence} is not usable:\n"
-                + format_problems(errors, root=root))
+                + format_problems(errors, root=root)
+            )
     seq_dir = root / subject / "sequences" / sequence
     if not seq_dir.is_dir():
         raise CaptureError(f"{seq_dir}: sequence folder is missing")
     try:
         cameras = read_camera_params(root / subject / CALIBRATION_FILE)
     except (TypeError, ValueError, AttributeError) as exc:
-        raise CaptureError(f"{root / subject / CALIBRATION_FILE}: malformed calibration ({exc})"
-                           ) from None
+        raise CaptureError(
+            f"{root / subject / CALIBRATION_FILE}: malformed calibration ({exc})"
+        ) from None
     seq_fps, problem = _read_fps(seq_dir, fps)
     if problem is not None:
         raise CaptureError(str(problem))
@@ -389,9 +404,17 @@ def open_sequence(root: PathLike, subject: str, sequence: str, fps: float = 25.0
         width, height = sizes.pop()
     lmk_dir = seq_dir / "annotations" / "landmarks2D"
     return CaptureSequence(
-        root=root, subject=subject, sequence=sequence, cameras=cameras, serials=serials,
-        frame_ids=tuple(frame_ids), fps=seq_fps, width=width, height=height,
-        audio_path=find_audio(seq_dir), image_ext=image_ext,
+        root=root,
+        subject=subject,
+        sequence=sequence,
+        cameras=cameras,
+        serials=serials,
+        frame_ids=tuple(frame_ids),
+        fps=seq_fps,
+        width=width,
+        height=height,
+        audio_path=find_audio(seq_dir),
+        image_ext=image_ext,
         has_alpha=(first / MAP_LAYOUT["alpha"][0]).is_dir(),
         has_segmentation=(first / MAP_LAYOUT["segmentation"][0]).is_dir(),
         has_precomputed_depth=(first / MAP_LAYOUT["depth"][0]).is_dir(),
@@ -429,8 +452,10 @@ def _imread(path: Path, flag: int) -> np.ndarray:
 
 def _check_size(img: np.ndarray, seq: CaptureSequence, path: Path) -> None:
     if seq.width and seq.height and img.shape[:2] != (seq.height, seq.width):
-        raise CaptureError(f"{path}: image is {img.shape[1]}x{img.shape[0]}, the sequence's "
-                           f"images are {seq.width}x{seq.height}")
+        raise CaptureError(
+            f"{path}: image is {img.shape[1]}x{img.shape[0]}, the sequence's "
+            f"images are {seq.width}x{seq.height}"
+        )
 
 
 def _serials(seq: CaptureSequence, serials: Sequence[str] | None) -> list[str]:
@@ -450,8 +475,9 @@ def read_image_file(path: PathLike) -> np.ndarray:
     return np.ascontiguousarray(img[..., ::-1])
 
 
-def read_images(seq: CaptureSequence, t: int, serials: Sequence[str] | None = None,
-                workers: int | None = None) -> np.ndarray:
+def read_images(
+    seq: CaptureSequence, t: int, serials: Sequence[str] | None = None, workers: int | None = None
+) -> np.ndarray:
     """Images of frame ``t``.
 
     Args:
@@ -486,8 +512,9 @@ def _read_map(path: Path, seq: CaptureSequence) -> np.ndarray:
 _warned_no_alpha: set[Path] = set()
 
 
-def read_alpha(seq: CaptureSequence, t: int, serials: Sequence[str] | None = None,
-               workers: int | None = None) -> np.ndarray:
+def read_alpha(
+    seq: CaptureSequence, t: int, serials: Sequence[str] | None = None, workers: int | None = None
+) -> np.ndarray:
     """Alpha mattes of frame ``t`` as (C, H, W) float32 in [0, 1] (1 = head).
 
     A capture that ships no alpha maps gets all ones (and a warning, once per sequence).
@@ -507,8 +534,9 @@ def read_alpha(seq: CaptureSequence, t: int, serials: Sequence[str] | None = Non
     return np.stack(_thread_map(one, serials, workers))
 
 
-def read_segmentation(seq: CaptureSequence, t: int, serials: Sequence[str] | None = None,
-                      workers: int | None = None) -> np.ndarray | None:
+def read_segmentation(
+    seq: CaptureSequence, t: int, serials: Sequence[str] | None = None, workers: int | None = None
+) -> np.ndarray | None:
     """Facer (LaPa) label maps of frame ``t``: (C, H, W) uint8, None if the capture has none."""
     if not seq.has_segmentation:
         return None
@@ -524,8 +552,13 @@ def read_segmentation(seq: CaptureSequence, t: int, serials: Sequence[str] | Non
     return np.stack(_thread_map(one, serials, workers))
 
 
-def read_precomputed_depth(seq: CaptureSequence, t: int, serials: Sequence[str] | None = None,
-                           max_depth: float = 2.0, workers: int | None = None) -> np.ndarray:
+def read_precomputed_depth(
+    seq: CaptureSequence,
+    t: int,
+    serials: Sequence[str] | None = None,
+    max_depth: float = 2.0,
+    workers: int | None = None,
+) -> np.ndarray:
     """Nersemble's 16-bit COLMAP depth PNGs of frame ``t`` as (C, H, W) float32 metres
     (value / 65535 * max_depth; 0 = masked)."""
     serials = _serials(seq, serials)
@@ -561,8 +594,9 @@ def load_landmark_file(path: PathLike, n_frames: int | None = None) -> np.ndarra
     if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 3):
         raise CaptureError(f"{path}: landmarks have shape {arr.shape}, expected (T, 68, 3)")
     if n_frames is not None and arr.shape[0] != n_frames:
-        raise CaptureError(f"{path}: landmarks have {arr.shape[0]} frames, the sequence has "
-                           f"{n_frames}")
+        raise CaptureError(
+            f"{path}: landmarks have {arr.shape[0]} frames, the sequence has {n_frames}"
+        )
     arr = arr.astype(np.float32)
     conf = arr[..., 2]
     if not np.all(np.isfinite(conf)) or conf.min(initial=0) < 0 or conf.max(initial=0) > 1:
@@ -596,8 +630,9 @@ def read_audio_file(path: PathLike) -> tuple[np.ndarray, int]:
 def read_audio(seq: CaptureSequence) -> tuple[np.ndarray, int]:
     """The sequence's microphone: mono float32 (N,) in [-1, 1] and the sample rate."""
     if seq.audio_path is None:
-        raise CaptureError(f"{seq.sequence_dir / 'audio'}: no audio file "
-                           f"({AUDIO_STEM}.wav/.flac/.ogg)")
+        raise CaptureError(
+            f"{seq.sequence_dir / 'audio'}: no audio file ({AUDIO_STEM}.wav/.flac/.ogg)"
+        )
     return read_audio_file(seq.audio_path)
 
 
@@ -632,8 +667,11 @@ def summarize(seq: CaptureSequence) -> dict[str, Any]:
             info = sf.info(str(seq.audio_path))
         except (RuntimeError, OSError) as exc:
             raise CaptureError(f"{seq.audio_path}: unreadable audio ({exc})") from None
-        out.update(audio_sample_rate=int(info.samplerate), audio_channels=int(info.channels),
-                   audio_duration_s=float(info.frames) / info.samplerate)
+        out.update(
+            audio_sample_rate=int(info.samplerate),
+            audio_channels=int(info.channels),
+            audio_duration_s=float(info.frames) / info.samplerate,
+        )
     return out
 
 
@@ -660,8 +698,7 @@ def _jpeg_size(f) -> tuple[int, int, int] | None:
         if len(seg) < 2:
             return None
         length = int.from_bytes(seg, "big")
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
-                      0xCF):
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
             data = f.read(6)
             if len(data) < 6:
                 return None
@@ -731,10 +768,10 @@ def _inspect_image(path: Path, decode: bool) -> tuple[int, int, int, str] | str:
 @dataclass
 class _Calibration:
     path: Path
-    cameras: dict[str, Camera]      # the well-formed ones
-    declared: set[str]              # every serial the file names (well-formed or not)
+    cameras: dict[str, Camera]  # the well-formed ones
+    declared: set[str]  # every serial the file names (well-formed or not)
     sizes: dict[str, tuple[int, int]]
-    ok: bool                        # the file parsed as a calibration at all
+    ok: bool  # the file parsed as a calibration at all
 
 
 def _check_matrix(value: Any, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
@@ -762,8 +799,9 @@ def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        return calib, [_err("malformed_calibration", path,
-                            f"calibration is not valid JSON ({exc})")]
+        return calib, [
+            _err("malformed_calibration", path, f"calibration is not valid JSON ({exc})")
+        ]
     problems: list[Problem] = []
 
     def bad(msg: str) -> None:
@@ -802,12 +840,16 @@ def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
             R = T[:3, :3]
             if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
                 err = np.abs(R @ R.T - np.eye(3)).max()
-                bad(f"world_2_cam of camera {serial}: rotation is not a proper rotation "
-                    f"(max |R R^T - I| = {err:.3g}, det = {np.linalg.det(R):.3g})")
+                bad(
+                    f"world_2_cam of camera {serial}: rotation is not a proper rotation "
+                    f"(max |R R^T - I| = {err:.3g}, det = {np.linalg.det(R):.3g})"
+                )
                 ok = False
             if not np.allclose(T[3], [0, 0, 0, 1]):
-                bad(f"world_2_cam of camera {serial}: last row is {T[3].tolist()}, "
-                    "expected [0, 0, 0, 1]")
+                bad(
+                    f"world_2_cam of camera {serial}: last row is {T[3].tolist()}, "
+                    "expected [0, 0, 0, 1]"
+                )
                 ok = False
         K = shared_K
         if per_camera_K is not None:
@@ -821,19 +863,31 @@ def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
             ok = False
         else:
             if K[0, 0] <= 0 or K[1, 1] <= 0:
-                bad(f"intrinsics of camera {serial} have a non-positive focal length "
-                    f"(fx={K[0, 0]:g}, fy={K[1, 1]:g})")
+                bad(
+                    f"intrinsics of camera {serial} have a non-positive focal length "
+                    f"(fx={K[0, 0]:g}, fy={K[1, 1]:g})"
+                )
                 ok = False
             if not np.allclose(K[2], [0, 0, 1]):
-                bad(f"intrinsics of camera {serial}: last row is {K[2].tolist()}, "
-                    "expected [0, 0, 1]")
+                bad(
+                    f"intrinsics of camera {serial}: last row is {K[2].tolist()}, "
+                    "expected [0, 0, 1]"
+                )
                 ok = False
         wh = (0, 0)
         if serial in sizes:
             s = sizes[serial]
-            if (not isinstance(s, (list, tuple)) or len(s) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                               and v > 0 and float(v).is_integer() for v in s)):
+            if (
+                not isinstance(s, (list, tuple))
+                or len(s) != 2
+                or not all(
+                    isinstance(v, (int, float))
+                    and not isinstance(v, bool)
+                    and v > 0
+                    and float(v).is_integer()
+                    for v in s
+                )
+            ):
                 bad(f"image_size of camera {serial} must be [width, height] in pixels, got {s!r}")
                 ok = False
             else:
@@ -847,8 +901,8 @@ def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
 @dataclass
 class _Scan:
     frames: list[int]
-    images: dict[str, dict[int, Path]]                 # serial -> frame -> file
-    maps: dict[str, dict[str, dict[int, Path]]]        # map name -> serial -> frame -> file
+    images: dict[str, dict[int, Path]]  # serial -> frame -> file
+    maps: dict[str, dict[str, dict[int, Path]]]  # map name -> serial -> frame -> file
 
 
 def _scan_sequence(seq_dir: Path) -> _Scan:
@@ -879,7 +933,7 @@ def _others(counts: Mapping[str, int], serial: str) -> str:
     if not n_other:
         return "no other camera has images"
     if len(rest) == 1:
-        (n, _), = rest.items()
+        ((n, _),) = rest.items()
         return f"the other {_plural(n_other, 'camera')} {'has' if n_other == 1 else 'have'} {n}"
     parts = ", ".join(f"{k} {'has' if k == 1 else 'have'} {n}" for n, k in rest.most_common())
     return f"of the other {n_other} cameras {parts}"
@@ -889,8 +943,9 @@ def _size_str(wh: tuple[int, int]) -> str:
     return f"{wh[0]}x{wh[1]}"
 
 
-def _check_frames(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibration
-                  ) -> list[Problem]:
+def _check_frames(
+    seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibration
+) -> list[Problem]:
     """Missing cameras, frame-count mismatches, empty frames and unknown cameras."""
     problems: list[Problem] = []
     timesteps = seq_dir / "timesteps"
@@ -898,13 +953,23 @@ def _check_frames(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
     nonempty_set = set(nonempty)
     empty = [t for t in scan.frames if t not in nonempty_set]
     if empty and nonempty:
-        problems.append(_err("empty_frame", timesteps / _frame_name(empty[0]) / "images",
-                             f"{len(empty)} of {len(scan.frames)} frame folders hold no "
-                             f"camera image: {_list_frames(empty)}"))
+        problems.append(
+            _err(
+                "empty_frame",
+                timesteps / _frame_name(empty[0]) / "images",
+                f"{len(empty)} of {len(scan.frames)} frame folders hold no "
+                f"camera image: {_list_frames(empty)}",
+            )
+        )
     if not nonempty:
-        problems.append(_err("no_frames", timesteps,
-                             f"none of the {len(scan.frames)} frame folders holds an image "
-                             "(expected images/cam_<serial>.png)"))
+        problems.append(
+            _err(
+                "no_frames",
+                timesteps,
+                f"none of the {len(scan.frames)} frame folders holds an image "
+                "(expected images/cam_<serial>.png)",
+            )
+        )
         return problems
     counts = {s: len(scan.images.get(s, {})) for s in serials}
     for serial in serials:
@@ -913,10 +978,14 @@ def _check_frames(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
         if not missing:
             continue
         if not have:
-            problems.append(_err(
-                "missing_camera", timesteps,
-                f"camera {serial} is calibrated but has no image in any of the "
-                f"{len(nonempty)} frames"))
+            problems.append(
+                _err(
+                    "missing_camera",
+                    timesteps,
+                    f"camera {serial} is calibrated but has no image in any of the "
+                    f"{len(nonempty)} frames",
+                )
+            )
             continue
         present = sorted(have)
         idx = {t: i for i, t in enumerate(nonempty)}
@@ -928,25 +997,37 @@ def _check_frames(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
                 where.append(f"starts at {_frame_name(present[0])}")
             if hi < len(nonempty) - 1:
                 where.append(f"stops after {_frame_name(present[-1])}")
-            problems.append(_err(
-                "frame_count_mismatch", timesteps,
-                f"camera {serial} has {counts[serial]} frames, {_others(counts, serial)} "
-                f"(it {' and '.join(where)})"))
+            problems.append(
+                _err(
+                    "frame_count_mismatch",
+                    timesteps,
+                    f"camera {serial} has {counts[serial]} frames, {_others(counts, serial)} "
+                    f"(it {' and '.join(where)})",
+                )
+            )
         else:
             ext = next(iter(have.values())).suffix
             first = timesteps / _frame_name(missing[0]) / "images" / f"cam_{serial}{ext}"
-            problems.append(_err(
-                "missing_camera", first,
-                f"camera {serial} has no image in {len(missing)} of {len(nonempty)} frames: "
-                f"{_list_frames(missing)}"))
+            problems.append(
+                _err(
+                    "missing_camera",
+                    first,
+                    f"camera {serial} has no image in {len(missing)} of {len(nonempty)} frames: "
+                    f"{_list_frames(missing)}",
+                )
+            )
     if calib.ok:
         for serial in sorted(set(scan.images) - calib.declared):
             per = scan.images[serial]
             first = per[min(per)]
-            problems.append(_err(
-                "unknown_camera", first,
-                f"camera {serial} has images in {_plural(len(per), 'frame')} but is not in "
-                f"the calibration ({calib.path.name})"))
+            problems.append(
+                _err(
+                    "unknown_camera",
+                    first,
+                    f"camera {serial} has images in {_plural(len(per), 'frame')} but is not in "
+                    f"the calibration ({calib.path.name})",
+                )
+            )
     return problems
 
 
@@ -957,9 +1038,14 @@ def _mode(values: Iterable[Any]) -> Any:
 _Size = tuple[int, int]
 
 
-def _check_images(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibration,
-                  decode: bool, workers: int | None
-                  ) -> tuple[list[Problem], dict[str, _Size], dict[tuple[str, int], _Size]]:
+def _check_images(
+    seq_dir: Path,
+    scan: _Scan,
+    serials: list[str],
+    calib: _Calibration,
+    decode: bool,
+    workers: int | None,
+) -> tuple[list[Problem], dict[str, _Size], dict[tuple[str, int], _Size]]:
     """Decode every image and map; report unreadable files and size disagreements.
 
     Sizes and maps are checked for ``serials`` only (unknown cameras are reported elsewhere).
@@ -968,7 +1054,8 @@ def _check_images(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
     known = set(serials)
     problems: list[Problem] = []
     jobs: list[tuple[str, str, int, Path]] = [
-        ("images", s, t, p) for s, per in scan.images.items() for t, p in per.items()]
+        ("images", s, t, p) for s, per in scan.images.items() for t, p in per.items()
+    ]
     for name, per_serial in scan.maps.items():
         jobs += [(name, s, t, p) for s, per in per_serial.items() for t, p in per.items()]
     results = _thread_map(lambda job: _inspect_image(job[3], decode), jobs, workers)
@@ -976,14 +1063,20 @@ def _check_images(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
     for (name, s, t, p), res in zip(jobs, results, strict=True):
         if isinstance(res, str):
             what = "image" if name == "images" else f"{name} map"
-            problems.append(_err("unreadable_image", p, f"{what} of camera {s}, "
-                                 f"{_frame_name(t)} is unreadable: {res}"))
+            problems.append(
+                _err(
+                    "unreadable_image",
+                    p,
+                    f"{what} of camera {s}, {_frame_name(t)} is unreadable: {res}",
+                )
+            )
         else:
             info[(name, s, t)] = res
     timesteps = seq_dir / "timesteps"
     # Sizes within each camera, across cameras, against the calibration.
     image_size: dict[tuple[str, int], tuple[int, int]] = {
-        (s, t): v[:2] for (name, s, t), v in info.items() if name == "images"}
+        (s, t): v[:2] for (name, s, t), v in info.items() if name == "images"
+    }
     cam_size: dict[str, tuple[int, int]] = {}
     for serial in sorted(known & set(scan.images)):
         sizes = {t: wh for (s, t), wh in image_size.items() if s == serial}
@@ -993,19 +1086,27 @@ def _check_images(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
         cam_size[serial] = mode
         odd = sorted(t for t, wh in sizes.items() if wh != mode)
         if odd:
-            problems.append(_err(
-                "image_size_mismatch", scan.images[serial][odd[0]],
-                f"camera {serial}: {len(odd)} of {len(sizes)} images differ from its usual "
-                f"{_size_str(mode)} (e.g. {_size_str(sizes[odd[0]])}): {_list_frames(odd)}"))
+            problems.append(
+                _err(
+                    "image_size_mismatch",
+                    scan.images[serial][odd[0]],
+                    f"camera {serial}: {len(odd)} of {len(sizes)} images differ from its usual "
+                    f"{_size_str(mode)} (e.g. {_size_str(sizes[odd[0]])}): {_list_frames(odd)}",
+                )
+            )
     if cam_size:
         common = _mode(cam_size.values())
         n_common = sum(1 for wh in cam_size.values() if wh == common)
         for serial, wh in sorted(cam_size.items()):
             if wh != common and n_common > 1:
-                problems.append(_err(
-                    "image_size_mismatch", timesteps,
-                    f"camera {serial} images are {_size_str(wh)}, "
-                    f"{_plural(n_common, 'other camera')}' are {_size_str(common)}"))
+                problems.append(
+                    _err(
+                        "image_size_mismatch",
+                        timesteps,
+                        f"camera {serial} images are {_size_str(wh)}, "
+                        f"{_plural(n_common, 'other camera')}' are {_size_str(common)}",
+                    )
+                )
     by_pair: dict[tuple[tuple[int, int], tuple[int, int]], list[str]] = defaultdict(list)
     for serial, wh in sorted(cam_size.items()):
         cal = calib.sizes.get(serial)
@@ -1017,9 +1118,13 @@ def _check_images(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
         if abs(fx - fy) < 1e-6 and fx != 1:
             hint = f" (images rescaled by 1/{fx:g}? scale the intrinsics and image_size)"
         who = f"camera {group[0]}" if len(group) == 1 else f"cameras {', '.join(group)}"
-        problems.append(_err(
-            "image_size_mismatch", calib.path,
-            f"{who} images are {_size_str(wh)} but the calibration says {_size_str(cal)}{hint}"))
+        problems.append(
+            _err(
+                "image_size_mismatch",
+                calib.path,
+                f"{who} images are {_size_str(wh)} but the calibration says {_size_str(cal)}{hint}",
+            )
+        )
     # Per-frame maps: present for every image once a sequence has any, same size, right type.
     for name, per_serial in scan.maps.items():
         if not per_serial:
@@ -1029,10 +1134,14 @@ def _check_images(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
             have = per_serial.get(serial, {})
             missing = sorted(t for t in scan.images[serial] if t not in have)
             if missing:
-                problems.append(_err(
-                    "missing_mask", timesteps / _frame_name(missing[0]) / folder,
-                    f"{name} map of camera {serial} is missing in {len(missing)} of "
-                    f"{len(scan.images[serial])} frames: {_list_frames(missing)}"))
+                problems.append(
+                    _err(
+                        "missing_mask",
+                        timesteps / _frame_name(missing[0]) / folder,
+                        f"{name} map of camera {serial} is missing in {len(missing)} of "
+                        f"{len(scan.images[serial])} frames: {_list_frames(missing)}",
+                    )
+                )
             wrong: list[int] = []
             wrong_size: dict[int, tuple[int, int]] = {}
             bad_depth: list[int] = []
@@ -1048,26 +1157,40 @@ def _check_images(seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibr
                     bad_depth.append(t)
             if wrong:
                 ref = image_size.get((serial, wrong[0]), cam_size.get(serial))
-                problems.append(_err(
-                    "mask_size_mismatch", have[wrong[0]],
-                    f"{name} map of camera {serial} is {_size_str(wrong_size[wrong[0]])} but "
-                    f"its image is {_size_str(ref)} ({_plural(len(wrong), 'frame')}: "
-                    f"{_list_frames(wrong)})"))
+                problems.append(
+                    _err(
+                        "mask_size_mismatch",
+                        have[wrong[0]],
+                        f"{name} map of camera {serial} is {_size_str(wrong_size[wrong[0]])} but "
+                        f"its image is {_size_str(ref)} ({_plural(len(wrong), 'frame')}: "
+                        f"{_list_frames(wrong)})",
+                    )
+                )
             if bad_depth:
-                problems.append(_err(
-                    "malformed_depth", have[bad_depth[0]],
-                    f"depth maps of camera {serial} must be single-channel 16-bit PNGs "
-                    f"({len(bad_depth)} frames are not): {_list_frames(bad_depth)}"))
+                problems.append(
+                    _err(
+                        "malformed_depth",
+                        have[bad_depth[0]],
+                        f"depth maps of camera {serial} must be single-channel 16-bit PNGs "
+                        f"({len(bad_depth)} frames are not): {_list_frames(bad_depth)}",
+                    )
+                )
     return problems, cam_size, image_size
 
 
-def _check_landmarks(seq_dir: Path, serials: list[str], n_frames: int,
-                     cam_size: Mapping[str, tuple[int, int]]) -> list[Problem]:
+def _check_landmarks(
+    seq_dir: Path, serials: list[str], n_frames: int, cam_size: Mapping[str, tuple[int, int]]
+) -> list[Problem]:
     problems: list[Problem] = []
     lmk_dir = seq_dir / "annotations" / "landmarks2D"
     if not lmk_dir.is_dir():
-        return [_err("missing_landmarks", lmk_dir,
-                     "no 2D landmarks (expected annotations/landmarks2D/cam_<serial>.npy)")]
+        return [
+            _err(
+                "missing_landmarks",
+                lmk_dir,
+                "no 2D landmarks (expected annotations/landmarks2D/cam_<serial>.npy)",
+            )
+        ]
     for serial in serials:
         path = lmk_dir / f"cam_{serial}.npy"
         if not path.is_file():
@@ -1076,56 +1199,98 @@ def _check_landmarks(seq_dir: Path, serials: list[str], n_frames: int,
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            problems.append(_err("unreadable_landmarks", path,
-                                 f"landmarks of camera {serial} do not load ({exc})"))
+            problems.append(
+                _err(
+                    "unreadable_landmarks",
+                    path,
+                    f"landmarks of camera {serial} do not load ({exc})",
+                )
+            )
             continue
         if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.number):
-            problems.append(_err("unreadable_landmarks", path,
-                                 f"landmarks of camera {serial} are not a numeric .npy array"))
+            problems.append(
+                _err(
+                    "unreadable_landmarks",
+                    path,
+                    f"landmarks of camera {serial} are not a numeric .npy array",
+                )
+            )
             continue
         n = n_frames
         if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 3):
-            problems.append(_err("landmarks_shape", path,
-                                 f"landmarks of camera {serial} have shape {arr.shape}, "
-                                 f"expected ({n}, 68, 3)"))
+            problems.append(
+                _err(
+                    "landmarks_shape",
+                    path,
+                    f"landmarks of camera {serial} have shape {arr.shape}, expected ({n}, 68, 3)",
+                )
+            )
             continue
         if n and arr.shape[0] != n:
-            problems.append(_err("landmarks_shape", path,
-                                 f"landmarks of camera {serial} have {arr.shape[0]} frames, "
-                                 f"the sequence has {n}"))
+            problems.append(
+                _err(
+                    "landmarks_shape",
+                    path,
+                    f"landmarks of camera {serial} have {arr.shape[0]} frames, "
+                    f"the sequence has {n}",
+                )
+            )
         conf = arr[..., 2].astype(np.float64)
         xy = arr[..., :2].astype(np.float64)
         if not np.all(np.isfinite(conf)) or conf.min() < 0 or conf.max() > 1:
-            problems.append(_err(
-                "malformed_landmarks", path,
-                f"landmark confidences of camera {serial} must be finite and in [0, 1] "
-                f"(range {np.nanmin(conf):g}..{np.nanmax(conf):g})"))
+            problems.append(
+                _err(
+                    "malformed_landmarks",
+                    path,
+                    f"landmark confidences of camera {serial} must be finite and in [0, 1] "
+                    f"(range {np.nanmin(conf):g}..{np.nanmax(conf):g})",
+                )
+            )
             continue
         confident = conf > 0
         if np.any(confident & ~np.all(np.isfinite(xy), axis=-1)):
-            problems.append(_err("malformed_landmarks", path,
-                                 f"landmarks of camera {serial} have NaN/inf coordinates with "
-                                 "non-zero confidence"))
+            problems.append(
+                _err(
+                    "malformed_landmarks",
+                    path,
+                    f"landmarks of camera {serial} have NaN/inf coordinates with "
+                    "non-zero confidence",
+                )
+            )
             continue
         wh = cam_size.get(serial)
         if wh and confident.any():
             pts = xy[confident]
-            outside = ((pts[:, 0] < -0.5) | (pts[:, 0] > wh[0] - 0.5)
-                       | (pts[:, 1] < -0.5) | (pts[:, 1] > wh[1] - 0.5))
+            outside = (
+                (pts[:, 0] < -0.5)
+                | (pts[:, 0] > wh[0] - 0.5)
+                | (pts[:, 1] < -0.5)
+                | (pts[:, 1] > wh[1] - 0.5)
+            )
             if outside.mean() > 0.05:
-                problems.append(_warn(
-                    "landmarks_out_of_image", path,
-                    f"{100 * outside.mean():.0f}% of confident landmarks of camera {serial} lie "
-                    f"outside its {_size_str(wh)} image (x up to {pts[:, 0].max():.0f}, y up to "
-                    f"{pts[:, 1].max():.0f}): computed at another resolution?"))
+                problems.append(
+                    _warn(
+                        "landmarks_out_of_image",
+                        path,
+                        f"{100 * outside.mean():.0f}% of confident landmarks of camera "
+                        f"{serial} lie outside its {_size_str(wh)} image (x up to "
+                        f"{pts[:, 0].max():.0f}, y up to {pts[:, 1].max():.0f}): computed at "
+                        "another resolution?",
+                    )
+                )
     return problems
 
 
 def _check_audio(seq_dir: Path, video_duration: float | None) -> list[Problem]:
     path = find_audio(seq_dir)
     if path is None:
-        return [_err("missing_audio", seq_dir / "audio",
-                     f"no audio file ({AUDIO_STEM}.wav, .flac or .ogg)")]
+        return [
+            _err(
+                "missing_audio",
+                seq_dir / "audio",
+                f"no audio file ({AUDIO_STEM}.wav, .flac or .ogg)",
+            )
+        ]
     try:
         audio, sr = read_audio_file(path)
     except CaptureError as exc:
@@ -1138,35 +1303,55 @@ def _check_audio(seq_dir: Path, video_duration: float | None) -> list[Problem]:
         return [_err("unreadable_audio", path, "audio holds NaN or infinite samples")]
     if peak < SILENCE_PEAK:
         level = "all zero" if peak == 0 else f"peak {20 * math.log10(peak):.0f} dBFS"
-        problems.append(_err("silent_audio", path,
-                             f"audio is digitally silent ({level}, {audio.size / sr:.2f} s)"))
+        problems.append(
+            _err(
+                "silent_audio",
+                path,
+                f"audio is digitally silent ({level}, {audio.size / sr:.2f} s)",
+            )
+        )
     clipped = float(np.mean(np.abs(audio) >= CLIP_LEVEL))
     if clipped > CLIP_FRACTION:
-        problems.append(_warn("clipped_audio", path,
-                              f"{100 * clipped:.2f}% of samples are at full scale (clipped)"))
+        problems.append(
+            _warn(
+                "clipped_audio",
+                path,
+                f"{100 * clipped:.2f}% of samples are at full scale (clipped)",
+            )
+        )
     duration = audio.size / sr
     if video_duration and duration < 0.9 * video_duration - 0.1:
-        problems.append(_warn("audio_duration_mismatch", path,
-                              f"audio lasts {duration:.2f} s, the video {video_duration:.2f} s"))
+        problems.append(
+            _warn(
+                "audio_duration_mismatch",
+                path,
+                f"audio lasts {duration:.2f} s, the video {video_duration:.2f} s",
+            )
+        )
     return problems
 
 
-def _check_sequence(seq_dir: Path, calib: _Calibration, fps: float, decode: bool,
-                    workers: int | None) -> list[Problem]:
+def _check_sequence(
+    seq_dir: Path, calib: _Calibration, fps: float, decode: bool, workers: int | None
+) -> list[Problem]:
     problems: list[Problem] = []
     seq_fps, p = _read_fps(seq_dir, fps)
     if p:
         problems.append(p)
     scan = _scan_sequence(seq_dir)
     if not scan.frames:
-        problems.append(_err("no_frames", seq_dir / "timesteps",
-                             "no frame folders (expected timesteps/frame_<t:05d>/images/)"))
+        problems.append(
+            _err(
+                "no_frames",
+                seq_dir / "timesteps",
+                "no frame folders (expected timesteps/frame_<t:05d>/images/)",
+            )
+        )
         problems += _check_audio(seq_dir, None)
         return problems
     serials = sorted(calib.declared) if calib.ok else sorted(scan.images)
     problems += _check_frames(seq_dir, scan, serials, calib)
-    img_problems, cam_size, _ = _check_images(seq_dir, scan, serials, calib, decode,
-                                                    workers)
+    img_problems, cam_size, _ = _check_images(seq_dir, scan, serials, calib, decode, workers)
     problems += img_problems
     n_frames = {s: len(scan.images.get(s, {})) for s in serials}
     n_video = max(n_frames.values(), default=0)
@@ -1180,9 +1365,14 @@ def _subdirs(path: Path) -> list[str]:
     return sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def validate_capture(root: PathLike, subject: str | None = None, sequence: str | None = None,
-                     fps: float = 25.0, decode: bool = True, workers: int | None = None
-                     ) -> list[Problem]:
+def validate_capture(
+    root: PathLike,
+    subject: str | None = None,
+    sequence: str | None = None,
+    fps: float = 25.0,
+    decode: bool = True,
+    workers: int | None = None,
+) -> list[Problem]:
     """Check a capture tree and return every problem found (an empty list when it is usable).
 
     Checks, per subject: the calibration (readable JSON, 4x4 proper-rotation extrinsics, 3x3
@@ -1209,11 +1399,20 @@ def validate_capture(root: PathLike, subject: str | None = None, sequence: str |
             return [_err("missing_subject", root / subject, f"subject {subject} does not exist")]
         subjects = [subject]
     else:
-        subjects = [s for s in _subdirs(root)
-                    if (root / s / CALIBRATION_FILE).exists() or (root / s / "sequences").is_dir()]
+        subjects = [
+            s
+            for s in _subdirs(root)
+            if (root / s / CALIBRATION_FILE).exists() or (root / s / "sequences").is_dir()
+        ]
         if not subjects:
-            return [_err("no_subjects", root, "no subject folder (expected "
-                         "<subject>/camera_params.json and <subject>/sequences/)")]
+            return [
+                _err(
+                    "no_subjects",
+                    root,
+                    "no subject folder (expected "
+                    "<subject>/camera_params.json and <subject>/sequences/)",
+                )
+            ]
     problems: list[Problem] = []
     for subj in subjects:
         calib, calib_problems = _check_calibration(root / subj / CALIBRATION_FILE)
@@ -1221,22 +1420,32 @@ def validate_capture(root: PathLike, subject: str | None = None, sequence: str |
         seq_root = root / subj / "sequences"
         if sequence is not None:
             if not (seq_root / sequence).is_dir():
-                problems.append(_err("missing_sequence", seq_root / sequence,
-                                     f"sequence {sequence} of subject {subj} does not exist"))
+                problems.append(
+                    _err(
+                        "missing_sequence",
+                        seq_root / sequence,
+                        f"sequence {sequence} of subject {subj} does not exist",
+                    )
+                )
                 continue
             sequences = [sequence]
         else:
             sequences = _subdirs(seq_root) if seq_root.is_dir() else []
             if not sequences:
-                problems.append(_err("no_sequences", seq_root,
-                                     f"subject {subj} has no sequences"))
+                problems.append(_err("no_sequences", seq_root, f"subject {subj} has no sequences"))
         for seq in sequences:
             problems += _check_sequence(seq_root / seq, calib, fps, decode, workers)
     return problems
 
 
-def validate_main(root: PathLike, subject: str | None = None, sequence: str | None = None,
-                  fps: float = 25.0, decode: bool = True, workers: int | None = None) -> int:
+def validate_main(
+    root: PathLike,
+    subject: str | None = None,
+    sequence: str | None = None,
+    fps: float = 25.0,
+    decode: bool = True,
+    workers: int | None = None,
+) -> int:
     """Validate, print the report, and return an exit code (0: no errors, 1: errors)."""
     problems = validate_capture(root, subject, sequence, fps=fps, decode=decode, workers=workers)
     where = Path(root) / (subject or "") / ("sequences/" + sequence if sequence else "")

@@ -23,15 +23,15 @@ if TYPE_CHECKING:
 
 # iBUG-68 contours (index ranges, closed or open) drawn between landmarks.
 IBUG68_CONTOURS: tuple[tuple[range, bool], ...] = (
-    (range(0, 17), False),   # jaw
+    (range(0, 17), False),  # jaw
     (range(17, 22), False),  # right brow (subject's)
     (range(22, 27), False),  # left brow
     (range(27, 31), False),  # nose bridge
     (range(31, 36), False),  # nostrils
-    (range(36, 42), True),   # right eye
-    (range(42, 48), True),   # left eye
-    (range(48, 60), True),   # outer lips
-    (range(60, 68), True),   # inner lips
+    (range(36, 42), True),  # right eye
+    (range(42, 48), True),  # left eye
+    (range(48, 60), True),  # outer lips
+    (range(60, 68), True),  # inner lips
 )
 CONFIDENCE_CMAP = "RdYlGn"
 
@@ -112,9 +112,14 @@ def _frustum(cam: Camera, depth: float) -> np.ndarray:
     return cam.unproject(uv, np.full(4, depth))
 
 
-def plot_camera_rig(cameras: Mapping[str, Camera] | Sequence[Camera], path: PathLike,
-                    points: np.ndarray | None = None, title: str | None = None,
-                    figsize: tuple[float, float] = (12.0, 6.0), dpi: float = 100) -> Path:
+def plot_camera_rig(
+    cameras: Mapping[str, Camera] | Sequence[Camera],
+    path: PathLike,
+    points: np.ndarray | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (12.0, 6.0),
+    dpi: float = 100,
+) -> Path:
     """Draw the rig in 3D and from the top: frusta labelled with serials, optical axes (dashed,
     up to their closest approach to the point the rig looks at), world axes at the origin, and
     optionally a point cloud.
@@ -171,13 +176,15 @@ def plot_camera_rig(cameras: Mapping[str, Camera] | Sequence[Camera], path: Path
         ax3.plot(*np.stack([O, A]).T, color=color, lw=0.7, ls="--")
         ax2.plot(*np.stack([O, A])[:, :2].T, color=color, lw=0.7, ls="--")
         ax3.text(*O, cam.serial, fontsize=7, color=color)
-        ax2.annotate(cam.serial, O[:2], fontsize=7, color=color, xytext=(3, 3),
-                     textcoords="offset points")
+        ax2.annotate(
+            cam.serial, O[:2], fontsize=7, color=color, xytext=(3, 3), textcoords="offset points"
+        )
         ax2.plot(*O[:2], "o", color=color, ms=4)
     # World axes at the origin.
     L = 0.25 * scale
-    for k, (name, color) in enumerate(zip("xyz", ("tab:red", "tab:green", "tab:blue"),
-                                           strict=True)):
+    for k, (name, color) in enumerate(
+        zip("xyz", ("tab:red", "tab:green", "tab:blue"), strict=True)
+    ):
         seg = disp(np.stack([np.zeros(3), L * np.eye(3)[k]]))
         ax3.plot(*seg.T, color=color, lw=2.0)
         ax3.text(*seg[1], name, color=color, fontsize=9, fontweight="bold")
@@ -201,8 +208,11 @@ def plot_camera_rig(cameras: Mapping[str, Camera] | Sequence[Camera], path: Path
     ax3.set_zlim(mid[2] - half, mid[2] + half)
     ax3.set_box_aspect((1, 1, 1))
     ax3.view_init(elev=25, azim=-65)
-    names = [_axis_name(B[0], "horizontal 1"), _axis_name(B[1], "horizontal 2"),
-             _axis_name(B[2], "up")]
+    names = [
+        _axis_name(B[0], "horizontal 1"),
+        _axis_name(B[1], "horizontal 2"),
+        _axis_name(B[2], "up"),
+    ]
     ax3.set_xlabel(names[0], fontsize=8)
     ax3.set_ylabel(names[1], fontsize=8)
     ax3.set_zlabel(names[2], fontsize=8)
@@ -214,8 +224,10 @@ def plot_camera_rig(cameras: Mapping[str, Camera] | Sequence[Camera], path: Path
     ax2.tick_params(labelsize=7)
     ax2.grid(True, lw=0.3, alpha=0.5)
     ax2.set_title("top view (looking down the rig's up axis)", fontsize=10)
-    fig.suptitle(title or f"camera rig: {len(cams)} cameras, median distance to the head "
-                          f"{scale:.2f} m", fontsize=11)
+    fig.suptitle(
+        title or f"camera rig: {len(cams)} cameras, median distance to the head {scale:.2f} m",
+        fontsize=11,
+    )
     return _save(fig, path)
 
 
@@ -236,10 +248,10 @@ def _gap_ratio(landmarks: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.nd
         lm = lm[None]
     xy, conf = lm[..., :2], lm[..., 2]
     need = [i for p in pairs for i in p] + [36, 45]
-    ok = np.all(conf[..., need] > 0, axis=-1) & np.all(np.isfinite(xy[..., need, :]),
-                                                        axis=(-1, -2))
-    gap = np.mean([np.linalg.norm(xy[..., a, :] - xy[..., b, :], axis=-1) for a, b in pairs],
-                  axis=0)
+    ok = np.all(conf[..., need] > 0, axis=-1) & np.all(np.isfinite(xy[..., need, :]), axis=(-1, -2))
+    gap = np.mean(
+        [np.linalg.norm(xy[..., a, :] - xy[..., b, :], axis=-1) for a, b in pairs], axis=0
+    )
     corners = np.linalg.norm(xy[..., 36, :] - xy[..., 45, :], axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(ok & (corners > 0), gap / corners, np.nan)
@@ -314,11 +326,15 @@ def pick_evenly(items: Sequence, k: int) -> list:
     return [items[i] for i in np.unique(np.round(np.linspace(0, len(items) - 1, k)).astype(int))]
 
 
-def _landmark_box(lms: list[np.ndarray], width: int, height: int, margin: float
-                  ) -> tuple[int, int, int, int] | None:
+def _landmark_box(
+    lms: list[np.ndarray], width: int, height: int, margin: float
+) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) integer box around the confident landmarks of ``lms`` (each (68, 3))."""
-    pts = [lm[(lm[:, 2] > 0) & np.all(np.isfinite(lm[:, :2]), axis=1), :2] for lm in lms
-           if lm is not None]
+    pts = [
+        lm[(lm[:, 2] > 0) & np.all(np.isfinite(lm[:, :2]), axis=1), :2]
+        for lm in lms
+        if lm is not None
+    ]
     pts = [p for p in pts if len(p)]
     if not pts:
         return None
@@ -346,18 +362,45 @@ def _draw_landmarks(ax, lm: np.ndarray, low_confidence: float, marker_size: floa
     high = valid & (conf >= low_confidence)
     low = valid & (conf < low_confidence)
     if high.any():
-        ax.scatter(xy[high, 0], xy[high, 1], c=conf[high], cmap=CONFIDENCE_CMAP, norm=norm,
-                   s=marker_size, marker="o", edgecolors="black", linewidths=0.3)
+        ax.scatter(
+            xy[high, 0],
+            xy[high, 1],
+            c=conf[high],
+            cmap=CONFIDENCE_CMAP,
+            norm=norm,
+            s=marker_size,
+            marker="o",
+            edgecolors="black",
+            linewidths=0.3,
+        )
     if low.any():
-        ax.scatter(xy[low, 0], xy[low, 1], c=conf[low], cmap=CONFIDENCE_CMAP, norm=norm,
-                   s=marker_size * 1.5, marker="x", linewidths=1.0)
+        ax.scatter(
+            xy[low, 0],
+            xy[low, 1],
+            c=conf[low],
+            cmap=CONFIDENCE_CMAP,
+            norm=norm,
+            s=marker_size * 1.5,
+            marker="x",
+            linewidths=1.0,
+        )
 
 
-def contact_sheet(images: np.ndarray | Sequence[np.ndarray], landmarks: np.ndarray | None,
-                  path: PathLike, titles: Sequence[str] | None = None,
-                  frames: Sequence[int | str] | None = None, *, title: str | None = None,
-                  ncols: int | None = None, crop: bool = False, panel_width: float = 2.6,
-                  max_side: int = 512, low_confidence: float = 0.5, dpi: float = 100) -> Path:
+def contact_sheet(
+    images: np.ndarray | Sequence[np.ndarray],
+    landmarks: np.ndarray | None,
+    path: PathLike,
+    titles: Sequence[str] | None = None,
+    frames: Sequence[int | str] | None = None,
+    *,
+    title: str | None = None,
+    ncols: int | None = None,
+    crop: bool = False,
+    panel_width: float = 2.6,
+    max_side: int = 512,
+    low_confidence: float = 0.5,
+    dpi: float = 100,
+) -> Path:
     """A grid of views with their 2D landmarks (iBUG-68 contours, points coloured by confidence;
     zero-confidence points hidden, points below ``low_confidence`` drawn as crosses).
 
@@ -428,9 +471,11 @@ def contact_sheet(images: np.ndarray | Sequence[np.ndarray], landmarks: np.ndarr
             img = frames_imgs[f][c, y0:y1, x0:x1]
             s = min(1.0, max_side / max(img.shape[:2]))
             if s < 1.0:
-                img = cv2.resize(img, (max(1, round(img.shape[1] * s)),
-                                       max(1, round(img.shape[0] * s))),
-                                 interpolation=cv2.INTER_AREA)
+                img = cv2.resize(
+                    img,
+                    (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
+                    interpolation=cv2.INTER_AREA,
+                )
             sx, sy = img.shape[1] / (x1 - x0), img.shape[0] / (y1 - y0)
             ax.imshow(img, interpolation="antialiased")
             if lms is not None:
@@ -445,8 +490,9 @@ def contact_sheet(images: np.ndarray | Sequence[np.ndarray], landmarks: np.ndarr
                 ax.set_title(str(label), fontsize=8)
             if multi and col == 0:
                 row = frames[f] if frames is not None else f
-                ax.set_ylabel(f"frame {row}" if isinstance(row, (int, np.integer)) else str(row),
-                              fontsize=8)
+                ax.set_ylabel(
+                    f"frame {row}" if isinstance(row, (int, np.integer)) else str(row), fontsize=8
+                )
     if lms is not None:
         sm = ScalarMappable(Normalize(0.0, 1.0), CONFIDENCE_CMAP)
         cb = fig.colorbar(sm, ax=axes, fraction=0.04, shrink=0.8, pad=0.01)
@@ -457,9 +503,15 @@ def contact_sheet(images: np.ndarray | Sequence[np.ndarray], landmarks: np.ndarr
     return _save(fig, path)
 
 
-def sequence_contact_sheet(seq: CaptureSequence, path: PathLike, n_frames: int = 4,
-                           n_cameras: int = 4, serials: Sequence[str] | None = None,
-                           crop: bool = True, dpi: float = 100) -> Path:
+def sequence_contact_sheet(
+    seq: CaptureSequence,
+    path: PathLike,
+    n_frames: int = 4,
+    n_cameras: int = 4,
+    serials: Sequence[str] | None = None,
+    crop: bool = True,
+    dpi: float = 100,
+) -> Path:
     """A multi-frame contact sheet of a capture sequence: rows are ``n_frames`` frames picked
     from the most closed to the most open mouth (evenly spaced in time without landmarks), plus
     the deepest blink when the sequence has one; columns ``n_cameras`` cameras evenly spaced
@@ -483,9 +535,16 @@ def sequence_contact_sheet(seq: CaptureSequence, path: PathLike, n_frames: int =
         if i == blink:
             label += "\nblink"
         labels.append(label)
-    return contact_sheet(images, lms, path, titles=serials, frames=labels, crop=crop, dpi=dpi,
-                         title=f"{seq.subject} / {seq.sequence}: {seq.n_frames} frames, "
-                               f"{seq.n_cameras} cameras")
+    return contact_sheet(
+        images,
+        lms,
+        path,
+        titles=serials,
+        frames=labels,
+        crop=crop,
+        dpi=dpi,
+        title=f"{seq.subject} / {seq.sequence}: {seq.n_frames} frames, {seq.n_cameras} cameras",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,12 +566,16 @@ def audio_levels(audio: np.ndarray) -> dict[str, float]:
     def db(v: float) -> float:
         return 20 * math.log10(v) if v > 0 else -math.inf
 
-    return {"peak_dbfs": db(peak), "rms_dbfs": db(rms),
-            "clipped_fraction": float(np.mean(np.abs(x) >= 0.999))}
+    return {
+        "peak_dbfs": db(peak),
+        "rms_dbfs": db(rms),
+        "clipped_fraction": float(np.mean(np.abs(x) >= 0.999)),
+    }
 
 
-def _waveform_envelope(x: np.ndarray, sr: int, max_points: int = 4000
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _waveform_envelope(
+    x: np.ndarray, sr: int, max_points: int = 4000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t, lo, hi): per-bin min and max of ``x`` for plotting long signals."""
     k = max(1, math.ceil(x.size / max_points))
     n = x.size // k * k
@@ -524,9 +587,16 @@ def _waveform_envelope(x: np.ndarray, sr: int, max_points: int = 4000
     return t, blocks.min(axis=1), blocks.max(axis=1)
 
 
-def plot_audio(audio: np.ndarray, sr: int, path: PathLike, title: str | None = None,
-               max_freq: float = 8000.0, dynamic_range_db: float = 80.0,
-               figsize: tuple[float, float] = (10.0, 5.5), dpi: float = 100) -> Path:
+def plot_audio(
+    audio: np.ndarray,
+    sr: int,
+    path: PathLike,
+    title: str | None = None,
+    max_freq: float = 8000.0,
+    dynamic_range_db: float = 80.0,
+    figsize: tuple[float, float] = (10.0, 5.5),
+    dpi: float = 100,
+) -> Path:
     """Waveform (min/max envelope) over a spectrogram (Hann STFT, ~32 ms windows, dB, 0 to
     ``max_freq`` Hz), with peak and RMS levels in dBFS in the title.
 
@@ -559,15 +629,28 @@ def plot_audio(audio: np.ndarray, sr: int, path: PathLike, title: str | None = N
     nperseg = max(16, min(x.size, 2 ** round(math.log2(max(16, 0.032 * sr)))))
     if x.size >= 16:
         hop = min(nperseg, max(nperseg // 4, math.ceil(x.size / 4000)))
-        f, ts, S = spectrogram(x, fs=sr, window="hann", nperseg=nperseg,
-                               noverlap=nperseg - hop, scaling="density", mode="psd")
+        f, ts, S = spectrogram(
+            x,
+            fs=sr,
+            window="hann",
+            nperseg=nperseg,
+            noverlap=nperseg - hop,
+            scaling="density",
+            mode="psd",
+        )
         keep = f <= fmax
         S_db = 10 * np.log10(S[keep] + 1e-20)
         vmax = float(S_db.max())
-        im = ax_s.imshow(S_db, origin="lower", aspect="auto", cmap="magma",
-                         vmin=vmax - dynamic_range_db, vmax=vmax,
-                         extent=(0.0, duration, 0.0, float(f[keep][-1])),
-                         interpolation="nearest")
+        im = ax_s.imshow(
+            S_db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=vmax - dynamic_range_db,
+            vmax=vmax,
+            extent=(0.0, duration, 0.0, float(f[keep][-1])),
+            interpolation="nearest",
+        )
         cb = fig.colorbar(im, ax=ax_s, pad=0.01)
         cb.set_label("power (dB re 1 FS²/Hz)", fontsize=7)
         cb.ax.tick_params(labelsize=7)
@@ -581,16 +664,24 @@ def plot_audio(audio: np.ndarray, sr: int, path: PathLike, title: str | None = N
         return f"{v:.1f}" if math.isfinite(v) else "-inf"
 
     head = f"{title}: " if title else ""
-    levels = (f"peak {fmt(lv['peak_dbfs'])} dBFS, RMS {fmt(lv['rms_dbfs'])} dBFS, "
-              f"{duration:.2f} s at {sr} Hz")
+    levels = (
+        f"peak {fmt(lv['peak_dbfs'])} dBFS, RMS {fmt(lv['rms_dbfs'])} dBFS, "
+        f"{duration:.2f} s at {sr} Hz"
+    )
     if lv["clipped_fraction"] > 0:
         levels += f", {100 * lv['clipped_fraction']:.2f}% clipped"
     fig.suptitle(head + levels, fontsize=10)
     return _save(fig, path)
 
 
-def plot_sequence_rig(seq: CaptureSequence, path: PathLike, points: np.ndarray | None = None,
-                      dpi: float = 100) -> Path:
+def plot_sequence_rig(
+    seq: CaptureSequence, path: PathLike, points: np.ndarray | None = None, dpi: float = 100
+) -> Path:
     """:func:`plot_camera_rig` of a capture sequence's cameras, titled with its subject."""
-    return plot_camera_rig(seq.cameras, path, points=points, dpi=dpi,
-                           title=f"camera rig of subject {seq.subject}: {seq.n_cameras} cameras")
+    return plot_camera_rig(
+        seq.cameras,
+        path,
+        points=points,
+        dpi=dpi,
+        title=f"camera rig of subject {seq.subject}: {seq.n_cameras} cameras",
+    )

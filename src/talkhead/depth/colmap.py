@@ -265,7 +265,7 @@ def read_colmap_array(path: PathLike) -> np.ndarray:
         try:
             fields.append(int(raw[pos:end].decode("ascii")))
         except (UnicodeDecodeError, ValueError):
-            raise DepthError(f"{path}: malformed COLMAP array header {raw[:end + 1]!r}") from None
+            raise DepthError(f"{path}: malformed COLMAP array header {raw[: end + 1]!r}") from None
         pos = end + 1
     width, height, channels = fields
     if width <= 0 or height <= 0 or channels <= 0:
@@ -411,8 +411,7 @@ def write_colmap_workspace(
     for cam in cameras:
         if cam.width > 0 and cam.height > 0 and (cam.width, cam.height) != (W, H):
             raise DepthError(
-                f"camera {cam.serial}: calibration is {cam.width}x{cam.height}, images are "
-                f"{W}x{H}"
+                f"camera {cam.serial}: calibration is {cam.width}x{cam.height}, images are {W}x{H}"
             )
     m = _binary_masks(masks, (C, H, W))
     if images.dtype != np.uint8:
@@ -422,8 +421,13 @@ def write_colmap_workspace(
     ws = Path(workspace)
     if ws.exists():
         shutil.rmtree(ws)
-    for sub in ("images", "sparse", "stereo/depth_maps", "stereo/normal_maps",
-                "stereo/consistency_graphs"):
+    for sub in (
+        "images",
+        "sparse",
+        "stereo/depth_maps",
+        "stereo/normal_maps",
+        "stereo/consistency_graphs",
+    ):
         (ws / sub).mkdir(parents=True, exist_ok=True)
 
     names = [image_name(c) for c in cameras]
@@ -556,9 +560,7 @@ def read_colmap_dense_maps(
         d = read_colmap_array(dpath)
         n = read_colmap_array(npath)
         if d.ndim != 2 or n.shape != (*d.shape, 3):
-            raise DepthError(
-                f"{dpath}: depth {d.shape} and normal {n.shape} maps do not match"
-            )
+            raise DepthError(f"{dpath}: depth {d.shape} and normal {n.shape} maps do not match")
         depths.append(d)
         normals.append(n)
     return depths, normals
@@ -667,8 +669,9 @@ def estimate_depth_colmap(
     try:
         names = write_colmap_workspace(ws, images, cameras, masks, cfg)
         ran = run_patch_match(ws, depth_range, cfg)
-        log.info("PatchMatch (%s) on %d views, depth range %.3f-%.3f m",
-                 ran, len(cameras), *depth_range)
+        log.info(
+            "PatchMatch (%s) on %d views, depth range %.3f-%.3f m", ran, len(cameras), *depth_range
+        )
         kind = "geometric" if cfg.geom_consistency else "photometric"
         dmaps, nmaps = read_colmap_dense_maps(ws, names, kind)
         H, W = np.asarray(images).shape[1:3]
@@ -714,8 +717,9 @@ def estimate_depth_colmap_sequence(
         frame = estimate_depth_colmap(
             images, cameras, masks, Path(workdir) / f"frame_{int(t):05d}", cfg, pts
         )
-        save_depth_frame(depth_frame_path(out_dir, t), frame.depth, frame.normal,
-                         frame.confidence, frame.serials)
+        save_depth_frame(
+            depth_frame_path(out_dir, t), frame.depth, frame.normal, frame.confidence, frame.serials
+        )
         fractions.append(float((frame.depth > 0).mean()))
         n += 1
     return {"backend": why, "frames": n, "valid_fraction": fractions}

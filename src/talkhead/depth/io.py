@@ -145,9 +145,7 @@ def validate_depth_frame(
     bad = ~np.isfinite(depth).all(axis=(1, 2))
     if bad.any():
         idx = np.flatnonzero(bad)
-        raise DepthError(
-            f"{source}: NaN or infinite depth in camera(s) {_cameras(serials, idx)}"
-        )
+        raise DepthError(f"{source}: NaN or infinite depth in camera(s) {_cameras(serials, idx)}")
     neg = (depth < 0).any(axis=(1, 2))
     if neg.any():
         idx = np.flatnonzero(neg)
@@ -155,9 +153,7 @@ def validate_depth_frame(
     bad = ~np.isfinite(normal).all(axis=(1, 2, 3))
     if bad.any():
         idx = np.flatnonzero(bad)
-        raise DepthError(
-            f"{source}: NaN or infinite normals in camera(s) {_cameras(serials, idx)}"
-        )
+        raise DepthError(f"{source}: NaN or infinite normals in camera(s) {_cameras(serials, idx)}")
     bad = ~(np.isfinite(confidence) & (confidence >= 0) & (confidence <= 1)).all(axis=(1, 2))
     if bad.any():
         idx = np.flatnonzero(bad)

@@ -226,8 +226,11 @@ def select_neighbours(
     index = np.tile(np.arange(C)[:, None], (1, n_neighbours))
     valid = np.zeros((C, n_neighbours), dtype=bool)
     for i in range(C):
-        ok = [j for j in np.argsort(angle[i], kind="stable")
-              if j != i and min_angle_deg <= angle[i, j] <= max_angle_deg]
+        ok = [
+            j
+            for j in np.argsort(angle[i], kind="stable")
+            if j != i and min_angle_deg <= angle[i, j] <= max_angle_deg
+        ]
         ok = ok[:n_neighbours]
         index[i, : len(ok)] = ok
         valid[i, : len(ok)] = True
@@ -317,8 +320,11 @@ def _dlt(xn: np.ndarray, P: np.ndarray, w: np.ndarray) -> np.ndarray:
         (..., 3) points.
     """
     rows = np.concatenate(
-        [xn[..., 0:1, None] * P[..., 2:3, :] - P[..., 0:1, :],
-         xn[..., 1:2, None] * P[..., 2:3, :] - P[..., 1:2, :]], axis=-2
+        [
+            xn[..., 0:1, None] * P[..., 2:3, :] - P[..., 0:1, :],
+            xn[..., 1:2, None] * P[..., 2:3, :] - P[..., 1:2, :],
+        ],
+        axis=-2,
     )  # (..., V, 2, 4)
     rows = rows * w[..., None, None]
     A = rows.reshape(*rows.shape[:-3], -1, 4)
@@ -407,8 +413,9 @@ def triangulate_points(
         pc = np.einsum("cij,nj->cni", T[:, :3, :3], X) + T[:, None, :3, 3]  # (C, N, 3)
         z = np.where(np.abs(pc[..., 2]) > 1e-9, pc[..., 2], 1e-9)
         fx, fy = K[:, 0, 0, None], K[:, 1, 1, None]
-        proj = np.stack([fx * pc[..., 0] / z + K[:, 0, 2, None],
-                         fy * pc[..., 1] / z + K[:, 1, 2, None]], -1)
+        proj = np.stack(
+            [fx * pc[..., 0] / z + K[:, 0, 2, None], fy * pc[..., 1] / z + K[:, 1, 2, None]], -1
+        )
         r = (proj - uv) * w.T[..., None]  # (C, N, 2)
         # d proj / d pc, then chain with R
         J = np.zeros((C, N, 2, 3))
@@ -454,13 +461,13 @@ def box_filter(x: torch.Tensor, window: int) -> torch.Tensor:
     if r == 0:
         return x.clone()
     xp = F.pad(x, (r, r))
-    s = xp[..., 0:W] + xp[..., 1:W + 1]
+    s = xp[..., 0:W] + xp[..., 1 : W + 1]
     for i in range(2, window):
-        s += xp[..., i:i + W]
+        s += xp[..., i : i + W]
     sp = F.pad(s, (0, 0, r, r))
-    t = sp[..., 0:H, :] + sp[..., 1:H + 1, :]
+    t = sp[..., 0:H, :] + sp[..., 1 : H + 1, :]
     for i in range(2, window):
-        t += sp[..., i:i + H, :]
+        t += sp[..., i : i + H, :]
     ch = _inv_counts(H, r, x.device, x.dtype)
     cw = _inv_counts(W, r, x.device, x.dtype)
     return t * (ch[:, None] * cw[None, :])
@@ -489,8 +496,9 @@ def _masked_median(depth: torch.Tensor, k: int) -> torch.Tensor:
     return torch.where(depth > 0, med, torch.zeros_like(depth))
 
 
-def _smooth_base(x: torch.Tensor, median: int, box: int,
-                 weight: torch.Tensor | None = None) -> torch.Tensor:
+def _smooth_base(
+    x: torch.Tensor, median: int, box: int, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Outlier-robust smoothing of an inverse-depth estimate before a narrower sweep starts
     from it: a (separable) median, then a box mean over the ``weight`` (mask) pixels only.
 
@@ -536,8 +544,12 @@ def _pixel_rays(
 
 def _crop(x: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Crop (B, ..., H, W) to (B, ..., h, w) at per-item offsets."""
-    return torch.stack([x[b, ..., int(y0[b]): int(y0[b]) + h, int(x0[b]): int(x0[b]) + w]
-                        for b in range(x.shape[0])])
+    return torch.stack(
+        [
+            x[b, ..., int(y0[b]) : int(y0[b]) + h, int(x0[b]) : int(x0[b]) + w]
+            for b in range(x.shape[0])
+        ]
+    )
 
 
 def _paste(
@@ -547,7 +559,7 @@ def _paste(
     out = dst.clone()
     h, w = src.shape[-2:]
     for b in range(dst.shape[0]):
-        out[b, ..., int(y0[b]): int(y0[b]) + h, int(x0[b]): int(x0[b]) + w] = src[b]
+        out[b, ..., int(y0[b]) : int(y0[b]) + h, int(x0[b]) : int(x0[b]) + w] = src[b]
     return out
 
 
@@ -583,8 +595,11 @@ def _rois(masks: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor, in
 
 def _scale_intrinsics(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
     """Intrinsics of an image resized by (sx, sy) (pixel centres at integers)."""
-    S = torch.tensor([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]],
-                     dtype=K.dtype, device=K.device)
+    S = torch.tensor(
+        [[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]],
+        dtype=K.dtype,
+        device=K.device,
+    )
     return S @ K
 
 
@@ -673,8 +688,13 @@ def _sweep_cost(
             z = p[..., 2:3]
             grid = p[..., :2] / z
             grid -= 1.0
-            warped = F.grid_sample(src_b, grid.reshape(nb * N, nd * h, w, 2), mode="bilinear",
-                                   padding_mode="zeros", align_corners=True)
+            warped = F.grid_sample(
+                src_b,
+                grid.reshape(nb * N, nd * h, w, 2),
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=True,
+            )
             warped = warped.reshape(nb, N, 2, nd, h, w)
             s = warped[:, :, 0]
             inside = (warped[:, :, 1] > 0.999) & (z[..., 0] > 0) & ok_px[b0:b1]
@@ -745,8 +765,9 @@ def _winner(cost: torch.Tensor, inv_hyp: torch.Tensor, spacing: torch.Tensor):
     cp = cost.gather(1, (idx + 1).clamp_max(D - 1))
     denom = cm - 2 * c0 + cp
     interior = (idx > 0) & (idx < D - 1)
-    off = torch.where(interior & (denom > 1e-9), 0.5 * (cm - cp) / denom.clamp_min(1e-9),
-                      torch.zeros_like(c0)).clamp(-0.5, 0.5)
+    off = torch.where(
+        interior & (denom > 1e-9), 0.5 * (cm - cp) / denom.clamp_min(1e-9), torch.zeros_like(c0)
+    ).clamp(-0.5, 0.5)
     inv0 = inv_hyp.expand(B, D, h, w).gather(1, idx)
     inv = inv0 + off * spacing[:, None, None, None]
     return inv[:, 0], c0[:, 0], ~interior[:, 0]
@@ -757,8 +778,12 @@ def _winner(cost: torch.Tensor, inv_hyp: torch.Tensor, spacing: torch.Tensor):
 # --------------------------------------------------------------------------------------------
 
 
-def _apply(M: torch.Tensor, x: Sequence[torch.Tensor], t: torch.Tensor | None = None,
-           transpose: bool = False) -> list[torch.Tensor]:
+def _apply(
+    M: torch.Tensor,
+    x: Sequence[torch.Tensor],
+    t: torch.Tensor | None = None,
+    transpose: bool = False,
+) -> list[torch.Tensor]:
     """Per-view 3x3 matrices applied to channel-split maps: ``M x (+ t)``.
 
     Args:
@@ -844,8 +869,13 @@ def consistency_count(
         us = (kcoef(Ks, 0, 0) * Xs[0] + kcoef(Ks, 0, 1) * Xs[1]) * zsi + kcoef(Ks, 0, 2)
         vs = kcoef(Ks, 1, 1) * Xs[1] * zsi + kcoef(Ks, 1, 2)
         grid = torch.stack([us * (2.0 / (W - 1)) - 1.0, vs * (2.0 / (H - 1)) - 1.0], dim=-1)
-        samp = F.grid_sample(maps[:, s].reshape(Fr * C, 2, H, W), grid.reshape(Fr * C, h, w, 2),
-                             mode="bilinear", padding_mode="zeros", align_corners=True)
+        samp = F.grid_sample(
+            maps[:, s].reshape(Fr * C, 2, H, W),
+            grid.reshape(Fr * C, h, w, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=True,
+        )
         samp = samp.reshape(Fr, C, 2, h, w)
         d_s = samp[:, :, 0]
         # behind the surface that s sees there: occluded in s, which then cannot check it
@@ -853,8 +883,10 @@ def consistency_count(
         ok &= valid & others_valid[None, :, m, None, None]
         # back: pixel (us, vs) of s at depth d_s -> reference camera -> reference pixel
         Kis = Kinv[s]
-        Xb = [d_s * (kcoef(Kis, i, 0) * us + kcoef(Kis, i, 1) * vs + kcoef(Kis, i, 2))
-              for i in range(3)]
+        Xb = [
+            d_s * (kcoef(Kis, i, 0) * us + kcoef(Kis, i, 1) * vs + kcoef(Kis, i, 2))
+            for i in range(3)
+        ]
         Xr = _apply(R, [Xb[i] - t[None, :, i, None, None] for i in range(3)], transpose=True)
         zr = Xr[2]
         zri = 1.0 / torch.where(zr > 1e-6, zr, torch.ones_like(zr))
@@ -1002,8 +1034,11 @@ def estimate_depth_batch(
     dt = torch.float32
 
     gray = _to_gray(images).reshape(B, H, W)
-    mask = masks.reshape(B, H, W) if masks is not None else torch.ones((B, H, W), dtype=torch.bool,
-                                                                       device=dev)
+    mask = (
+        masks.reshape(B, H, W)
+        if masks is not None
+        else torch.ones((B, H, W), dtype=torch.bool, device=dev)
+    )
     if cfg.mask_dilate > 0:
         k = 2 * cfg.mask_dilate + 1
         mask_d = F.max_pool2d(mask[:, None].to(dt), k, stride=1, padding=cfg.mask_dilate)[:, 0] > 0
@@ -1011,18 +1046,20 @@ def estimate_depth_batch(
         mask_d = mask
 
     Knp, Tnp = _stack_cameras(cameras)
-    nb_np, nbv_np = select_neighbours(cameras, cfg.n_neighbours, cfg.min_neighbour_angle_deg,
-                                      cfg.max_neighbour_angle_deg)
+    nb_np, nbv_np = select_neighbours(
+        cameras, cfg.n_neighbours, cfg.min_neighbour_angle_deg, cfg.max_neighbour_angle_deg
+    )
     if not nbv_np.any(axis=1).all():
         bad = [cameras[i].serial for i in np.flatnonzero(~nbv_np.any(axis=1))]
-        raise DepthError(f"cameras {bad} have no neighbour view within "
-                         f"{cfg.max_neighbour_angle_deg} degrees")
+        raise DepthError(
+            f"cameras {bad} have no neighbour view within {cfg.max_neighbour_angle_deg} degrees"
+        )
     # relative transforms ref -> src, per camera and neighbour (float64, then float32)
     Trel = Tnp[nb_np] @ np.linalg.inv(Tnp)[:, None]  # (C, N, 4, 4)
     frame_of = torch.arange(Fr, device=dev).repeat_interleave(C)
     cam_of = torch.arange(C, device=dev).repeat(Fr)
     nb_idx = torch.from_numpy(nb_np).to(dev)
-    src_index = (frame_of[:, None] * C + nb_idx[cam_of])  # (B, N) into the B images
+    src_index = frame_of[:, None] * C + nb_idx[cam_of]  # (B, N) into the B images
     nb_valid = torch.from_numpy(nbv_np).to(dev)[cam_of]
     rng_t = torch.from_numpy(np.array(rng.reshape(B, 2))).to(dev, dt)
     inv_near, inv_far = 1.0 / rng_t[:, 0], 1.0 / rng_t[:, 1]
@@ -1041,8 +1078,9 @@ def estimate_depth_batch(
     scale = cfg.coarse_scale if cfg.refine_steps > 0 else 1.0
     if scale < 1.0:
         Hc, Wc = max(2, round(H * scale)), max(2, round(W * scale))
-        gray_c = F.interpolate(gray[:, None], size=(Hc, Wc), mode="bilinear", antialias=True,
-                               align_corners=False)[:, 0]
+        gray_c = F.interpolate(
+            gray[:, None], size=(Hc, Wc), mode="bilinear", antialias=True, align_corners=False
+        )[:, 0]
         mask_c = F.interpolate(mask_d[:, None].to(dt), size=(Hc, Wc), mode="area")[:, 0] > 0
         weight_c = F.interpolate(mask[:, None].to(dt), size=(Hc, Wc), mode="area")[:, 0]
         sx, sy = Wc / W, Hc / H
@@ -1056,19 +1094,33 @@ def estimate_depth_batch(
     steps = torch.linspace(0, 1, D, device=dev, dtype=dt)
     inv_hyp = inv_near[:, None] + (inv_far - inv_near)[:, None] * steps[None]  # (B, D)
     spacing = (inv_far - inv_near) / (D - 1)
-    cost = _sweep_cost(_crop(gray_c, x0, y0, h, w), gray_c[src_index], rays, A, bv, nb_valid,
-                       inv_hyp[..., None, None], cfg.coarse_window or cfg.window, cfg.best,
-                       cfg.max_chunk_elements,
-                       None if masks is None else _crop(weight_c, x0, y0, h, w))
+    cost = _sweep_cost(
+        _crop(gray_c, x0, y0, h, w),
+        gray_c[src_index],
+        rays,
+        A,
+        bv,
+        nb_valid,
+        inv_hyp[..., None, None],
+        cfg.coarse_window or cfg.window,
+        cfg.best,
+        cfg.max_chunk_elements,
+        None if masks is None else _crop(weight_c, x0, y0, h, w),
+    )
     inv, best, edge = _winner(cost, inv_hyp[..., None, None], spacing)
     del cost
     mid = (0.5 * (inv_near + inv_far))[:, None, None].expand(B, Hc, Wc)
-    smooth = _smooth_base(inv, cfg.base_median, cfg.base_smooth,
-                          None if masks is None else _crop(weight_c, x0, y0, h, w))
+    smooth = _smooth_base(
+        inv,
+        cfg.base_median,
+        cfg.base_smooth,
+        None if masks is None else _crop(weight_c, x0, y0, h, w),
+    )
     inv_full = _paste(mid, smooth, x0, y0)
     if scale < 1.0:
-        inv_full = F.interpolate(inv_full[:, None], size=(H, W), mode="bilinear",
-                                 align_corners=False)[:, 0]
+        inv_full = F.interpolate(
+            inv_full[:, None], size=(H, W), mode="bilinear", align_corners=False
+        )[:, 0]
     spacing = spacing.abs()
 
     # ---- narrow-band refinement at full resolution --------------------------------------
@@ -1086,8 +1138,19 @@ def estimate_depth_batch(
             hyp = base[:, None] + unit[None, :, None, None] * band[:, None, None, None]
             hyp = hyp.clamp_min(1e-6)
             spacing = 2 * band / (n - 1)
-            cost = _sweep_cost(ref, srcs, rays, A, bv, nb_valid, hyp, cfg.window, cfg.best,
-                               cfg.max_chunk_elements, weight)
+            cost = _sweep_cost(
+                ref,
+                srcs,
+                rays,
+                A,
+                bv,
+                nb_valid,
+                hyp,
+                cfg.window,
+                cfg.best,
+                cfg.max_chunk_elements,
+                weight,
+            )
             inv, best, edge = _winner(cost, hyp, spacing)
             del cost
             if step + 1 < cfg.refine_steps:
@@ -1105,14 +1168,21 @@ def estimate_depth_batch(
     depth = torch.where(mask, depth, torch.zeros_like(depth))
 
     # ---- geometric consistency ------------------------------------------------------------
-    oth_np, othv_np = select_neighbours(cameras, C - 1, cfg.min_neighbour_angle_deg,
-                                        cfg.max_neighbour_angle_deg)
+    oth_np, othv_np = select_neighbours(
+        cameras, C - 1, cfg.min_neighbour_angle_deg, cfg.max_neighbour_angle_deg
+    )
     Kt32 = torch.from_numpy(Knp).to(dev)
     Tt = torch.from_numpy(Tnp).to(dev)
     depth = depth.reshape(Fr, C, H, W)
-    count, checked = consistency_count(depth, Kt32, Tt, torch.from_numpy(oth_np).to(dev),
-                                       torch.from_numpy(othv_np).to(dev), cfg.consistency_px,
-                                       cfg.consistency_rel_depth)
+    count, checked = consistency_count(
+        depth,
+        Kt32,
+        Tt,
+        torch.from_numpy(oth_np).to(dev),
+        torch.from_numpy(othv_np).to(dev),
+        cfg.consistency_px,
+        cfg.consistency_rel_depth,
+    )
     # views that see no valid depth there (occluded, outside, or failed) cannot vote
     need = checked.clamp(min=1, max=max(1, cfg.min_consistent_views))
     depth = torch.where(count >= need, depth, torch.zeros_like(depth)).reshape(B, H, W)
@@ -1122,8 +1192,7 @@ def estimate_depth_batch(
     depth = torch.where(normal.abs().sum(-1) > 0, depth, torch.zeros_like(depth))  # isolated
     frac = (count.to(dt) / checked.clamp_min(1).to(dt)).reshape(B, H, W).clamp(0, 1)
     conf = torch.where(depth > 0, score * frac, torch.zeros_like(depth))
-    return (depth.reshape(Fr, C, H, W), normal.reshape(Fr, C, H, W, 3),
-            conf.reshape(Fr, C, H, W))
+    return (depth.reshape(Fr, C, H, W), normal.reshape(Fr, C, H, W, 3), conf.reshape(Fr, C, H, W))
 
 
 def estimate_depth(
@@ -1205,10 +1274,19 @@ def estimate_depth_sequence(
         have_masks = [b[1] is not None for b in batch]
         if any(have_masks) and not all(have_masks):
             raise DepthError("either every frame of a batch has masks or none has")
-        msk = (torch.stack([_binary_mask(_as_tensor(b[1], "cpu")) for b in batch])
-               if all(have_masks) else None)
-        rng = np.stack([np.broadcast_to(np.asarray(b[2] if b[2] is not None else default_rng,
-                                                   dtype=np.float64), (C, 2)) for b in batch])
+        msk = (
+            torch.stack([_binary_mask(_as_tensor(b[1], "cpu")) for b in batch])
+            if all(have_masks)
+            else None
+        )
+        rng = np.stack(
+            [
+                np.broadcast_to(
+                    np.asarray(b[2] if b[2] is not None else default_rng, dtype=np.float64), (C, 2)
+                )
+                for b in batch
+            ]
+        )
         d, n, c = estimate_depth_batch(imgs, cameras, msk, rng, cfg, device)
         d, n, c = d.cpu().numpy(), n.cpu().numpy(), c.cpu().numpy()
         bar.update(len(batch))

@@ -97,9 +97,7 @@ def write_nersemble_depth_png(
             raise OSError(f"could not write depth PNG {path}")
 
 
-def normals_from_depth(
-    depth: np.ndarray, K: np.ndarray, max_rel_jump: float = 0.05
-) -> np.ndarray:
+def normals_from_depth(depth: np.ndarray, K: np.ndarray, max_rel_jump: float = 0.05) -> np.ndarray:
     """Camera-frame unit normals of a z-depth map, facing the camera.
 
     The tangents are finite differences of the back-projected points along x and y (central
@@ -143,8 +141,7 @@ def normals_from_depth(
             vn = shifted(valid, -1, False) & (np.abs(dn - d) <= max_rel_jump * d)
             vp = shifted(valid, 1, False) & (np.abs(dp - d) <= max_rel_jump * d)
         Pn, Pp = shifted(P, -1, 0.0), shifted(P, 1, 0.0)
-        t = np.where((vn & vp)[..., None], 0.5 * (Pp - Pn),
-                     np.where(vp[..., None], Pp - P, P - Pn))
+        t = np.where((vn & vp)[..., None], 0.5 * (Pp - Pn), np.where(vp[..., None], Pp - P, P - Pn))
         return t, valid & (vn | vp)
 
     tx, okx = tangent(1)
@@ -175,8 +172,12 @@ def depth_frame_from_depth_maps(
         )
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(depth) & (depth > 0)
-    normal = np.stack([normals_from_depth(np.where(v, d, 0.0), c.K)
-                       for d, v, c in zip(depth, valid, cameras, strict=True)])
+    normal = np.stack(
+        [
+            normals_from_depth(np.where(v, d, 0.0), c.K)
+            for d, v, c in zip(depth, valid, cameras, strict=True)
+        ]
+    )
     return validate_depth_frame(
         depth, normal, valid.astype(np.float32), [c.serial for c in cameras], source
     )
@@ -215,8 +216,9 @@ def precomputed_depth_frame(
             if allow_missing:
                 maps.append(None)
                 continue
-            raise DepthError(f"{p if p is not None else 'depth PNG'}: missing for camera "
-                             f"{cam.serial}")
+            raise DepthError(
+                f"{p if p is not None else 'depth PNG'}: missing for camera {cam.serial}"
+            )
         maps.append(read_nersemble_depth_png(p, max_depth, (cam.width, cam.height)))
     shapes = {m.shape for m in maps if m is not None}
     if not shapes:

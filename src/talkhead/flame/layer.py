@@ -223,13 +223,20 @@ class FlameLayer(torch.nn.Module):
             [full("rotation", 3), full("neck", 3), full("jaw", 3), full("eyes", 6)], dim=1
         )
         verts, joints = lbs(
-            betas, pose, self.v_template, self.blenddirs, self.posedirs, self.J_regressor,
-            self._parents_list, self.lbs_weights,
+            betas,
+            pose,
+            self.v_template,
+            self.blenddirs,
+            self.posedirs,
+            self.J_regressor,
+            self._parents_list,
+            self.lbs_weights,
         )
         s = full("scale", 1, 1.0).unsqueeze(1)  # (B, 1, 1)
         t = full("translation", 3).unsqueeze(1)  # (B, 1, 3)
         verts = s * verts + t
         joints = s * joints + t
-        landmarks = barycentric_landmarks(verts, self.faces, self.lmk_faces_idx,
-                                          self.lmk_bary_coords)
+        landmarks = barycentric_landmarks(
+            verts, self.faces, self.lmk_faces_idx, self.lmk_bary_coords
+        )
         return FlameOutput(vertices=verts, landmarks=landmarks, joints=joints)

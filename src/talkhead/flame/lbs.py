@@ -118,9 +118,7 @@ def batch_rigid_transform(
     posed_joints = world[:, :, :3, 3]
     # Subtract the rotated rest location: G_j [I | -J_j] = [R_j | t_j - R_j J_j].
     offset = torch.einsum("bjcd,bjd->bjc", world[:, :, :3, :3], joints)
-    rel = torch.cat(
-        [world[:, :, :3, :3], (posed_joints - offset).unsqueeze(-1)], dim=-1
-    )
+    rel = torch.cat([world[:, :, :3, :3], (posed_joints - offset).unsqueeze(-1)], dim=-1)
     rel_transforms = torch.cat([rel, world[:, :, 3:, :]], dim=-2)
     return posed_joints, rel_transforms
 

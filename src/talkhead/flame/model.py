@@ -42,8 +42,15 @@ __all__ = [
 FLAME_NUM_SHAPE = 300
 FLAME_NUM_EXPRESSION = 100
 #: Keys every model file must hold.
-REQUIRED_KEYS = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights",
-                 "kintree_table")
+REQUIRED_KEYS = (
+    "v_template",
+    "f",
+    "shapedirs",
+    "posedirs",
+    "J_regressor",
+    "weights",
+    "kintree_table",
+)
 #: Keys written as chumpy arrays in legacy pickles (as in FLAME's own files).
 DEFAULT_CHUMPY_KEYS = frozenset({"v_template", "shapedirs", "posedirs", "weights", "J"})
 _ROOT_PARENT = 4294967295  # uint32(-1), what FLAME's kintree_table stores for the root
@@ -121,7 +128,8 @@ class FlameModel:
             "v_template": self.v_template.astype(np.float64),
             "shapedirs": np.concatenate([self.shapedirs, self.exprdirs], axis=2),
             "posedirs": self.posedirs.astype(np.float64),
-            "J_regressor": sp.csc_matrix(self.J_regressor) if sparse_regressor
+            "J_regressor": sp.csc_matrix(self.J_regressor)
+            if sparse_regressor
             else self.J_regressor.astype(np.float64),
             "weights": self.lbs_weights.astype(np.float64),
             "kintree_table": kintree,
@@ -240,8 +248,10 @@ def check_landmarks(
         )
     if not np.allclose(bary.sum(axis=1), 1.0, atol=1e-3):
         raise ModelFileError(f"{source}: landmark barycentric coordinates must sum to 1 per row")
-    if num_faces is not None and face_idx.size and (
-        face_idx.min() < 0 or face_idx.max() >= num_faces
+    if (
+        num_faces is not None
+        and face_idx.size
+        and (face_idx.min() < 0 or face_idx.max() >= num_faces)
     ):
         raise ModelFileError(
             f"{source}: landmark face indices must lie in [0, {num_faces}), got "
@@ -372,8 +382,9 @@ def load_flame_model(
             face_idx, bary, model.num_faces, str(landmarks_path)
         )
     if masks_path is not None:
-        model.masks = check_masks(load_region_masks(masks_path), model.num_vertices,
-                                  str(masks_path))
+        model.masks = check_masks(
+            load_region_masks(masks_path), model.num_vertices, str(masks_path)
+        )
     return model
 
 
@@ -405,7 +416,8 @@ def save_flame_model(
         arrays = dict(arrays_or_model)
         model = model_from_arrays(arrays, f"{path} (being written)")
         if "num_shape" not in arrays and (model.num_shape, model.num_expression) != (
-            FLAME_NUM_SHAPE, FLAME_NUM_EXPRESSION
+            FLAME_NUM_SHAPE,
+            FLAME_NUM_EXPRESSION,
         ):
             arrays["num_shape"] = model.num_shape
     if "num_shape" in arrays:

@@ -28,14 +28,33 @@ import numpy as np
 from ..errors import ModelFileError
 from ..io import PathLike, save_npz
 
-__all__ = ["FLAME_PARAM_KEYS", "PER_FRAME_WIDTHS", "check_flame_params", "load_flame_params",
-           "save_flame_params"]
+__all__ = [
+    "FLAME_PARAM_KEYS",
+    "PER_FRAME_WIDTHS",
+    "check_flame_params",
+    "load_flame_params",
+    "save_flame_params",
+]
 
-FLAME_PARAM_KEYS = ("shape", "expression", "rotation", "translation", "jaw", "neck", "eyes",
-                    "scale", "frames")
+FLAME_PARAM_KEYS = (
+    "shape",
+    "expression",
+    "rotation",
+    "translation",
+    "jaw",
+    "neck",
+    "eyes",
+    "scale",
+    "frames",
+)
 #: Per-frame keys and their width (None: any width).
 PER_FRAME_WIDTHS: dict[str, int | None] = {
-    "expression": None, "rotation": 3, "translation": 3, "jaw": 3, "neck": 3, "eyes": 6,
+    "expression": None,
+    "rotation": 3,
+    "translation": 3,
+    "jaw": 3,
+    "neck": 3,
+    "eyes": 6,
     "scale": 1,
 }
 _REQUIRED = ("shape", "expression", "rotation", "translation", "jaw", "neck", "eyes")

@@ -128,7 +128,8 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("scipy.sparse._csc", "csc_array"): _CscStandIn,
     ("scipy.sparse._csr", "csr_array"): _CsrStandIn,
     **_legacy_and_modern(
-        ("numpy.core.multiarray", "numpy._core.multiarray"), "_reconstruct",
+        ("numpy.core.multiarray", "numpy._core.multiarray"),
+        "_reconstruct",
         _np_multiarray._reconstruct,
     ),
     **_legacy_and_modern(

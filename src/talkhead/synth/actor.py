@@ -218,7 +218,10 @@ def blink_track(
 
 
 def brow_track(
-    times: np.ndarray, duration_s: float, rng: np.random.Generator, rate_hz: float = 0.12,
+    times: np.ndarray,
+    duration_s: float,
+    rng: np.random.Generator,
+    rate_hz: float = 0.12,
     amplitude: tuple[float, float] = (0.3, 0.8),
 ) -> np.ndarray:
     """Sparse brow raises (N,): a Poisson process of smooth events of random height."""
@@ -232,8 +235,11 @@ def brow_track(
 
 
 def gaze_track(
-    times: np.ndarray, rng: np.random.Generator, std_deg: tuple[float, float] = (4.0, 7.0),
-    fixation_s: tuple[float, float] = (0.3, 2.0), saccade_s: float = 0.04,
+    times: np.ndarray,
+    rng: np.random.Generator,
+    std_deg: tuple[float, float] = (4.0, 7.0),
+    fixation_s: tuple[float, float] = (0.3, 2.0),
+    saccade_s: float = 0.04,
 ) -> np.ndarray:
     """Eye rotations (N, 6) axis-angle, left then right: fixations joined by fast saccades.
 
@@ -323,8 +329,7 @@ def animate(
         expr[:, _N_MEANINGFUL:] = smooth_motion(t, r_expr, std, (0.1, 1.0), 3)
 
     rotation = smooth_motion(t, r_head, np.deg2rad(head_rotation_deg), (0.04, 0.5), 5)
-    translation = smooth_motion(t, r_trans, np.asarray(head_translation_mm) * 1e-3,
-                                (0.03, 0.3), 4)
+    translation = smooth_motion(t, r_trans, np.asarray(head_translation_mm) * 1e-3, (0.03, 0.3), 4)
     neck = smooth_motion(t, r_head, np.deg2rad([neck_deg] * 3), (0.1, 0.8), 3)
     jaw = np.zeros((n_frames, 3))
     jaw[:, 0] = mouth["jaw"]
@@ -375,7 +380,8 @@ class ActorTake:
 
 def _keyword_options(fn) -> set[str]:
     return {
-        name for name, p in inspect.signature(fn).parameters.items()
+        name
+        for name, p in inspect.signature(fn).parameters.items()
         if p.kind == p.KEYWORD_ONLY or name == "f0_hz"
     } - {"duration_s"}
 
@@ -402,11 +408,11 @@ def speaking_actor(
     if unknown:
         raise ConfigError(f"unknown speaking_actor option(s) {unknown}; known: {sorted(known)}")
     kw = {fn: {k: v for k, v in options.items() if k in names} for fn, names in groups.items()}
-    r_utt, r_voice, r_face = (np.random.default_rng(s)
-                              for s in np.random.SeedSequence(seed).spawn(3))
+    r_utt, r_voice, r_face = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
     phones = random_utterance(r_utt, duration_s, **kw[random_utterance])
     audio = synthesize(phones, sample_rate, r_voice, duration_s=duration_s, **kw[synthesize])
     n_frames = int(round(duration_s * fps))
     params = animate(phones, fps, n_frames, r_face, n_expression, **kw[animate])
-    return ActorTake(phones, audio, params, float(fps), int(sample_rate), int(seed),
-                     dict(options))
+    return ActorTake(phones, audio, params, float(fps), int(sample_rate), int(seed), dict(options))

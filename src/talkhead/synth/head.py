@@ -49,13 +49,37 @@ JOINT_NAMES = ("root", "neck", "jaw", "left_eye", "right_eye")
 PARENTS = np.array([-1, 0, 1, 1, 1])
 EXPRESSION_NAMES = ("lip_rounding", "lip_closure", "smile", "brow_raise", "blink")
 SHAPE_NAMES = (
-    "head_width", "face_length", "nose_size", "nose_length", "jaw_width", "eye_spacing",
-    "lip_fullness", "chin_projection", "brow_ridge", "cheekbones", "head_depth",
+    "head_width",
+    "face_length",
+    "nose_size",
+    "nose_length",
+    "jaw_width",
+    "eye_spacing",
+    "lip_fullness",
+    "chin_projection",
+    "brow_ridge",
+    "cheekbones",
+    "head_depth",
 )
 MASK_NAMES = (
-    "face", "lips", "upper_lip", "lower_lip", "mouth_interior", "nose", "forehead",
-    "left_eye_region", "right_eye_region", "left_eyeball", "right_eyeball", "left_eyebrow",
-    "right_eyebrow", "scalp", "neck", "left_ear", "right_ear", "boundary",
+    "face",
+    "lips",
+    "upper_lip",
+    "lower_lip",
+    "mouth_interior",
+    "nose",
+    "forehead",
+    "left_eye_region",
+    "right_eye_region",
+    "left_eyeball",
+    "right_eyeball",
+    "left_eyebrow",
+    "right_eyebrow",
+    "scalp",
+    "neck",
+    "left_ear",
+    "right_ear",
+    "boundary",
 )
 
 
@@ -74,8 +98,7 @@ def _sd_ellipsoid(p: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
     return k0 * (k0 - 1.0) / np.maximum(k1, 1e-12)
 
 
-def _sd_round_cone(p: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb: float
-                   ) -> np.ndarray:
+def _sd_round_cone(p: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb: float) -> np.ndarray:
     """Distance-like field of a capsule whose radius goes from ``ra`` at a to ``rb`` at b."""
     ab = b - a
     t = np.clip(((p - a) @ ab) / (ab @ ab), 0.0, 1.0)
@@ -96,14 +119,24 @@ def _nose_sdf(a: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Nose (bridge, tip, alae, columella); ``a`` has x mirrored to x >= 0."""
     base = np.array([0.0, -0.020, 0.090])
     s = base + (a - base) / scale
-    nose = _sd_round_cone(s, np.array([0.0, 0.032, 0.079]), np.array([0.0, -0.007, 0.105]),
-                          0.0055, 0.0082)
-    nose = _smin(nose, _sd_ellipsoid(s, np.array([0.0, -0.010, 0.102]),
-                                     np.array([0.0105, 0.0095, 0.0105])), 0.006)
-    nose = _smin(nose, _sd_ellipsoid(s, np.array([0.0120, -0.0150, 0.0920]),
-                                     np.array([0.0072, 0.0068, 0.0085])), 0.008)
-    nose = _smin(nose, _sd_ellipsoid(s, np.array([0.0, -0.019, 0.099]),
-                                     np.array([0.0065, 0.005, 0.010])), 0.004)
+    nose = _sd_round_cone(
+        s, np.array([0.0, 0.032, 0.079]), np.array([0.0, -0.007, 0.105]), 0.0055, 0.0082
+    )
+    nose = _smin(
+        nose,
+        _sd_ellipsoid(s, np.array([0.0, -0.010, 0.102]), np.array([0.0105, 0.0095, 0.0105])),
+        0.006,
+    )
+    nose = _smin(
+        nose,
+        _sd_ellipsoid(s, np.array([0.0120, -0.0150, 0.0920]), np.array([0.0072, 0.0068, 0.0085])),
+        0.008,
+    )
+    nose = _smin(
+        nose,
+        _sd_ellipsoid(s, np.array([0.0, -0.019, 0.099]), np.array([0.0065, 0.005, 0.010])),
+        0.004,
+    )
     return nose * scale
 
 
@@ -139,42 +172,61 @@ def head_sdf(p: np.ndarray) -> np.ndarray:
 
     d = _sd_ellipsoid(p, np.array([0.0, 0.046, -0.013]), np.array([0.0745, 0.100, 0.098]))
     # forehead: flatter and more upright than the ellipsoid
-    d = _smin(d, _sd_ellipsoid(p, np.array([0.0, 0.062, 0.028]),
-                               np.array([0.060, 0.055, 0.054])), 0.02)
+    d = _smin(
+        d, _sd_ellipsoid(p, np.array([0.0, 0.062, 0.028]), np.array([0.060, 0.055, 0.054])), 0.02
+    )
     # midface and cheeks
-    d = _smin(d, _sd_ellipsoid(p, np.array([0.0, 0.002, 0.024]),
-                               np.array([0.068, 0.055, 0.060])), 0.02)
-    d = _smin(d, _sd_ellipsoid(a, np.array([0.038, -0.010, 0.053]),
-                               np.array([0.026, 0.024, 0.024])), 0.02)
-    d = _smin(d, _sd_ellipsoid(a, np.array([0.040, -0.037, 0.046]),
-                               np.array([0.024, 0.026, 0.026])), 0.02)
-    d = _smin(d, _sd_ellipsoid(a, np.array([0.042, -0.014, 0.040]),
-                               np.array([0.019, 0.022, 0.024])), 0.016)
-    d = _smin(d, _sd_ellipsoid(a, np.array([0.057, 0.012, 0.030]),
-                               np.array([0.016, 0.012, 0.040])), 0.014)
+    d = _smin(
+        d, _sd_ellipsoid(p, np.array([0.0, 0.002, 0.024]), np.array([0.068, 0.055, 0.060])), 0.02
+    )
+    d = _smin(
+        d, _sd_ellipsoid(a, np.array([0.038, -0.010, 0.053]), np.array([0.026, 0.024, 0.024])), 0.02
+    )
+    d = _smin(
+        d, _sd_ellipsoid(a, np.array([0.040, -0.037, 0.046]), np.array([0.024, 0.026, 0.026])), 0.02
+    )
+    d = _smin(
+        d,
+        _sd_ellipsoid(a, np.array([0.042, -0.014, 0.040]), np.array([0.019, 0.022, 0.024])),
+        0.016,
+    )
+    d = _smin(
+        d, _sd_ellipsoid(a, np.array([0.057, 0.012, 0.030]), np.array([0.016, 0.012, 0.040])), 0.014
+    )
     # lower face: tapered towards the chin
     taper = 1.0 + 0.5 * np.clip((z - 0.0) / 0.085, 0.0, 1.0)
     q = np.stack([x * taper, y, z], axis=-1)
-    d = _smin(d, _sd_ellipsoid(q, np.array([0.0, -0.046, 0.016]),
-                               np.array([0.057, 0.044, 0.066])), 0.024)
+    d = _smin(
+        d, _sd_ellipsoid(q, np.array([0.0, -0.046, 0.016]), np.array([0.057, 0.044, 0.066])), 0.024
+    )
     # dental arch (muzzle) behind the lips, and the chin
-    d = _smin(d, _sd_ellipsoid(p, np.array([0.0, -0.040, 0.052]),
-                               np.array([0.034, 0.030, 0.042])), 0.016)
-    d = _smin(d, _sd_ellipsoid(p, np.array([0.0, -0.075, 0.074]),
-                               np.array([0.021, 0.016, 0.016])), 0.014)
+    d = _smin(
+        d, _sd_ellipsoid(p, np.array([0.0, -0.040, 0.052]), np.array([0.034, 0.030, 0.042])), 0.016
+    )
+    d = _smin(
+        d, _sd_ellipsoid(p, np.array([0.0, -0.075, 0.074]), np.array([0.021, 0.016, 0.016])), 0.014
+    )
     # brow ridge
-    d = _smin(d, _sd_ellipsoid(a, np.array([0.029, 0.050, 0.060]),
-                               np.array([0.031, 0.011, 0.017])), 0.014)
+    d = _smin(
+        d, _sd_ellipsoid(a, np.array([0.029, 0.050, 0.060]), np.array([0.031, 0.011, 0.017])), 0.014
+    )
     # eye sockets carved, eyelid spheres added back with a fold above them
-    socket = _sd_ellipsoid(a, EYE_CENTER + np.array([0.0, -0.003, 0.014]),
-                           np.array([0.0185, 0.0135, 0.016]))
+    socket = _sd_ellipsoid(
+        a, EYE_CENTER + np.array([0.0, -0.003, 0.014]), np.array([0.0185, 0.0135, 0.016])
+    )
     d = _smax(d, -socket, 0.008)
-    d = _smin(d, _sd_ellipsoid(a, EYE_CENTER + np.array([0.0, 0.011, 0.004]),
-                               np.array([0.016, 0.007, 0.008])), 0.006)
+    d = _smin(
+        d,
+        _sd_ellipsoid(
+            a, EYE_CENTER + np.array([0.0, 0.011, 0.004]), np.array([0.016, 0.007, 0.008])
+        ),
+        0.006,
+    )
     d = _smin(d, np.linalg.norm(a - EYE_CENTER, axis=-1) - (EYE_RADIUS + LID_OFFSET), 0.003)
     d = _smin(d, _nose_sdf(a), 0.008)
-    d = _smin(d, _sd_ellipsoid(a, np.array([0.0, -0.004, 0.084]),
-                               np.array([0.011, 0.022, 0.016])), 0.008)
+    d = _smin(
+        d, _sd_ellipsoid(a, np.array([0.0, -0.004, 0.084]), np.array([0.011, 0.022, 0.016])), 0.008
+    )
     d = _smin(d, _ear_sdf(a), 0.014)
     # neck: elliptic cylinder below the head
     nq = np.stack([x / 0.054, (z - NECK_AXIS_Z) / 0.058], axis=-1)
@@ -183,8 +235,9 @@ def head_sdf(p: np.ndarray) -> np.ndarray:
     return _smin(d, neck, 0.022)
 
 
-def sdf_normals(p: np.ndarray, sdf: Callable[[np.ndarray], np.ndarray], eps: float = 3e-4
-                ) -> np.ndarray:
+def sdf_normals(
+    p: np.ndarray, sdf: Callable[[np.ndarray], np.ndarray], eps: float = 3e-4
+) -> np.ndarray:
     """Unit gradient of ``sdf`` at p (N, 3) by central differences -> (N, 3)."""
     g = np.zeros_like(p)
     for k in range(3):
@@ -194,9 +247,15 @@ def sdf_normals(p: np.ndarray, sdf: Callable[[np.ndarray], np.ndarray], eps: flo
     return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
 
 
-def cast_rays(origins: np.ndarray, dirs: np.ndarray, sdf: Callable[[np.ndarray], np.ndarray],
-              t_min: np.ndarray | float = 0.0, t_max: np.ndarray | float = 0.25,
-              step: float = 0.002, iters: int = 22) -> np.ndarray:
+def cast_rays(
+    origins: np.ndarray,
+    dirs: np.ndarray,
+    sdf: Callable[[np.ndarray], np.ndarray],
+    t_min: np.ndarray | float = 0.0,
+    t_max: np.ndarray | float = 0.25,
+    step: float = 0.002,
+    iters: int = 22,
+) -> np.ndarray:
     """Distance along each ray to the outermost inside-to-outside crossing of ``sdf``.
 
     Args:
@@ -242,8 +301,9 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-def _graded(lo: float, hi: float, spacing: Callable[[np.ndarray], np.ndarray],
-            keys: tuple[float, ...] = ()) -> np.ndarray:
+def _graded(
+    lo: float, hi: float, spacing: Callable[[np.ndarray], np.ndarray], keys: tuple[float, ...] = ()
+) -> np.ndarray:
     """Samples of [lo, hi] (both included) with local spacing ``spacing(x)``; the sample
     nearest each key is moved onto it."""
     fine = np.linspace(lo, hi, 4001)
@@ -263,9 +323,12 @@ def _vermilion(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Heights (grid elevation above / below the slit) of the upper and lower vermilion."""
     deg = np.deg2rad
     q = np.clip(1.0 - (phi / (MOUTH_CORNER_AZIMUTH * 1.04)) ** 2, 0.0, 1.0)
-    bow = 1.0 + 0.10 * np.exp(-((np.abs(phi) - deg(4.5)) / deg(2.5)) ** 2) \
-        - 0.08 * np.exp(-(phi / deg(1.8)) ** 2)
-    return deg(5.4) * bow * q ** 0.6, deg(6.6) * q ** 0.6
+    bow = (
+        1.0
+        + 0.10 * np.exp(-(((np.abs(phi) - deg(4.5)) / deg(2.5)) ** 2))
+        - 0.08 * np.exp(-((phi / deg(1.8)) ** 2))
+    )
+    return deg(5.4) * bow * q**0.6, deg(6.6) * q**0.6
 
 
 def _brow_arch(phi: np.ndarray) -> np.ndarray:
@@ -274,7 +337,7 @@ def _brow_arch(phi: np.ndarray) -> np.ndarray:
     deg = np.deg2rad
     theta_e = _eye_angles()[0]
     u = np.clip((np.abs(phi) - deg(10.0)) / deg(42.0), 0.0, 1.0)
-    return theta_e + deg(11.0) + deg(2.5) * np.sin(np.pi * u ** 0.8) - deg(2.0) * u ** 2
+    return theta_e + deg(11.0) + deg(2.5) * np.sin(np.pi * u**0.8) - deg(2.0) * u**2
 
 
 def _brow_half_width(phi: np.ndarray) -> np.ndarray:
@@ -297,8 +360,11 @@ def _eye_angles() -> tuple[float, float, float]:
     theta = float(np.arctan2(front[1], np.hypot(front[0], front[2])))
     out = []
     for sgn in (-1.0, 1.0):
-        q = EYE_CENTER + r * np.array([sgn * np.sin(FISSURE_HALF_ANGLE), 0.0,
-                                       np.cos(FISSURE_HALF_ANGLE)]) - RAY_ORIGIN
+        q = (
+            EYE_CENTER
+            + r * np.array([sgn * np.sin(FISSURE_HALF_ANGLE), 0.0, np.cos(FISSURE_HALF_ANGLE)])
+            - RAY_ORIGIN
+        )
         out.append(float(np.arctan2(q[0], q[2])))
     return theta, out[0], out[1]
 
@@ -334,8 +400,11 @@ def _theta_rows(detail: float, theta_eye: float) -> np.ndarray:
     te, tm = theta_eye, MOUTH_ELEVATION
 
     def spacing(t: np.ndarray) -> np.ndarray:
-        s = np.interp(t, deg([-80, -55, -48, -28, -12, 22, 32, 55, 90]),
-                      deg([3.4, 3.4, 1.8, 1.8, 2.4, 2.4, 3.2, 9.0, 9.0]))
+        s = np.interp(
+            t,
+            deg([-80, -55, -48, -28, -12, 22, 32, 55, 90]),
+            deg([3.4, 3.4, 1.8, 1.8, 2.4, 2.4, 3.2, 9.0, 9.0]),
+        )
         s = np.minimum(s, deg(1.7) + 0.3 * np.abs(t - te))
         s = np.minimum(s, deg(1.7) + 0.25 * np.abs(t - te - _BROW_ROW))
         s = np.minimum(s, deg(1.05) + 0.22 * np.abs(t - tm)) / detail
@@ -351,8 +420,14 @@ def _phi_columns(detail: float, keys: tuple[float, ...]) -> np.ndarray:
     deg = np.deg2rad
 
     def spacing(p: np.ndarray) -> np.ndarray:
-        return np.interp(p, deg([0, 42, 58, 75, 88, 104, 118, 140, 180]),
-                         deg([2.15, 2.15, 3.8, 4.4, 3.4, 3.4, 6.5, 13.0, 15.0])) / detail
+        return (
+            np.interp(
+                p,
+                deg([0, 42, 58, 75, 88, 104, 118, 140, 180]),
+                deg([2.15, 2.15, 3.8, 4.4, 3.4, 3.4, 6.5, 13.0, 15.0]),
+            )
+            / detail
+        )
 
     half = _graded(0.0, np.pi, spacing, keys=keys)
     pos = half[1:-1]
@@ -393,14 +468,16 @@ def _align_rows(th: np.ndarray, cols: np.ndarray, r_m: int, r_b: int) -> None:
             th[r] = (1.0 - blend) * (th[r_m] - sgn * off) + blend * th[r]
     arch, half = _brow_arch(cols), _brow_half_width(cols)
     w = _smoothstep(deg(3.0), deg(10.0), np.abs(cols)) * (
-        1.0 - _smoothstep(deg(53.0), deg(62.0), np.abs(cols)))
+        1.0 - _smoothstep(deg(53.0), deg(62.0), np.abs(cols))
+    )
     top, bottom = th[r_b - 4].copy(), th[r_b + 4].copy()
     for j in range(-3, 4):
         if abs(j) <= 2:
             target = arch + half * j / 2.0
         else:  # half way between the brow's edge and the fourth row
             target = 0.5 * ((arch + half, top) if j > 0 else (arch - half, bottom))[0] + 0.5 * (
-                top if j > 0 else bottom)
+                top if j > 0 else bottom
+            )
         th[r_b - j] = (1.0 - w) * th[r_b - j] + w * target
     if np.any(np.diff(th, axis=0) >= 0):
         raise AssertionError("grid rows cross")  # pragma: no cover
@@ -426,10 +503,10 @@ def _build_skin(detail: float) -> _Skin:
     theta = np.concatenate([th.ravel(), np.zeros(n_neck * C)])
     phi = np.tile(cols, R)
     is_neck = np.zeros(R * C, dtype=bool)
-    is_neck[R_h * C:] = True
+    is_neck[R_h * C :] = True
     # neck rows: theta holds the fraction of the way from the last head row to the bottom
     frac = (np.arange(1, n_neck + 1) / n_neck) ** 1.25
-    theta[R_h * C:] = np.repeat(frac, C)
+    theta[R_h * C :] = np.repeat(frac, C)
 
     extra_theta, extra_phi = [], []
     n_base = R * C
@@ -444,7 +521,7 @@ def _build_skin(detail: float) -> _Skin:
             extra_theta.append(theta[grid[r, c]])
             extra_phi.append(phi[grid[r, c]])
         top[r, inner] = dup
-        upper = grid[r, c0:c1 + 1]
+        upper = grid[r, c0 : c1 + 1]
         lower = np.concatenate([[grid[r, c0]], dup, [grid[r, c1]]])
         return upper, lower
 
@@ -487,7 +564,7 @@ def _build_skin(detail: float) -> _Skin:
 
     lip_side = np.zeros(len(theta))
     row_of = np.full(len(theta), -1)
-    row_of[:R * C] = np.repeat(np.arange(R), C)
+    row_of[: R * C] = np.repeat(np.arange(R), C)
     lip_side[(row_of >= 0) & (row_of < r_m)] = 1.0
     lip_side[row_of > r_m] = -1.0
     lip_side[mouth_upper[1:-1]] = 1.0
@@ -497,12 +574,27 @@ def _build_skin(detail: float) -> _Skin:
     row_of[mouth_lower[1:-1]] = r_m
     row_of[np.concatenate([el_l[1:-1], el_r[1:-1]])] = r_e
     row_of[pole], row_of[cap] = -1, R
-    return _Skin(theta0=theta.copy(), theta=theta, phi=phi, row=row_of, is_neck=is_neck,
-                 grid=grid, faces=faces, pole=pole, cap=cap, n_head_rows=R_h, row_eye=r_e,
-                 row_mouth=r_m,
-                 mouth_upper=mouth_upper, mouth_lower=mouth_lower,
-                 eye_upper=(eu_l, eu_r), eye_lower=(el_l, el_r),
-                 lid_rows_up=(lu_l, lu_r), lid_rows_lo=(ll_l, ll_r), lip_side=lip_side)
+    return _Skin(
+        theta0=theta.copy(),
+        theta=theta,
+        phi=phi,
+        row=row_of,
+        is_neck=is_neck,
+        grid=grid,
+        faces=faces,
+        pole=pole,
+        cap=cap,
+        n_head_rows=R_h,
+        row_eye=r_e,
+        row_mouth=r_m,
+        mouth_upper=mouth_upper,
+        mouth_lower=mouth_lower,
+        eye_upper=(eu_l, eu_r),
+        eye_lower=(el_l, el_r),
+        lid_rows_up=(lu_l, lu_r),
+        lid_rows_lo=(ll_l, ll_r),
+        lip_side=lip_side,
+    )
 
 
 def _straighten_mouth(skin: _Skin, sdf: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -522,8 +614,10 @@ def _straighten_mouth(skin: _Skin, sdf: Callable[[np.ndarray], np.ndarray]) -> N
     col = np.zeros(len(skin.theta), dtype=np.int64)
     col[: skin.grid.size] = np.tile(np.arange(C), skin.grid.shape[0])  # grid = arange
     # duplicates take the column of their upper copy
-    pairs = [(skin.mouth_upper, skin.mouth_lower),
-             *zip(skin.eye_upper, skin.eye_lower, strict=True)]
+    pairs = [
+        (skin.mouth_upper, skin.mouth_lower),
+        *zip(skin.eye_upper, skin.eye_lower, strict=True),
+    ]
     for upper, lower in pairs:
         col[lower] = col[upper]
     # rows of the lips move together (they are closely spaced near the corners), the
@@ -549,8 +643,8 @@ _EYE_OPEN_LO = 0.0040
 def _lid_profiles(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Opening of the upper and lower lid along the fissure (inner -> outer canthus), 0..1."""
     s = np.linspace(0.0, 1.0, n)
-    up = np.sin(np.pi * s ** 0.85) ** 0.65
-    lo = np.sin(np.pi * s ** 1.2) ** 0.75
+    up = np.sin(np.pi * s**0.85) ** 0.65
+    lo = np.sin(np.pi * s**1.2) ** 0.75
     return up, lo
 
 
@@ -601,17 +695,23 @@ def _lip_relief(skin: _Skin, theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
     out = np.zeros_like(theta)
     t_up = np.where(up, dt / np.maximum(h_up, 1e-9), 0.0)
     t_lo = np.where(lo, -dt / np.maximum(h_lo, 1e-9), 0.0)
-    out += np.where(up, 0.0030 * _pillow(t_up) * q ** 0.5, 0.0)
-    out += np.where(lo, 0.0034 * _pillow(t_lo) * q ** 0.5, 0.0)
+    out += np.where(up, 0.0030 * _pillow(t_up) * q**0.5, 0.0)
+    out += np.where(lo, 0.0034 * _pillow(t_lo) * q**0.5, 0.0)
     # groove where the lips meet, continuing a little beyond the corners
     qq = np.clip(1.0 - (phi / (MOUTH_CORNER_AZIMUTH * 1.25)) ** 2, 0.0, 1.0)
-    out -= 0.0010 * np.exp(-(dt / deg(1.0)) ** 2) * qq ** 0.5
+    out -= 0.0010 * np.exp(-((dt / deg(1.0)) ** 2)) * qq**0.5
     return out
 
 
-def _place_head(skin: _Skin, idx: np.ndarray, theta: np.ndarray, phi: np.ndarray,
-                sdf: Callable[[np.ndarray], np.ndarray], relief: np.ndarray,
-                eye_center: np.ndarray = EYE_CENTER) -> np.ndarray:
+def _place_head(
+    skin: _Skin,
+    idx: np.ndarray,
+    theta: np.ndarray,
+    phi: np.ndarray,
+    sdf: Callable[[np.ndarray], np.ndarray],
+    relief: np.ndarray,
+    eye_center: np.ndarray = EYE_CENTER,
+) -> np.ndarray:
     """Positions (len(idx), 3) of head-ray vertices ``idx``: cast, offset by the lip relief
     along the surface normal, lid edges rolled in onto the eyeballs."""
     dirs = _ray_dirs(theta[idx], phi[idx])
@@ -629,13 +729,17 @@ def _place_head(skin: _Skin, idx: np.ndarray, theta: np.ndarray, phi: np.ndarray
             k = where[edge]
             k = k[k >= 0]
             v = pos[k] - c
-            pos[k] = c + v / np.linalg.norm(v, axis=1, keepdims=True) * (
-                EYE_RADIUS + LID_MARGIN)
+            pos[k] = c + v / np.linalg.norm(v, axis=1, keepdims=True) * (EYE_RADIUS + LID_MARGIN)
     return pos
 
 
-def _cast_skin(skin: _Skin, theta: np.ndarray, phi: np.ndarray,
-               sdf: Callable[[np.ndarray], np.ndarray], relief: np.ndarray) -> np.ndarray:
+def _cast_skin(
+    skin: _Skin,
+    theta: np.ndarray,
+    phi: np.ndarray,
+    sdf: Callable[[np.ndarray], np.ndarray],
+    relief: np.ndarray,
+) -> np.ndarray:
     """Skin vertex positions (N, 3) for ray parameters ``theta``, ``phi`` and per-vertex
     outward offsets ``relief`` (N,)."""
     n = len(theta)
@@ -662,15 +766,21 @@ def _cast_skin(skin: _Skin, theta: np.ndarray, phi: np.ndarray,
 # --------------------------------------------------------------------------------------
 
 
-def _uv_sphere(center: np.ndarray, radius: float, n_lat: int, n_lon: int
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _uv_sphere(
+    center: np.ndarray, radius: float, n_lat: int, n_lon: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Sphere with its poles on the z axis (front pole first): vertices (V, 3), faces (F, 3)
     counter-clockwise seen from outside."""
     lat = np.linspace(0.0, np.pi, n_lat + 2)[1:-1]  # polar angle from +z
     lon = np.linspace(0.0, 2 * np.pi, n_lon, endpoint=False)
-    ring = np.stack([np.sin(lat)[:, None] * np.cos(lon)[None, :],
-                     np.sin(lat)[:, None] * np.sin(lon)[None, :],
-                     np.repeat(np.cos(lat)[:, None], n_lon, axis=1)], axis=-1).reshape(-1, 3)
+    ring = np.stack(
+        [
+            np.sin(lat)[:, None] * np.cos(lon)[None, :],
+            np.sin(lat)[:, None] * np.sin(lon)[None, :],
+            np.repeat(np.cos(lat)[:, None], n_lon, axis=1),
+        ],
+        axis=-1,
+    ).reshape(-1, 3)
     v = np.concatenate([[[0.0, 0.0, 1.0]], ring, [[0.0, 0.0, -1.0]]]) * radius + center
     idx = 1 + np.arange(n_lat * n_lon).reshape(n_lat, n_lon)
     nxt = np.roll(np.arange(n_lon), -1)
@@ -689,14 +799,16 @@ def _uv_sphere(center: np.ndarray, radius: float, n_lat: int, n_lon: int
 
 
 # depth behind the lips, half-height, lateral scale of the cavity's rings
-_CAVITY_RINGS = np.array([
-    [0.0025, 0.0020, 0.97],
-    [0.0060, 0.0050, 0.93],
-    [0.0110, 0.0085, 0.88],
-    [0.0180, 0.0105, 0.80],
-    [0.0260, 0.0100, 0.66],
-    [0.0340, 0.0070, 0.46],
-])
+_CAVITY_RINGS = np.array(
+    [
+        [0.0025, 0.0020, 0.97],
+        [0.0060, 0.0050, 0.93],
+        [0.0110, 0.0085, 0.88],
+        [0.0180, 0.0105, 0.80],
+        [0.0260, 0.0100, 0.66],
+        [0.0340, 0.0070, 0.46],
+    ]
+)
 
 
 def _mouth_loop(skin: _Skin) -> tuple[np.ndarray, np.ndarray]:
@@ -708,8 +820,7 @@ def _mouth_loop(skin: _Skin) -> tuple[np.ndarray, np.ndarray]:
     return loop, side
 
 
-def _cavity(P_loop: np.ndarray, side: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cavity(P_loop: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inner mouth: rings of vertices behind the slit loop, closed by a cap vertex; the
     rings open up and down behind the lips and narrow towards the throat.
 
@@ -758,8 +869,14 @@ def _cavity_faces(loop: np.ndarray, first: int, n_rings: int) -> np.ndarray:
 def _orient_like(faces: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Flip ``faces`` if they traverse the edges they share with ``reference`` in the same
     direction (consistent orientation needs opposite directions)."""
-    ref = set(map(tuple, np.concatenate([reference[:, [0, 1]], reference[:, [1, 2]],
-                                         reference[:, [2, 0]]]).tolist()))
+    ref = set(
+        map(
+            tuple,
+            np.concatenate(
+                [reference[:, [0, 1]], reference[:, [1, 2]], reference[:, [2, 0]]]
+            ).tolist(),
+        )
+    )
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).tolist()
     same = sum(1 for a, b in e if (a, b) in ref)
     opposite = sum(1 for a, b in e if (b, a) in ref)
@@ -808,10 +925,20 @@ def _build_geometry(detail: float) -> _Geometry:
         faces.append(ef + start)
         eyeballs.append(start + np.arange(len(ev)))
         start += len(ev)
-    return _Geometry(skin=skin, theta=theta, relief=relief, vertices=np.concatenate(verts),
-                     faces=np.concatenate(faces), n_skin=n_skin, cavity=cavity,
-                     cavity_ring=cav_ring, cavity_side=cav_side, loop=loop,
-                     loop_side=loop_side, eyeballs=(eyeballs[0], eyeballs[1]))
+    return _Geometry(
+        skin=skin,
+        theta=theta,
+        relief=relief,
+        vertices=np.concatenate(verts),
+        faces=np.concatenate(faces),
+        n_skin=n_skin,
+        cavity=cavity,
+        cavity_ring=cav_ring,
+        cavity_side=cav_side,
+        loop=loop,
+        loop_side=loop_side,
+        eyeballs=(eyeballs[0], eyeballs[1]),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -825,16 +952,18 @@ def _edges(faces: np.ndarray) -> np.ndarray:
     return np.unique(e, axis=0)
 
 
-def _harmonic(n: int, edges: np.ndarray, fixed: np.ndarray, values: np.ndarray,
-              active: np.ndarray) -> np.ndarray:
+def _harmonic(
+    n: int, edges: np.ndarray, fixed: np.ndarray, values: np.ndarray, active: np.ndarray
+) -> np.ndarray:
     """Harmonic interpolation (uniform graph Laplacian) of ``values`` given at ``fixed``
     over the ``active`` vertices; inactive vertices get 0."""
     from scipy.sparse.linalg import spsolve
 
     keep = active[edges[:, 0]] & active[edges[:, 1]]
     e = edges[keep]
-    A = sp.coo_matrix((np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
-                      shape=(n, n)).tocsr()
+    A = sp.coo_matrix(
+        (np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)
+    ).tocsr()
     Lap = sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A
     is_fixed = np.zeros(n, dtype=bool)
     is_fixed[fixed] = True
@@ -869,8 +998,13 @@ def _skinning_weights(g: _Geometry, mirror: np.ndarray) -> np.ndarray:
     one = np.zeros(V, dtype=bool)
     zero = np.zeros(V, dtype=bool)
     ps = P[: g.n_skin]
-    one[: g.n_skin] = (sd[: g.n_skin] < -0.014) & (ps[:, 2] > 0.0) & (ps[:, 1] > -0.088) & (
-        np.abs(ps[:, 0]) < 0.045) & ~skin.is_neck
+    one[: g.n_skin] = (
+        (sd[: g.n_skin] < -0.014)
+        & (ps[:, 2] > 0.0)
+        & (ps[:, 1] > -0.088)
+        & (np.abs(ps[:, 0]) < 0.045)
+        & ~skin.is_neck
+    )
     ear = (np.abs(ps[:, 0]) > 0.060) & (ps[:, 2] < 0.012) & (ps[:, 1] > -0.045)
     zero[: g.n_skin] = (sd[: g.n_skin] > 0.006) | (ps[:, 2] < -0.035) | ear
     zero[: g.n_skin] |= skin.row >= skin.n_head_rows + 2
@@ -904,8 +1038,9 @@ def _mirror_index(P: np.ndarray) -> np.ndarray:
     return idx
 
 
-def _convex_regressor_row(P: np.ndarray, candidates: np.ndarray, mirror: np.ndarray,
-                          target: np.ndarray) -> np.ndarray:
+def _convex_regressor_row(
+    P: np.ndarray, candidates: np.ndarray, mirror: np.ndarray, target: np.ndarray
+) -> np.ndarray:
     """Sparse convex weights (V,) over ``candidates`` and their mirrors whose weighted mean
     is ``target`` (x = 0): non-negative least squares with a heavily weighted sum row."""
     from scipy.optimize import nnls
@@ -932,8 +1067,10 @@ def _joint_regressor(g: _Geometry, mirror: np.ndarray) -> sp.csc_matrix:
     for target in (ROOT_JOINT, NECK_JOINT):
         near = skin[np.abs(P[skin, 1] - target[1]) < 0.012]
         rows.append(_convex_regressor_row(P, near, mirror, target))
-    tmj = skin[(np.abs(P[skin, 0]) > 0.045) & (np.linalg.norm(
-        (P[skin] - [0.0, JAW_JOINT[1], JAW_JOINT[2]])[:, 1:], axis=1) < 0.03)]
+    tmj = skin[
+        (np.abs(P[skin, 0]) > 0.045)
+        & (np.linalg.norm((P[skin] - [0.0, JAW_JOINT[1], JAW_JOINT[2]])[:, 1:], axis=1) < 0.03)
+    ]
     rows.append(_convex_regressor_row(P, tmj, mirror, JAW_JOINT))
     for idx in g.eyeballs:
         r = np.zeros(V)
@@ -957,13 +1094,18 @@ def _with_cavity(g: _Geometry, d_skin: np.ndarray) -> np.ndarray:
     L = len(g.loop)
     dl = d_skin[g.loop]
     for k in range(len(_CAVITY_RINGS)):
-        d[g.cavity[k * L:(k + 1) * L]] = _CAVITY_FOLLOW[k] * dl
+        d[g.cavity[k * L : (k + 1) * L]] = _CAVITY_FOLLOW[k] * dl
     d[g.cavity[-1]] = _CAVITY_FOLLOW[-1] * dl.mean(axis=0)
     return d
 
 
-def _slide(g: _Geometry, dtheta: np.ndarray, dphi: np.ndarray | float = 0.0,
-           drelief: np.ndarray | float = 0.0, theta: np.ndarray | None = None) -> np.ndarray:
+def _slide(
+    g: _Geometry,
+    dtheta: np.ndarray,
+    dphi: np.ndarray | float = 0.0,
+    drelief: np.ndarray | float = 0.0,
+    theta: np.ndarray | None = None,
+) -> np.ndarray:
     """Skin displacement (n_skin, 3) when the rays move by (dtheta, dphi) and the lip
     relief by drelief: the skin slides over the head instead of leaving it."""
     skin = g.skin
@@ -971,8 +1113,11 @@ def _slide(g: _Geometry, dtheta: np.ndarray, dphi: np.ndarray | float = 0.0,
     th = (g.theta if theta is None else theta) + dtheta
     ph = skin.phi + dphi
     rel = g.relief + drelief
-    changed = (np.abs(th - g.theta) > 1e-12) | (np.abs(ph - skin.phi) > 1e-12) | (
-        np.abs(rel - g.relief) > 1e-12)
+    changed = (
+        (np.abs(th - g.theta) > 1e-12)
+        | (np.abs(ph - skin.phi) > 1e-12)
+        | (np.abs(rel - g.relief) > 1e-12)
+    )
     changed &= ~skin.is_neck
     changed[skin.pole] = False
     idx = np.where(changed)[0]
@@ -997,7 +1142,7 @@ def _expression_meaningful(g: _Geometry) -> list[np.ndarray]:
     out.append(_slide(g, -0.2 * dt * mouth, -0.42 * ph * mouth, 0.0055 * lips))
     # 1: lip closure -- upper lip down, lower lip up, pressed and thinned
     q = np.clip(1.0 - (ph / pmc) ** 2, 0.0, 1.0)
-    wc = q * np.exp(-(dt / deg(8.0)) ** 2)
+    wc = q * np.exp(-((dt / deg(8.0)) ** 2))
     dth = np.where(sk.lip_side > 0, -deg(2.3), deg(2.7)) * wc * (sk.lip_side != 0)
     out.append(_slide(g, dth, 0.0, -(0.35 * g.relief + 0.0008) * wc))
     # 2: smile -- corners up and back, lips stretched, cheeks raised
@@ -1009,14 +1154,16 @@ def _expression_meaningful(g: _Geometry) -> list[np.ndarray]:
         broad = np.exp(-(((ph - sgn * pmc) / deg(13.0)) ** 2 + (dt / deg(11.0)) ** 2))
         dth += deg(3.4) * corner
         dph += sgn * deg(2.6) * broad
-        cheek = np.exp(-(((ph - sgn * deg(27.0)) / deg(9.0)) ** 2
-                         + ((th0 - deg(-17.0)) / deg(8.0)) ** 2))
+        cheek = np.exp(
+            -(((ph - sgn * deg(27.0)) / deg(9.0)) ** 2 + ((th0 - deg(-17.0)) / deg(8.0)) ** 2)
+        )
         drel += 0.0025 * cheek
         dth += deg(1.3) * cheek
     out.append(_slide(g, dth, dph, drel))
     # 3: brow raise -- brows and forehead skin up, fading towards the hairline and lids
     f = _smoothstep(theta_e + deg(3.0), theta_e + deg(11.0), th0) * (
-        1.0 - _smoothstep(theta_e + deg(20.0), theta_e + deg(50.0), th0))
+        1.0 - _smoothstep(theta_e + deg(20.0), theta_e + deg(50.0), th0)
+    )
     f *= 1.0 - _smoothstep(deg(45.0), deg(70.0), np.abs(ph))
     out.append(_slide(g, deg(4.4) * f))
     # 4: blink -- the upper lids close onto the lower lid edges
@@ -1025,8 +1172,9 @@ def _expression_meaningful(g: _Geometry) -> list[np.ndarray]:
     return [_with_cavity(g, d) for d in out]
 
 
-def _rbf_field(P: np.ndarray, centres: np.ndarray, vectors: np.ndarray, sigma: np.ndarray
-               ) -> np.ndarray:
+def _rbf_field(
+    P: np.ndarray, centres: np.ndarray, vectors: np.ndarray, sigma: np.ndarray
+) -> np.ndarray:
     """Sum of Gaussian bumps: (N, 3) displacement at P (N, 3)."""
     d2 = ((P[:, None, :] - centres[None]) ** 2).sum(-1)
     return np.exp(-0.5 * d2 / sigma[None] ** 2) @ vectors
@@ -1042,8 +1190,9 @@ def _eye_zone(P: np.ndarray, inner: float = 0.017, outer: float = 0.028) -> np.n
     return np.stack(out, axis=1)
 
 
-def _rigid_eyes(g: _Geometry, d: np.ndarray, field: Callable[[np.ndarray], np.ndarray]
-                ) -> np.ndarray:
+def _rigid_eyes(
+    g: _Geometry, d: np.ndarray, field: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Make a displacement translate each eye region (eyeball and lids) rigidly, with the
     displacement ``field`` gives at the eyeball centre."""
     P = g.vertices
@@ -1051,18 +1200,20 @@ def _rigid_eyes(g: _Geometry, d: np.ndarray, field: Callable[[np.ndarray], np.nd
     d = d.copy()
     for i, (sgn, idx) in enumerate(zip((1.0, -1.0), g.eyeballs, strict=True)):
         dc = field((EYE_CENTER * [sgn, 1.0, 1.0])[None])[0]
-        w = zone[:, i:i + 1]
+        w = zone[:, i : i + 1]
         w[idx] = 1.0
         d = d * (1.0 - w) + dc * w
     return d
 
 
-def _expression_random(g: _Geometry, n: int, rng: np.random.Generator,
-                       mirror: np.ndarray) -> list[np.ndarray]:
+def _expression_random(
+    g: _Geometry, n: int, rng: np.random.Generator, mirror: np.ndarray
+) -> list[np.ndarray]:
     """Smooth local deformations of the face with decreasing amplitude."""
     P = g.vertices
-    front = np.where((P[: g.n_skin, 2] > 0.045) & (P[: g.n_skin, 1] > -0.095)
-                     & (P[: g.n_skin, 1] < 0.075))[0]
+    front = np.where(
+        (P[: g.n_skin, 2] > 0.045) & (P[: g.n_skin, 1] > -0.095) & (P[: g.n_skin, 1] < 0.075)
+    )[0]
     calm = 1.0 - _eye_zone(P, 0.02, 0.032).max(axis=1)
     calm[np.concatenate(g.eyeballs)] = 0.0
     out = []
@@ -1077,7 +1228,7 @@ def _expression_random(g: _Geometry, n: int, rng: np.random.Generator,
             d = 0.5 * (d + d[mirror] * [-1.0, 1.0, 1.0])
         d *= calm[:, None]
         peak = np.abs(d).max()
-        amp = 0.0025 * 0.9 ** k
+        amp = 0.0025 * 0.9**k
         out.append(d * (amp / max(peak, 1e-12)))
     return out
 
@@ -1100,22 +1251,43 @@ def _shape_meaningful(g: _Geometry, normals: np.ndarray) -> list[np.ndarray]:
         # head width
         lambda p: np.stack([0.045 * p[:, 0], 0 * p[:, 0], 0 * p[:, 0]], axis=1),
         # face length: the face below the eyes stretches down
-        lambda p: np.stack([0 * p[:, 0], -0.006 * _smoothstep(0.03, -0.09, p[:, 1]),
-                            0 * p[:, 0]], axis=1),
+        lambda p: np.stack(
+            [0 * p[:, 0], -0.006 * _smoothstep(0.03, -0.09, p[:, 1]), 0 * p[:, 0]], axis=1
+        ),
         # nose size: scaled about its root
-        lambda p: 0.14 * (p - [0.0, -0.004, 0.088]) * _gauss(p, np.array(
-            [0.0, -0.006, 0.100]), np.array([0.013, 0.020, 0.014]))[:, None],
+        lambda p: (
+            0.14
+            * (p - [0.0, -0.004, 0.088])
+            * _gauss(p, np.array([0.0, -0.006, 0.100]), np.array([0.013, 0.020, 0.014]))[:, None]
+        ),
         # nose length: the tip forward and down
-        lambda p: np.array([0.0, -0.0015, 0.0035]) * _gauss(p, np.array(
-            [0.0, -0.012, 0.112]), 0.011)[:, None],
+        lambda p: (
+            np.array([0.0, -0.0015, 0.0035])
+            * _gauss(p, np.array([0.0, -0.012, 0.112]), 0.011)[:, None]
+        ),
         # jaw width
-        lambda p: np.stack([0.07 * p[:, 0] * np.exp(-((p[:, 1] + 0.055) / 0.03) ** 2)
-                            * (1.0 - np.exp(-(p[:, 0] / 0.025) ** 2)), 0 * p[:, 0],
-                            0 * p[:, 0]], axis=1),
+        lambda p: np.stack(
+            [
+                0.07
+                * p[:, 0]
+                * np.exp(-(((p[:, 1] + 0.055) / 0.03) ** 2))
+                * (1.0 - np.exp(-((p[:, 0] / 0.025) ** 2))),
+                0 * p[:, 0],
+                0 * p[:, 0],
+            ],
+            axis=1,
+        ),
         # eye spacing
-        lambda p: np.stack([0.0025 * np.sign(p[:, 0]) * np.maximum(
-            _gauss(p, EYE_CENTER, 0.02), _gauss(p, EYE_CENTER * [-1, 1, 1], 0.02)),
-            0 * p[:, 0], 0 * p[:, 0]], axis=1),
+        lambda p: np.stack(
+            [
+                0.0025
+                * np.sign(p[:, 0])
+                * np.maximum(_gauss(p, EYE_CENTER, 0.02), _gauss(p, EYE_CENTER * [-1, 1, 1], 0.02)),
+                0 * p[:, 0],
+                0 * p[:, 0],
+            ],
+            axis=1,
+        ),
     ]
     out = [_rigid_eyes(g, f(P), f) for f in fields]
     zero = lambda p: np.zeros_like(p)  # noqa: E731
@@ -1125,28 +1297,40 @@ def _shape_meaningful(g: _Geometry, normals: np.ndarray) -> list[np.ndarray]:
         # chin projection (forward and a little down)
         None,
         # brow ridge
-        0.0025 * np.exp(-((absx - 0.030) / 0.022) ** 2 - ((P[:, 1] - 0.050) / 0.010) ** 2)
-        * (P[:, 2] > 0.03) * on_skin,
+        0.0025
+        * np.exp(-(((absx - 0.030) / 0.022) ** 2) - ((P[:, 1] - 0.050) / 0.010) ** 2)
+        * (P[:, 2] > 0.03)
+        * on_skin,
         # cheekbones
-        0.003 * _gauss(np.stack([absx, P[:, 1], P[:, 2]], 1), np.array([0.050, 0.004, 0.052]),
-                       0.015) * on_skin,
+        0.003
+        * _gauss(np.stack([absx, P[:, 1], P[:, 2]], 1), np.array([0.050, 0.004, 0.052]), 0.015)
+        * on_skin,
     ]
     for amp in normal_fields:
         if amp is None:
-            d = np.array([0.0, -0.0012, 0.0035]) * _gauss(P, np.array([0.0, -0.078, 0.082]),
-                                                        0.014)[:, None]
+            d = (
+                np.array([0.0, -0.0012, 0.0035])
+                * _gauss(P, np.array([0.0, -0.078, 0.082]), 0.014)[:, None]
+            )
         else:
             d = amp[:, None] * normals
         out.append(_rigid_eyes(g, d, zero))
     # head depth: the back of the skull
-    d = np.stack([0 * P[:, 0], 0 * P[:, 0], -0.006 * _smoothstep(0.0, -0.1, P[:, 2])
-                  * _smoothstep(-0.09, -0.02, P[:, 1])], axis=1)
+    d = np.stack(
+        [
+            0 * P[:, 0],
+            0 * P[:, 0],
+            -0.006 * _smoothstep(0.0, -0.1, P[:, 2]) * _smoothstep(-0.09, -0.02, P[:, 1]),
+        ],
+        axis=1,
+    )
     out.append(d)
     return out
 
 
-def _shape_random(g: _Geometry, n: int, rng: np.random.Generator, mirror: np.ndarray
-                  ) -> list[np.ndarray]:
+def _shape_random(
+    g: _Geometry, n: int, rng: np.random.Generator, mirror: np.ndarray
+) -> list[np.ndarray]:
     """Smooth, mostly symmetric low-frequency identity fields with decreasing amplitude."""
     P = g.vertices
     skin = P[: g.n_skin]
@@ -1162,7 +1346,7 @@ def _shape_random(g: _Geometry, n: int, rng: np.random.Generator, mirror: np.nda
 
         d = _rigid_eyes(g, field(P), field)
         rms = np.sqrt((d[: g.n_skin] ** 2).sum(axis=1).mean())
-        out.append(d * (0.0016 * 0.93 ** k / max(rms, 1e-12)))
+        out.append(d * (0.0016 * 0.93**k / max(rms, 1e-12)))
     return out
 
 
@@ -1215,8 +1399,9 @@ def _locate(uv_tri: np.ndarray, point: np.ndarray) -> tuple[int, np.ndarray]:
     return i, np.clip(bary[i], 0.0, 1.0) / np.clip(bary[i], 0.0, 1.0).sum()
 
 
-def _edge_point(faces: np.ndarray, n_faces: int, chain: np.ndarray, u: float
-                ) -> tuple[int, np.ndarray]:
+def _edge_point(
+    faces: np.ndarray, n_faces: int, chain: np.ndarray, u: float
+) -> tuple[int, np.ndarray]:
     """Face and barycentrics of the point at fraction u of a vertex chain (by vertex index,
     so that the two edges of a slit, which share their columns, get matching points), on a
     face among the first ``n_faces`` that holds the chain's segment."""
@@ -1269,8 +1454,11 @@ def _landmarks(g: _Geometry) -> tuple[np.ndarray, np.ndarray]:
     top_y = EYE_CENTER[1] + 0.001
     for k in range(4):
         ray_to(0.0, top_y + (tip_y - top_y) * k / 3.0)
-    for p, y in zip(deg(np.array([-10.5, -5.0, 0.0, 5.0, 10.5])),
-                    (-0.0185, -0.022, -0.025, -0.022, -0.0185), strict=True):
+    for p, y in zip(
+        deg(np.array([-10.5, -5.0, 0.0, 5.0, 10.5])),
+        (-0.0185, -0.022, -0.025, -0.022, -0.0185),
+        strict=True,
+    ):
         ray_to(float(p), y)
     # 36-47 eyes on the lid edges; chains run inner -> outer canthus
     n_f = n_skin_faces
@@ -1292,8 +1480,16 @@ def _landmarks(g: _Geometry) -> tuple[np.ndarray, np.ndarray]:
         grid(f * pmc, MOUTH_ELEVATION - float(_vermilion(np.array(f * pmc))[1]))
     # 60-67 inner lip contour on the slit edges (chains run right -> left corner)
     up, lo = sk.mouth_upper, sk.mouth_lower
-    spec = [(up, 0.0), (up, 0.25), (up, 0.5), (up, 0.75), (up, 1.0), (lo, 0.75), (lo, 0.5),
-            (lo, 0.25)]
+    spec = [
+        (up, 0.0),
+        (up, 0.25),
+        (up, 0.5),
+        (up, 0.75),
+        (up, 1.0),
+        (lo, 0.75),
+        (lo, 0.5),
+        (lo, 0.25),
+    ]
     out += [_edge_point(g.faces, n_f, ch, u) for ch, u in spec]
     phis = np.array([r[1] for r in rays])
     want = np.array([r[2] for r in rays])
@@ -1305,12 +1501,14 @@ def _landmarks(g: _Geometry) -> tuple[np.ndarray, np.ndarray]:
         t = cast_rays(np.broadcast_to(RAY_ORIGIN, d.shape), d, head_sdf, 0.03, 0.2)
         ys = (RAY_ORIGIN[1] + t * d[:, 1]).reshape(ts.shape)
         below = np.nan_to_num(ys, nan=np.inf) <= want[:, None]
-        k = np.where(below.any(axis=1), np.argmax(below, axis=1),
-                     np.nanargmin(np.abs(ys - want[:, None]), axis=1))
+        k = np.where(
+            below.any(axis=1),
+            np.argmax(below, axis=1),
+            np.nanargmin(np.abs(ys - want[:, None]), axis=1),
+        )
         return ts[np.arange(len(ts)), k]
 
-    coarse = first_down(np.broadcast_to(np.linspace(deg(60.0), deg(-80.0), 141),
-                                        (len(rays), 141)))
+    coarse = first_down(np.broadcast_to(np.linspace(deg(60.0), deg(-80.0), 141), (len(rays), 141)))
     fine = first_down(coarse[:, None] + np.linspace(deg(1.0), deg(-1.0), 41)[None, :])
     for (slot, phi, _), theta in zip(rays, fine, strict=True):
         i, b = _locate(uv, np.array([phi, theta]))
@@ -1322,10 +1520,11 @@ def _landmarks(g: _Geometry) -> tuple[np.ndarray, np.ndarray]:
 
 def _hairline(phi: np.ndarray) -> np.ndarray:
     """Height (y) of the hairline around the head at azimuth phi."""
-    return np.interp(np.abs(np.rad2deg(phi)),
-                     [0, 30, 48, 62, 74, 82, 92, 110, 125, 140, 180],
-                     [0.098, 0.092, 0.082, 0.072, 0.050, 0.030, 0.040, 0.038, 0.00, -0.045,
-                      -0.055])
+    return np.interp(
+        np.abs(np.rad2deg(phi)),
+        [0, 30, 48, 62, 74, 82, 92, 110, 125, 140, 180],
+        [0.098, 0.092, 0.082, 0.072, 0.050, 0.030, 0.040, 0.038, 0.00, -0.045, -0.055],
+    )
 
 
 def _masks(g: _Geometry) -> dict[str, np.ndarray]:
@@ -1362,8 +1561,14 @@ def _masks(g: _Geometry) -> dict[str, np.ndarray]:
     nose = face & (_nose_sdf(a) < 0.0012) & (ps[:, 1] > -0.0235) & ~upper_lip
 
     brow_c = _brow_arch(ph)
-    inbrow = (np.abs(th0 - brow_c) <= _brow_half_width(ph) + 1e-9) & (np.abs(ph) > deg(10.0)) & (
-        np.abs(ph) < deg(53.0)) & head & face & ~nose
+    inbrow = (
+        (np.abs(th0 - brow_c) <= _brow_half_width(ph) + 1e-9)
+        & (np.abs(ph) > deg(10.0))
+        & (np.abs(ph) < deg(53.0))
+        & head
+        & face
+        & ~nose
+    )
     eye_region = []
     for sgn in (1.0, -1.0):
         r = np.linalg.norm(ps - EYE_CENTER * [sgn, 1.0, 1.0], axis=1)
@@ -1405,8 +1610,9 @@ def _masks(g: _Geometry) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
-def build_head_model(seed: int = 0, n_shape: int = 50, n_expression: int = 50,
-                     detail: float = 1.0) -> dict:
+def build_head_model(
+    seed: int = 0, n_shape: int = 50, n_expression: int = 50, detail: float = 1.0
+) -> dict:
     """Build the procedural head as a FLAME-style model dict (deterministic in ``seed``).
 
     Args:
@@ -1425,8 +1631,10 @@ def build_head_model(seed: int = 0, n_shape: int = 50, n_expression: int = 50,
         {region: vertex indices}.
     """
     if n_shape < 0 or n_expression < len(EXPRESSION_NAMES):
-        raise ValueError(f"need n_shape >= 0 and n_expression >= {len(EXPRESSION_NAMES)}, "
-                         f"got {n_shape}, {n_expression}")
+        raise ValueError(
+            f"need n_shape >= 0 and n_expression >= {len(EXPRESSION_NAMES)}, "
+            f"got {n_shape}, {n_expression}"
+        )
     if not 0.3 <= detail <= 3.0:
         raise ValueError(f"detail must be in [0.3, 3], got {detail}")
     rng = np.random.default_rng(seed)
@@ -1437,11 +1645,13 @@ def build_head_model(seed: int = 0, n_shape: int = 50, n_expression: int = 50,
     normals[: g.n_skin] = sdf_normals(P[: g.n_skin], head_sdf)
 
     shapes = _shape_meaningful(g, normals)[:n_shape]
-    shapes += _shape_random(g, n_shape - len(shapes), np.random.default_rng(rng.integers(2**63)),
-                            mirror)
+    shapes += _shape_random(
+        g, n_shape - len(shapes), np.random.default_rng(rng.integers(2**63)), mirror
+    )
     exprs = _expression_meaningful(g)
-    exprs += _expression_random(g, n_expression - len(exprs),
-                                np.random.default_rng(rng.integers(2**63)), mirror)
+    exprs += _expression_random(
+        g, n_expression - len(exprs), np.random.default_rng(rng.integers(2**63)), mirror
+    )
     dirs = np.stack(shapes + exprs, axis=2) if shapes + exprs else np.zeros((len(P), 3, 0))
 
     weights = _skinning_weights(g, mirror)
@@ -1478,10 +1688,15 @@ def _rodrigues(aa: np.ndarray) -> np.ndarray:
     return np.eye(3) + s * K + (1.0 - c) * (K @ K)
 
 
-def pose_head(model: Mapping, shape: np.ndarray | None = None,
-              expression: np.ndarray | None = None, rotation: np.ndarray | None = None,
-              neck: np.ndarray | None = None, jaw: np.ndarray | None = None,
-              eyes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pose_head(
+    model: Mapping,
+    shape: np.ndarray | None = None,
+    expression: np.ndarray | None = None,
+    rotation: np.ndarray | None = None,
+    neck: np.ndarray | None = None,
+    jaw: np.ndarray | None = None,
+    eyes: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Deform the model (numpy linear blend skinning, one frame; for previews and checks).
 
     Args:
@@ -1498,7 +1713,7 @@ def pose_head(model: Mapping, shape: np.ndarray | None = None,
     if shape is not None:
         coeffs[: len(shape)] = shape
     if expression is not None:
-        coeffs[S:S + len(expression)] = expression
+        coeffs[S : S + len(expression)] = expression
     v = np.asarray(model["v_template"]) + dirs @ coeffs
     J = np.asarray(model["J_regressor"] @ v)
     pose = np.zeros((5, 3))
@@ -1535,10 +1750,22 @@ def write_head_model(out_dir: PathLike, model: Mapping) -> dict[str, Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    keys = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights",
-            "kintree_table", "J", "num_shape")
-    paths = {"model": out / "generic_model.pkl", "landmarks": out / "landmark_embedding.npz",
-             "masks": out / "FLAME_masks.pkl"}
+    keys = (
+        "v_template",
+        "f",
+        "shapedirs",
+        "posedirs",
+        "J_regressor",
+        "weights",
+        "kintree_table",
+        "J",
+        "num_shape",
+    )
+    paths = {
+        "model": out / "generic_model.pkl",
+        "landmarks": out / "landmark_embedding.npz",
+        "masks": out / "FLAME_masks.pkl",
+    }
     save_flame_model(paths["model"], {k: model[k] for k in keys}, legacy=True)
     save_landmark_embedding(paths["landmarks"], model["lmk_face_idx"], model["lmk_b_coords"])
     save_region_masks(paths["masks"], model["masks"])

@@ -133,12 +133,18 @@ class Lighting:
         ambient: ambient term.
     """
 
-    directions: np.ndarray = field(default_factory=lambda: _unit(np.array([
-        [0.45, 0.55, 0.85],  # key: upper front, subject's left
-        [-0.7, 0.15, 0.6],  # fill: subject's right
-        [0.0, 0.9, -0.4],  # top/back rim
-        [0.0, -0.6, 0.8],  # bounce from below
-    ])))
+    directions: np.ndarray = field(
+        default_factory=lambda: _unit(
+            np.array(
+                [
+                    [0.45, 0.55, 0.85],  # key: upper front, subject's left
+                    [-0.7, 0.15, 0.6],  # fill: subject's right
+                    [0.0, 0.9, -0.4],  # top/back rim
+                    [0.0, -0.6, 0.8],  # bounce from below
+                ]
+            )
+        )
+    )
     intensities: np.ndarray = field(default_factory=lambda: np.array([0.62, 0.30, 0.18, 0.12]))
     ambient: float = 0.30
 
@@ -302,8 +308,14 @@ _RAY_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 def _cached_rays(camera: Camera, supersample: int) -> tuple[np.ndarray, np.ndarray]:
     """(origin, (H*W*S, 3) directions) of :func:`camera_rays`, memoised per camera."""
-    key = (camera.serial, camera.width, camera.height, supersample,
-           np.asarray(camera.K).tobytes(), np.asarray(camera.world_2_cam).tobytes())
+    key = (
+        camera.serial,
+        camera.width,
+        camera.height,
+        supersample,
+        np.asarray(camera.K).tobytes(),
+        np.asarray(camera.world_2_cam).tobytes(),
+    )
     if key not in _RAY_CACHE:
         if len(_RAY_CACHE) > 64:
             _RAY_CACHE.clear()
@@ -327,8 +339,9 @@ def camera_rays(camera: Camera, offsets: np.ndarray | None = None) -> tuple[np.n
     if not camera.width or not camera.height:
         raise ValueError(f"camera {camera.serial} has no image size")
     offs = np.zeros((1, 2)) if offsets is None else np.asarray(offsets, dtype=np.float64)
-    u, v = np.meshgrid(np.arange(camera.width, dtype=np.float64),
-                       np.arange(camera.height, dtype=np.float64))
+    u, v = np.meshgrid(
+        np.arange(camera.width, dtype=np.float64), np.arange(camera.height, dtype=np.float64)
+    )
     uv = np.stack([u, v], axis=-1)[:, :, None, :] + offs[None, None]  # (H, W, S, 2)
     Kinv = np.linalg.inv(camera.K)
     d_cam = _rows_times(np.concatenate([uv, np.ones_like(uv[..., :1])], axis=-1), Kinv.T)
@@ -354,14 +367,20 @@ def _edge_pixels(surface: np.ndarray, t: np.ndarray, rel_depth: float = 0.01) ->
         for dx in (-1, 0, 1):
             if dy == 0 and dx == 0:
                 continue
-            s_n = sp[1 + dy:H + 1 + dy, 1 + dx:W + 1 + dx]
-            t_n = tp[1 + dy:H + 1 + dy, 1 + dx:W + 1 + dx]
+            s_n = sp[1 + dy : H + 1 + dy, 1 + dx : W + 1 + dx]
+            t_n = tp[1 + dy : H + 1 + dy, 1 + dx : W + 1 + dx]
             edge |= (s_n != surface) | (np.abs(t_n - t0) > rel_depth * np.minimum(t_n, t0))
     return edge
 
 
-def _shade(scene: RenderScene, hits: Hits, directions: np.ndarray, lighting: Lighting,
-           background: np.ndarray, normals: np.ndarray | None = None) -> np.ndarray:
+def _shade(
+    scene: RenderScene,
+    hits: Hits,
+    directions: np.ndarray,
+    lighting: Lighting,
+    background: np.ndarray,
+    normals: np.ndarray | None = None,
+) -> np.ndarray:
     """(N, 3) shaded colour of hits (background for misses)."""
     hit = hits.surface >= 0
     col = np.empty((len(hits.t), 3))
@@ -411,9 +430,16 @@ def prerender_backdrop(
     return out
 
 
-def _composite(scene: RenderScene, hits: Hits, directions: np.ndarray, lighting: Lighting,
-               background: np.ndarray, bd_t: np.ndarray | None, bd_color: np.ndarray | None,
-               normals: np.ndarray | None = None) -> np.ndarray:
+def _composite(
+    scene: RenderScene,
+    hits: Hits,
+    directions: np.ndarray,
+    lighting: Lighting,
+    background: np.ndarray,
+    bd_t: np.ndarray | None,
+    bd_color: np.ndarray | None,
+    normals: np.ndarray | None = None,
+) -> np.ndarray:
     """Shade hits; where a pre-rendered backdrop is nearer, take its colour (hits updated)."""
     if bd_t is None:
         return _shade(scene, hits, directions, lighting, background, normals)
@@ -467,14 +493,23 @@ def render_view(
     bg = np.asarray(background, dtype=np.float64)
     H, W = camera.height, camera.width
     if backdrop is not None:
-        if backdrop.t.shape != (H * W,) or (supersample > 1 and (
-                backdrop.supersample != supersample or backdrop.t_sub is None)):
+        if backdrop.t.shape != (H * W,) or (
+            supersample > 1 and (backdrop.supersample != supersample or backdrop.t_sub is None)
+        ):
             raise ValueError("backdrop was pre-rendered for another camera size or supersample")
     origin, d_c = _cached_rays(camera, 1)
     hc = scene.cast(origin, d_c)
     n_world = scene.normals(hc, d_c)
-    col = _composite(scene, hc, d_c, lighting, bg, None if backdrop is None else backdrop.t,
-                     None if backdrop is None else backdrop.color, n_world)
+    col = _composite(
+        scene,
+        hc,
+        d_c,
+        lighting,
+        bg,
+        None if backdrop is None else backdrop.t,
+        None if backdrop is None else backdrop.color,
+        n_world,
+    )
     on = hc.surface == scene.target
     depth = np.where(on, hc.t, 0.0).astype(np.float32)
     normal = np.where(on[:, None], _rows_times(n_world, camera.R.T), 0.0).astype(np.float32)
@@ -493,9 +528,15 @@ def render_view(
             rows = (sel[:, None] * S + np.arange(S)).ravel()
             d_sel = d_s[rows]
             hs = scene.cast(origin, d_sel)
-            cs = _composite(scene, hs, d_sel, lighting, bg,
-                            None if backdrop is None else backdrop.t_sub[rows],
-                            None if backdrop is None else backdrop.color_sub[rows])
+            cs = _composite(
+                scene,
+                hs,
+                d_sel,
+                lighting,
+                bg,
+                None if backdrop is None else backdrop.t_sub[rows],
+                None if backdrop is None else backdrop.color_sub[rows],
+            )
             col[sel] = cs.reshape(-1, S, 3).mean(axis=1)
             alpha[sel] = (hs.surface == scene.target).reshape(-1, S).mean(axis=1)
     img = col.reshape(H, W, 3) * np.asarray(gain, dtype=np.float64) * 255.0
@@ -529,15 +570,22 @@ def render_views(
     """
     views = []
     for i, cam in enumerate(cameras):
-        views.append(render_view(
-            scene, cam, gain=1.0 if gains is None else gains[i],
-            backdrop=None if backdrops is None else backdrops[i], **kwargs))
+        views.append(
+            render_view(
+                scene,
+                cam,
+                gain=1.0 if gains is None else gains[i],
+                backdrop=None if backdrops is None else backdrops[i],
+                **kwargs,
+            )
+        )
     return {k: np.stack([v[k] for v in views]) for k in views[0]}
 
 
 # --------------------------------------------------------------------------------------
 # Landmarks
 # --------------------------------------------------------------------------------------
+
 
 def visible_points(
     scene: RenderScene, camera: Camera, points: np.ndarray, tolerance: float = 0.002
@@ -637,8 +685,11 @@ def project_landmarks(
 # Simple meshes (test objects, backdrop, torso)
 # --------------------------------------------------------------------------------------
 
+
 def uv_sphere(
-    radius: float | Sequence[float] = 1.0, n_lat: int = 64, n_lon: int = 128,
+    radius: float | Sequence[float] = 1.0,
+    n_lat: int = 64,
+    n_lon: int = 128,
     center: Sequence[float] = (0.0, 0.0, 0.0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """A closed UV sphere (or axis-aligned ellipsoid when ``radius`` has 3 values).
@@ -671,14 +722,15 @@ def uv_sphere(
     return v, f
 
 
-def box_mesh(size: Sequence[float], center: Sequence[float] = (0.0, 0.0, 0.0)) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray]:
+def box_mesh(
+    size: Sequence[float], center: Sequence[float] = (0.0, 0.0, 0.0)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An axis-aligned box with outward faces, 4 vertices per side (flat shading friendly).
 
     Returns:
         vertices (24, 3), faces (12, 3), uvs (24, 2) per-side coordinates in metres.
     """
-    hx, hy, hz = (np.asarray(size, dtype=np.float64) / 2)
+    hx, hy, hz = np.asarray(size, dtype=np.float64) / 2
     c = np.asarray(center, dtype=np.float64)
     verts, faces, uvs = [], [], []
     for axis in range(3):

@@ -114,78 +114,287 @@ def _inventory() -> dict[str, PhonemeSpec]:
         _vowel("UH", (440, 1020, 2240), V(0.10, 0.50, 0.0, 0.0, 1.0, sh)),
         _vowel("UW", (300, 870, 2240), V(0.06, 0.90, 0.0, 0.0, 1.0, 2.0)),
         _vowel("ER", (490, 1350, 1690), V(0.10, 0.35, 0.0, 0.0, 1.0, sh)),
-        _vowel("EY", (480, 2000, 2650), V(0.12, 0.0, 0.0, 0.55, 1.0, sh), (0.14, 0.24),
-               end=(330, 2300, 2900), kind="diphthong"),
-        _vowel("AY", (700, 1200, 2500), V(0.25, 0.0, 0.0, 0.30, 1.0, sh), (0.15, 0.26),
-               end=(400, 2000, 2600), kind="diphthong"),
-        _vowel("OW", (520, 900, 2400), V(0.15, 0.80, 0.0, 0.0, 1.0, 2.0), (0.14, 0.24),
-               end=(350, 800, 2300), kind="diphthong"),
+        _vowel(
+            "EY",
+            (480, 2000, 2650),
+            V(0.12, 0.0, 0.0, 0.55, 1.0, sh),
+            (0.14, 0.24),
+            end=(330, 2300, 2900),
+            kind="diphthong",
+        ),
+        _vowel(
+            "AY",
+            (700, 1200, 2500),
+            V(0.25, 0.0, 0.0, 0.30, 1.0, sh),
+            (0.15, 0.26),
+            end=(400, 2000, 2600),
+            kind="diphthong",
+        ),
+        _vowel(
+            "OW",
+            (520, 900, 2400),
+            V(0.15, 0.80, 0.0, 0.0, 1.0, 2.0),
+            (0.14, 0.24),
+            end=(350, 800, 2300),
+            kind="diphthong",
+        ),
         # stops: formants are loci; closure then a burst at the end of the phone
-        PhonemeSpec("P", "stop", False, (250, 900, 2200), _CB, lab,
-                    (0.07, 0.12), place="bilabial", noise_band=(400, 2500), noise_db=-8.0),
-        PhonemeSpec("B", "stop", True, (250, 900, 2200), _CB, lab,
-                    (0.06, 0.11), place="bilabial", noise_band=(400, 2500), noise_db=-14.0,
-                    voicing=0.035),
-        PhonemeSpec("T", "stop", False, (300, 1700, 2600), _CB, V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2),
-                    (0.07, 0.12), place="alveolar", noise_band=(3000, 7000), noise_db=-6.0),
-        PhonemeSpec("D", "stop", True, (300, 1700, 2600), _CB, V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2),
-                    (0.06, 0.11), place="alveolar", noise_band=(3000, 7000), noise_db=-12.0,
-                    voicing=0.035),
-        PhonemeSpec("K", "stop", False, (300, 1900, 2300), _CB, V(0.08, 0.0, 0.0, 0.0, 0.8, 0.2),
-                    (0.07, 0.12), place="velar", noise_band=(1500, 3500), noise_db=-6.0),
-        PhonemeSpec("G", "stop", True, (300, 1900, 2300), _CB, V(0.08, 0.0, 0.0, 0.0, 0.8, 0.2),
-                    (0.06, 0.11), place="velar", noise_band=(1500, 3500), noise_db=-12.0,
-                    voicing=0.035),
+        PhonemeSpec(
+            "P",
+            "stop",
+            False,
+            (250, 900, 2200),
+            _CB,
+            lab,
+            (0.07, 0.12),
+            place="bilabial",
+            noise_band=(400, 2500),
+            noise_db=-8.0,
+        ),
+        PhonemeSpec(
+            "B",
+            "stop",
+            True,
+            (250, 900, 2200),
+            _CB,
+            lab,
+            (0.06, 0.11),
+            place="bilabial",
+            noise_band=(400, 2500),
+            noise_db=-14.0,
+            voicing=0.035,
+        ),
+        PhonemeSpec(
+            "T",
+            "stop",
+            False,
+            (300, 1700, 2600),
+            _CB,
+            V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2),
+            (0.07, 0.12),
+            place="alveolar",
+            noise_band=(3000, 7000),
+            noise_db=-6.0,
+        ),
+        PhonemeSpec(
+            "D",
+            "stop",
+            True,
+            (300, 1700, 2600),
+            _CB,
+            V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2),
+            (0.06, 0.11),
+            place="alveolar",
+            noise_band=(3000, 7000),
+            noise_db=-12.0,
+            voicing=0.035,
+        ),
+        PhonemeSpec(
+            "K",
+            "stop",
+            False,
+            (300, 1900, 2300),
+            _CB,
+            V(0.08, 0.0, 0.0, 0.0, 0.8, 0.2),
+            (0.07, 0.12),
+            place="velar",
+            noise_band=(1500, 3500),
+            noise_db=-6.0,
+        ),
+        PhonemeSpec(
+            "G",
+            "stop",
+            True,
+            (300, 1900, 2300),
+            _CB,
+            V(0.08, 0.0, 0.0, 0.0, 0.8, 0.2),
+            (0.06, 0.11),
+            place="velar",
+            noise_band=(1500, 3500),
+            noise_db=-12.0,
+            voicing=0.035,
+        ),
         # nasals: murmur (low first resonance, weak upper ones)
-        PhonemeSpec("M", "nasal", True, (280, 1000, 2300), (100, 300, 400),
-                    lab, (0.05, 0.10), place="bilabial",
-                    voicing=0.35),
-        PhonemeSpec("N", "nasal", True, (280, 1500, 2500), (100, 300, 400),
-                    V(0.06, 0.0, 0.0, 0.1, 1.2, 0.2), (0.05, 0.10), place="alveolar",
-                    voicing=0.35),
-        PhonemeSpec("NG", "nasal", True, (280, 1900, 2500), (100, 300, 400),
-                    V(0.08, 0.0, 0.0, 0.0, 0.8, 0.2), (0.05, 0.10), place="velar",
-                    voicing=0.35),
+        PhonemeSpec(
+            "M",
+            "nasal",
+            True,
+            (280, 1000, 2300),
+            (100, 300, 400),
+            lab,
+            (0.05, 0.10),
+            place="bilabial",
+            voicing=0.35,
+        ),
+        PhonemeSpec(
+            "N",
+            "nasal",
+            True,
+            (280, 1500, 2500),
+            (100, 300, 400),
+            V(0.06, 0.0, 0.0, 0.1, 1.2, 0.2),
+            (0.05, 0.10),
+            place="alveolar",
+            voicing=0.35,
+        ),
+        PhonemeSpec(
+            "NG",
+            "nasal",
+            True,
+            (280, 1900, 2500),
+            (100, 300, 400),
+            V(0.08, 0.0, 0.0, 0.0, 0.8, 0.2),
+            (0.05, 0.10),
+            place="velar",
+            voicing=0.35,
+        ),
         # fricatives: noise bands (levels relative to vowel RMS)
-        PhonemeSpec("F", "fricative", False, (300, 1100, 2300), _CB,
-                    V(0.04, 0.0, 0.45, 0.0, 3.0, 0.5, 0.6), (0.07, 0.12), place="labiodental",
-                    noise_band=(1200, 7500), noise_db=-20.0),
-        PhonemeSpec("V", "fricative", True, (300, 1100, 2300), _CB,
-                    V(0.04, 0.0, 0.45, 0.0, 3.0, 0.5, 0.6), (0.05, 0.10), place="labiodental",
-                    noise_band=(1200, 7500), noise_db=-24.0, voicing=0.3),
-        PhonemeSpec("TH", "fricative", False, (300, 1400, 2600), _CB,
-                    V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2), (0.07, 0.12), place="dental",
-                    noise_band=(1400, 7500), noise_db=-22.0),
-        PhonemeSpec("DH", "fricative", True, (300, 1400, 2600), _CB,
-                    V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2), (0.04, 0.08), place="dental",
-                    noise_band=(1400, 7500), noise_db=-26.0, voicing=0.3),
-        PhonemeSpec("S", "fricative", False, (300, 1700, 2600), _CB,
-                    V(0.03, 0.0, 0.0, 0.3, 2.0, 0.3), (0.08, 0.12), place="alveolar",
-                    noise_band=(4000, 8000), noise_db=-6.0),
-        PhonemeSpec("Z", "fricative", True, (300, 1700, 2600), _CB,
-                    V(0.03, 0.0, 0.0, 0.3, 2.0, 0.3), (0.06, 0.10), place="alveolar",
-                    noise_band=(4000, 8000), noise_db=-12.0, voicing=0.3),
-        PhonemeSpec("SH", "fricative", False, (300, 1900, 2400), _CB,
-                    V(0.04, 0.65, 0.0, 0.0, 2.0, 2.0), (0.08, 0.12), place="postalveolar",
-                    noise_band=(2000, 5000), noise_db=-6.0),
+        PhonemeSpec(
+            "F",
+            "fricative",
+            False,
+            (300, 1100, 2300),
+            _CB,
+            V(0.04, 0.0, 0.45, 0.0, 3.0, 0.5, 0.6),
+            (0.07, 0.12),
+            place="labiodental",
+            noise_band=(1200, 7500),
+            noise_db=-20.0,
+        ),
+        PhonemeSpec(
+            "V",
+            "fricative",
+            True,
+            (300, 1100, 2300),
+            _CB,
+            V(0.04, 0.0, 0.45, 0.0, 3.0, 0.5, 0.6),
+            (0.05, 0.10),
+            place="labiodental",
+            noise_band=(1200, 7500),
+            noise_db=-24.0,
+            voicing=0.3,
+        ),
+        PhonemeSpec(
+            "TH",
+            "fricative",
+            False,
+            (300, 1400, 2600),
+            _CB,
+            V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2),
+            (0.07, 0.12),
+            place="dental",
+            noise_band=(1400, 7500),
+            noise_db=-22.0,
+        ),
+        PhonemeSpec(
+            "DH",
+            "fricative",
+            True,
+            (300, 1400, 2600),
+            _CB,
+            V(0.05, 0.0, 0.0, 0.1, 1.5, 0.2),
+            (0.04, 0.08),
+            place="dental",
+            noise_band=(1400, 7500),
+            noise_db=-26.0,
+            voicing=0.3,
+        ),
+        PhonemeSpec(
+            "S",
+            "fricative",
+            False,
+            (300, 1700, 2600),
+            _CB,
+            V(0.03, 0.0, 0.0, 0.3, 2.0, 0.3),
+            (0.08, 0.12),
+            place="alveolar",
+            noise_band=(4000, 8000),
+            noise_db=-6.0,
+        ),
+        PhonemeSpec(
+            "Z",
+            "fricative",
+            True,
+            (300, 1700, 2600),
+            _CB,
+            V(0.03, 0.0, 0.0, 0.3, 2.0, 0.3),
+            (0.06, 0.10),
+            place="alveolar",
+            noise_band=(4000, 8000),
+            noise_db=-12.0,
+            voicing=0.3,
+        ),
+        PhonemeSpec(
+            "SH",
+            "fricative",
+            False,
+            (300, 1900, 2400),
+            _CB,
+            V(0.04, 0.65, 0.0, 0.0, 2.0, 2.0),
+            (0.08, 0.12),
+            place="postalveolar",
+            noise_band=(2000, 5000),
+            noise_db=-6.0,
+        ),
         # approximants
-        PhonemeSpec("L", "approximant", True, (360, 1200, 2800), (100, 120, 200),
-                    V(0.09, 0.0, 0.0, 0.1, 0.8, 0.2), (0.04, 0.08), place="alveolar",
-                    voicing=0.6),
-        PhonemeSpec("R", "approximant", True, (420, 1100, 1600), (100, 120, 200),
-                    V(0.07, 0.50, 0.0, 0.0, 1.0, 1.0), (0.04, 0.08), place="postalveolar",
-                    voicing=0.6),
-        PhonemeSpec("W", "approximant", True, (300, 650, 2200), (100, 120, 200),
-                    V(0.05, 0.95, 0.0, 0.0, 2.5, 2.5), (0.04, 0.08), place="bilabial",
-                    voicing=0.6),
-        PhonemeSpec("Y", "approximant", True, (260, 2100, 3000), (100, 120, 200),
-                    V(0.04, 0.0, 0.0, 0.6, 1.0, 1.0), (0.04, 0.07), place="palatal",
-                    voicing=0.6),
-        PhonemeSpec("HH", "aspirate", False, None, (200, 200, 250),
-                    V(0.10, 0.0, 0.0, 0.0, 0.2, 0.1), (0.04, 0.07), place="glottal",
-                    noise_db=-14.0),
-        PhonemeSpec("SIL", "silence", False, None, _VB,
-                    V(0.01, 0.0, 0.7, 0.0, 0.8, 0.5), (0.1, 0.5)),
+        PhonemeSpec(
+            "L",
+            "approximant",
+            True,
+            (360, 1200, 2800),
+            (100, 120, 200),
+            V(0.09, 0.0, 0.0, 0.1, 0.8, 0.2),
+            (0.04, 0.08),
+            place="alveolar",
+            voicing=0.6,
+        ),
+        PhonemeSpec(
+            "R",
+            "approximant",
+            True,
+            (420, 1100, 1600),
+            (100, 120, 200),
+            V(0.07, 0.50, 0.0, 0.0, 1.0, 1.0),
+            (0.04, 0.08),
+            place="postalveolar",
+            voicing=0.6,
+        ),
+        PhonemeSpec(
+            "W",
+            "approximant",
+            True,
+            (300, 650, 2200),
+            (100, 120, 200),
+            V(0.05, 0.95, 0.0, 0.0, 2.5, 2.5),
+            (0.04, 0.08),
+            place="bilabial",
+            voicing=0.6,
+        ),
+        PhonemeSpec(
+            "Y",
+            "approximant",
+            True,
+            (260, 2100, 3000),
+            (100, 120, 200),
+            V(0.04, 0.0, 0.0, 0.6, 1.0, 1.0),
+            (0.04, 0.07),
+            place="palatal",
+            voicing=0.6,
+        ),
+        PhonemeSpec(
+            "HH",
+            "aspirate",
+            False,
+            None,
+            (200, 200, 250),
+            V(0.10, 0.0, 0.0, 0.0, 0.2, 0.1),
+            (0.04, 0.07),
+            place="glottal",
+            noise_db=-14.0,
+        ),
+        PhonemeSpec(
+            "SIL", "silence", False, None, _VB, V(0.01, 0.0, 0.7, 0.0, 0.8, 0.5), (0.1, 0.5)
+        ),
     ]
     return {s.name: s for s in specs}
 
@@ -252,8 +461,28 @@ def phones_from_json(items: Sequence[dict]) -> list[Phone]:
 # Utterances
 # --------------------------------------------------------------------------------------
 
-_ONSETS = ("P", "B", "T", "D", "K", "G", "M", "N", "F", "V", "TH", "DH", "S", "Z", "SH",
-           "L", "R", "W", "Y", "HH")
+_ONSETS = (
+    "P",
+    "B",
+    "T",
+    "D",
+    "K",
+    "G",
+    "M",
+    "N",
+    "F",
+    "V",
+    "TH",
+    "DH",
+    "S",
+    "Z",
+    "SH",
+    "L",
+    "R",
+    "W",
+    "Y",
+    "HH",
+)
 _CODAS = ("P", "B", "T", "D", "K", "G", "M", "N", "NG", "F", "V", "S", "Z", "SH", "L", "R")
 
 
@@ -368,7 +597,7 @@ def _formant_targets(phones: Sequence[Phone]) -> list[tuple[tuple, tuple]]:
         spec = spec_of(p.phoneme)
         f = own[i]
         if f is None:
-            nxt = [g for g in own[i + 1:] if g is not None]
+            nxt = [g for g in own[i + 1 :] if g is not None]
             prv = [g for g in own[:i] if g is not None]
             f = nxt[0] if nxt else (prv[-1] if prv else _NEUTRAL)
         out.append((tuple(f), tuple(spec.formants_end or f)))
@@ -419,8 +648,13 @@ def _controls(phones: Sequence[Phone], n_ctrl: int, dt: float, rng: np.random.Ge
 
 
 def _f0_contour(
-    phones: Sequence[Phone], t: np.ndarray, rng: np.random.Generator, f0_hz: float,
-    declination: float, accent: float, drift: float,
+    phones: Sequence[Phone],
+    t: np.ndarray,
+    rng: np.random.Generator,
+    f0_hz: float,
+    declination: float,
+    accent: float,
+    drift: float,
 ) -> np.ndarray:
     """f0 (Hz) at times t (C,): phrase declination, pitch accents on vowels, slow drift."""
     f0 = np.ones_like(t)
@@ -456,7 +690,11 @@ def _rosenberg(phase_frac: np.ndarray, open_q: float = 0.4, close_q: float = 0.1
 
 
 def _glottal_source(
-    f0: np.ndarray, sample_rate: int, rng: np.random.Generator, jitter: float, shimmer: float,
+    f0: np.ndarray,
+    sample_rate: int,
+    rng: np.random.Generator,
+    jitter: float,
+    shimmer: float,
 ) -> np.ndarray:
     """Glottal flow (N,) for a per-sample f0 (N,) with per-cycle jitter and shimmer."""
     phase0 = np.cumsum(f0 / sample_rate)
@@ -470,7 +708,11 @@ def _glottal_source(
 
 
 def _cascade(
-    x: np.ndarray, freqs: np.ndarray, bws: np.ndarray, sample_rate: int, block: int,
+    x: np.ndarray,
+    freqs: np.ndarray,
+    bws: np.ndarray,
+    sample_rate: int,
+    block: int,
 ) -> np.ndarray:
     """Time-varying cascade of Klatt resonators (unit DC gain each).
 
@@ -495,14 +737,18 @@ def _cascade(
         a, b, c = a_all[k], b_all[k], c_all[k]
         sos[:, 0], sos[:, 4], sos[:, 5] = a, -b, -c
         zi = np.stack([b[:, None] * y1 + c[:, None] * y2, c[:, None] * y1], axis=-1)
-        out[:, s:s + block], zf = signal.sosfilt(sos, x[:, s:s + block], axis=-1, zi=zi)
+        out[:, s : s + block], zf = signal.sosfilt(sos, x[:, s : s + block], axis=-1, zi=zi)
         y1 = zf[..., 1] / c[:, None]
         y2 = (zf[..., 0] - b[:, None] * y1) / c[:, None]
     return out
 
 
 def _band_noise(
-    n: int, band: tuple[float, float], sample_rate: int, rng: np.random.Generator, order: int = 2,
+    n: int,
+    band: tuple[float, float],
+    sample_rate: int,
+    rng: np.random.Generator,
+    order: int = 2,
 ) -> np.ndarray:
     """Unit-RMS white noise (n,) band-passed to ``band`` Hz (clamped below Nyquist)."""
     hi = min(band[1], 0.45 * sample_rate)
@@ -519,7 +765,7 @@ def _ramp_env(n: int, ramp: int) -> np.ndarray:
     if r > 0:
         w = 0.5 * (1 - np.cos(np.pi * (np.arange(r) + 0.5) / r))
         env[:r] = w
-        env[n - r:] = w[::-1]
+        env[n - r :] = w[::-1]
     return env
 
 
@@ -593,8 +839,9 @@ def synthesize(
     block = max(1, int(round(0.004 * sample_rate)))
     centres = (np.arange(0, n, block) + 0.5 * block) / sample_rate
     ci = np.clip(np.round(centres / dt).astype(int), 0, n_ctrl - 1)
-    upper = [(f * formant_scale, b) for f, b in _UPPER_FORMANTS
-             if f * formant_scale < 0.45 * sample_rate]
+    upper = [
+        (f * formant_scale, b) for f, b in _UPPER_FORMANTS if f * formant_scale < 0.45 * sample_rate
+    ]
     fb = np.concatenate([formants[ci], np.array([[f for f, _ in upper]] * len(ci))], axis=1)
     bb = np.concatenate([bws[ci], np.array([[b for _, b in upper]] * len(ci))], axis=1)
     fb = np.minimum(fb, 0.45 * sample_rate)
@@ -645,8 +892,9 @@ def synthesize(
 # --------------------------------------------------------------------------------------
 
 
-def _coloured_noise(n: int, sample_rate: int, rng: np.random.Generator, exponent: float,
-                    f_lo: float = 20.0) -> np.ndarray:
+def _coloured_noise(
+    n: int, sample_rate: int, rng: np.random.Generator, exponent: float, f_lo: float = 20.0
+) -> np.ndarray:
     """Unit-RMS noise (n,) with power spectrum ~ 1/f**exponent above ``f_lo`` Hz."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1.0 / sample_rate)
@@ -675,8 +923,9 @@ def room_noise(
     """
     if n == 0:
         return np.zeros(0)
-    room = (np.sqrt(1 - brown_fraction) * _coloured_noise(n, sample_rate, rng, 1.0)
-            + np.sqrt(brown_fraction) * _coloured_noise(n, sample_rate, rng, 2.0))
+    room = np.sqrt(1 - brown_fraction) * _coloured_noise(n, sample_rate, rng, 1.0) + np.sqrt(
+        brown_fraction
+    ) * _coloured_noise(n, sample_rate, rng, 2.0)
     t = np.arange(n) / sample_rate
     hum = np.zeros(n)
     for k, a in ((1, 1.0), (3, 0.5), (5, 0.25)):
@@ -692,7 +941,10 @@ def room_noise(
 
 
 def room_impulse_response(
-    sample_rate: int, rng: np.random.Generator, rt60_s: float = 0.25, wet_db: float = -12.0,
+    sample_rate: int,
+    rng: np.random.Generator,
+    rt60_s: float = 0.25,
+    wet_db: float = -12.0,
 ) -> np.ndarray:
     """(L,) impulse response: a direct path plus an exponentially decaying diffuse tail.
 
@@ -752,8 +1004,15 @@ def microphone_parts(
     m = float(np.abs(speech).max()) if n else 0.0
     if m > 0:
         speech = speech * (10 ** (level_db / 20) / m)
-    noise = room_noise(n, sample_rate, rng, brown_fraction=brown_fraction, hum_hz=hum_hz,
-                       hum_db=hum_db, hiss_db=hiss_db)
+    noise = room_noise(
+        n,
+        sample_rate,
+        rng,
+        brown_fraction=brown_fraction,
+        hum_hz=hum_hz,
+        hum_db=hum_db,
+        hiss_db=hiss_db,
+    )
     noise = noise * _rms(speech) * 10 ** (-snr_db / 20)
     return {"speech": speech, "noise": noise, "mixed": speech + noise}
 

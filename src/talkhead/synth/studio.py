@@ -117,12 +117,15 @@ class StudioConfig:
             (self.sample_rate >= 8000, "sample_rate must be >= 8000 Hz"),
             (self.supersample >= 1, "supersample must be >= 1"),
             (0 <= self.landmark_outlier_prob <= 1, "landmark_outlier_prob must be in [0, 1]"),
-            (0 <= self.landmark_occluded_guess_prob <= 1,
-             "landmark_occluded_guess_prob must be in [0, 1]"),
-            (self.landmark_noise_px >= 0 and self.sensor_noise >= 0,
-             "noise levels must be >= 0"),
-            (self.n_shape >= 1 and self.n_expression >= 5,
-             "n_shape must be >= 1 and n_expression >= 5"),
+            (
+                0 <= self.landmark_occluded_guess_prob <= 1,
+                "landmark_occluded_guess_prob must be in [0, 1]",
+            ),
+            (self.landmark_noise_px >= 0 and self.sensor_noise >= 0, "noise levels must be >= 0"),
+            (
+                self.n_shape >= 1 and self.n_expression >= 5,
+                "n_shape must be >= 1 and n_expression >= 5",
+            ),
             (self.backdrop_distance > 0.3, "backdrop_distance must be > 0.3 m"),
             (len(self.pitch_deg) >= 1, "pitch_deg needs at least one value"),
             (isinstance(self.actor, Mapping), "actor must be a mapping of options"),
@@ -138,8 +141,9 @@ class StudioConfig:
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(names))
         if unknown:
-            raise ConfigError(f"synthetic studio config: unknown key(s) {unknown}; "
-                              f"known: {sorted(names)}")
+            raise ConfigError(
+                f"synthetic studio config: unknown key(s) {unknown}; known: {sorted(names)}"
+            )
         kw: dict[str, Any] = {}
         for key, value in values.items():
             default = getattr(cls(), key)
@@ -157,8 +161,10 @@ class StudioConfig:
                 else:
                     kw[key] = value
             except (TypeError, ValueError):
-                raise ConfigError(f"synthetic studio config: {key}={value!r} is not a valid "
-                                  f"{type(default).__name__}") from None
+                raise ConfigError(
+                    f"synthetic studio config: {key}={value!r} is not a valid "
+                    f"{type(default).__name__}"
+                ) from None
         return cls(**kw)
 
     @classmethod
@@ -168,8 +174,9 @@ class StudioConfig:
         The keys that only the workflow uses (:data:`WORKFLOW_KEYS`: how many subjects and
         sequences to record) are dropped; any other unknown key raises ConfigError.
         """
-        return cls.from_dict({k: v for k, v in dict(section or {}).items()
-                              if k not in WORKFLOW_KEYS})
+        return cls.from_dict(
+            {k: v for k, v in dict(section or {}).items() if k not in WORKFLOW_KEYS}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -191,6 +198,7 @@ def stable_seed(*parts: object) -> int:
 # Rig
 # --------------------------------------------------------------------------------------
 
+
 def _rotation(axis_angle: np.ndarray) -> np.ndarray:
     theta = float(np.linalg.norm(axis_angle))
     if theta < 1e-12:
@@ -200,15 +208,24 @@ def _rotation(axis_angle: np.ndarray) -> np.ndarray:
     return np.eye(3) + math.sin(theta) * Kx + (1 - math.cos(theta)) * Kx @ Kx
 
 
-def rig_cameras(cfg: StudioConfig, subject: str, target: Sequence[float] = (0, 0, 0)
-                ) -> list[Camera]:
+def rig_cameras(
+    cfg: StudioConfig, subject: str, target: Sequence[float] = (0, 0, 0)
+) -> list[Camera]:
     """The subject's camera ring: :func:`talkhead.cameras.ring_rig` plus seeded jitter.
 
     Each camera is moved by ~``rig_jitter_m`` and turned by ~``rig_jitter_deg`` (so the
     optical axes do not all meet in one point, as in a real rig).
     """
-    cams = ring_rig(cfg.n_cameras, cfg.width, cfg.height, cfg.fov_deg, cfg.rig_radius,
-                    cfg.yaw_span_deg, cfg.pitch_deg, target)
+    cams = ring_rig(
+        cfg.n_cameras,
+        cfg.width,
+        cfg.height,
+        cfg.fov_deg,
+        cfg.rig_radius,
+        cfg.yaw_span_deg,
+        cfg.pitch_deg,
+        target,
+    )
     rng = np.random.default_rng(stable_seed(cfg.seed, subject, "rig"))
     out = []
     for cam in cams:
@@ -238,8 +255,14 @@ def write_rig(subject_dir: PathLike, cfg: StudioConfig, subject: str) -> list[Ca
 # Set
 # --------------------------------------------------------------------------------------
 
-def superellipsoid(radii: Sequence[float], center: Sequence[float], exponent: float = 3.0,
-                   n_lat: int = 40, n_lon: int = 80) -> tuple[np.ndarray, np.ndarray]:
+
+def superellipsoid(
+    radii: Sequence[float],
+    center: Sequence[float],
+    exponent: float = 3.0,
+    n_lat: int = 40,
+    n_lon: int = 80,
+) -> tuple[np.ndarray, np.ndarray]:
     """A closed superellipsoid |x/a|^p + |y/b|^p + |z/c|^p = 1 (boxy for p > 2).
 
     Returns:
@@ -277,17 +300,20 @@ def studio_set(
     x0, x1 = -2.5, 2.5
     y0, y1 = -1.25, 1.6
     z0, z1 = -backdrop_distance, 3.0
-    rv, rf, ruv = box_mesh((x1 - x0, y1 - y0, z1 - z0),
-                           ((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2))
+    rv, rf, ruv = box_mesh(
+        (x1 - x0, y1 - y0, z1 - z0), ((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2)
+    )
     tile = 512 * 0.002
     wall_img = tx.backdrop_image(seed, 512, 0.002)
     floor_img = tx.backdrop_image(seed + 1, 512, 0.002, color=(0.33, 0.30, 0.28))
     floor = np.zeros(len(rf), dtype=bool)
     floor[4:6] = True  # box_mesh: sides ordered -x, +x, -y, +y, -z, +z; two faces each
-    surfaces.append(Surface(rv, rf[~floor], tx.ImageTexture(wall_img, ruv / tile, rf[~floor]),
-                            smooth=False))
-    surfaces.append(Surface(rv, rf[floor], tx.ImageTexture(floor_img, ruv / tile, rf[floor]),
-                            smooth=False))
+    surfaces.append(
+        Surface(rv, rf[~floor], tx.ImageTexture(wall_img, ruv / tile, rf[~floor]), smooth=False)
+    )
+    surfaces.append(
+        Surface(rv, rf[floor], tx.ImageTexture(floor_img, ruv / tile, rf[floor]), smooth=False)
+    )
     if torso:
         ring = masks.get("boundary")
         if ring is None or len(ring) == 0:
@@ -296,10 +322,18 @@ def studio_set(
         radii = np.array([0.21, 0.24, 0.115]) * rng.uniform(0.93, 1.07)
         center = base + np.array([0.0, 0.05 - radii[1], -0.015])
         tv, tf = superellipsoid(radii, center, 2.2, 48, 96)
-        shirt = rng.choice(np.array([
-            [0.16, 0.22, 0.38], [0.55, 0.12, 0.12], [0.25, 0.25, 0.27], [0.75, 0.72, 0.66],
-            [0.18, 0.35, 0.22], [0.42, 0.35, 0.55],
-        ]))
+        shirt = rng.choice(
+            np.array(
+                [
+                    [0.16, 0.22, 0.38],
+                    [0.55, 0.12, 0.12],
+                    [0.25, 0.25, 0.27],
+                    [0.75, 0.72, 0.66],
+                    [0.18, 0.35, 0.22],
+                    [0.42, 0.35, 0.55],
+                ]
+            )
+        )
 
         def fabric(p: np.ndarray, fid: np.ndarray, bary: np.ndarray) -> np.ndarray:
             return tx.fabric_albedo(p, seed, shirt)
@@ -312,6 +346,7 @@ def studio_set(
 # --------------------------------------------------------------------------------------
 # Sequence
 # --------------------------------------------------------------------------------------
+
 
 def write_head_model_for(cfg: StudioConfig | Mapping[str, Any], model_path: PathLike) -> Path:
     """Build the synthetic head for ``cfg`` (seed, n_shape, n_expression) and write its files.
@@ -328,15 +363,17 @@ def write_head_model_for(cfg: StudioConfig | Mapping[str, Any], model_path: Path
     cfg = cfg if isinstance(cfg, StudioConfig) else StudioConfig.from_workflow(cfg)
     model_path = Path(model_path)
     if model_path.name != MODEL_FILE:
-        raise ConfigError(f"{model_path}: the synthetic head model file must be named "
-                          f"{MODEL_FILE}")
-    write_head_model(model_path.parent, build_head_model(
-        seed=cfg.seed, n_shape=cfg.n_shape, n_expression=cfg.n_expression))
+        raise ConfigError(f"{model_path}: the synthetic head model file must be named {MODEL_FILE}")
+    write_head_model(
+        model_path.parent,
+        build_head_model(seed=cfg.seed, n_shape=cfg.n_shape, n_expression=cfg.n_expression),
+    )
     return model_path.parent
 
 
 def head_model_paths(
-    head_model: PathLike, landmarks_path: PathLike | None = None,
+    head_model: PathLike,
+    landmarks_path: PathLike | None = None,
     masks_path: PathLike | None = None,
 ) -> tuple[Path, Path, Path]:
     """(model, landmark embedding, masks) paths from a model folder or a model file.
@@ -354,10 +391,11 @@ def head_model_paths(
 def _voice(subject_seed: int) -> dict[str, float]:
     rng = np.random.default_rng([subject_seed, 11])
     if rng.random() < 0.5:
-        return {"f0_hz": float(rng.uniform(95, 140)),
-                "formant_scale": float(rng.uniform(0.96, 1.04))}
-    return {"f0_hz": float(rng.uniform(180, 235)),
-            "formant_scale": float(rng.uniform(1.1, 1.18))}
+        return {
+            "f0_hz": float(rng.uniform(95, 140)),
+            "formant_scale": float(rng.uniform(0.96, 1.04)),
+        }
+    return {"f0_hz": float(rng.uniform(180, 235)), "formant_scale": float(rng.uniform(1.1, 1.18))}
 
 
 def identity_shape(cfg: StudioConfig, subject: str, n_shape: int) -> np.ndarray:
@@ -374,10 +412,11 @@ def _ensure_rig_file(path: Path, cams: Sequence[Camera]) -> None:
         except CaptureError:
             old = {}
         if list(old) == [c.serial for c in cams] and all(
-                np.array_equal(old[c.serial].world_2_cam, c.world_2_cam)
-                and np.array_equal(old[c.serial].K, c.K)
-                and (old[c.serial].width, old[c.serial].height) == (c.width, c.height)
-                for c in cams):
+            np.array_equal(old[c.serial].world_2_cam, c.world_2_cam)
+            and np.array_equal(old[c.serial].K, c.K)
+            and (old[c.serial].width, old[c.serial].height) == (c.width, c.height)
+            for c in cams
+        ):
             return
     write_camera_params(path, cams)
 
@@ -433,13 +472,17 @@ def render_sequence(
 
     t_start = time.perf_counter()
     cfg = cfg if isinstance(cfg, StudioConfig) else StudioConfig.from_workflow(cfg)
-    model_path, landmarks_path, masks_path = head_model_paths(head_model_dir, landmarks_path,
-                                                              masks_path)
+    model_path, landmarks_path, masks_path = head_model_paths(
+        head_model_dir, landmarks_path, masks_path
+    )
     if not landmarks_path.is_file():
-        raise ConfigError(f"{landmarks_path}: landmark embedding of the head model is missing "
-                          f"(the studio needs it for the 2D landmarks)")
-    model = load_flame_model(model_path, landmarks_path,
-                             masks_path if masks_path.is_file() else None)
+        raise ConfigError(
+            f"{landmarks_path}: landmark embedding of the head model is missing "
+            f"(the studio needs it for the 2D landmarks)"
+        )
+    model = load_flame_model(
+        model_path, landmarks_path, masks_path if masks_path.is_file() else None
+    )
     subject_dir = Path(capture_root) / subject
     seq_dir = subject_dir / "sequences" / sequence
     gt_dir = Path(gt_root) / subject / sequence
@@ -456,8 +499,14 @@ def render_sequence(
     n_expr = min(cfg.n_expression, model.num_expression)
     shape = identity_shape(cfg, subject, n_shape)
     options = {**_voice(subj_seed), **dict(cfg.actor)}
-    take = speaking_actor(stable_seed(cfg.seed, subject, sequence, "actor"), cfg.duration_s,
-                          cfg.fps, cfg.sample_rate, n_expr, **options)
+    take = speaking_actor(
+        stable_seed(cfg.seed, subject, sequence, "actor"),
+        cfg.duration_s,
+        cfg.fps,
+        cfg.sample_rate,
+        n_expr,
+        **options,
+    )
     p = take.params
     T = take.n_frames
 
@@ -478,24 +527,32 @@ def render_sequence(
         )
         vertices = out.vertices.numpy()
         landmarks = out.landmarks.numpy()
-        rest_world = (rest.vertices[0].numpy() + offset)
+        rest_world = rest.vertices[0].numpy() + offset
 
     # --- appearance
     faces = np.asarray(model.faces, dtype=np.int64)
-    texture = tx.bake_head_texture(model.v_template, faces, model.masks,
-                                   stable_seed(cfg.seed, subject, "texture"))
+    texture = tx.bake_head_texture(
+        model.v_template, faces, model.masks, stable_seed(cfg.seed, subject, "texture")
+    )
     labels = vertex_labels_from_masks(model.masks, model.num_vertices)
-    static = studio_set(rest_world, model.masks, stable_seed(cfg.seed, subject, "set"),
-                        cfg.torso, cfg.backdrop_distance)
+    static = studio_set(
+        rest_world,
+        model.masks,
+        stable_seed(cfg.seed, subject, "set"),
+        cfg.torso,
+        cfg.backdrop_distance,
+    )
     gain_rng = np.random.default_rng(stable_seed(cfg.seed, subject, "gain"))
-    gains = 1.0 + gain_rng.normal(0.0, cfg.camera_gain_std, (len(cams), 1)) + \
-        gain_rng.normal(0.0, cfg.camera_gain_std / 4, (len(cams), 3))
+    gains = (
+        1.0
+        + gain_rng.normal(0.0, cfg.camera_gain_std, (len(cams), 1))
+        + gain_rng.normal(0.0, cfg.camera_gain_std / 4, (len(cams), 3))
+    )
     sensor_seed = stable_seed(cfg.seed, subject, sequence, "sensor")
 
     # --- frames: the static set is shaded once per camera, the head every frame
     static_scene = RenderScene(static)
-    backdrops = [prerender_backdrop(static_scene, cam, supersample=cfg.supersample)
-                 for cam in cams]
+    backdrops = [prerender_backdrop(static_scene, cam, supersample=cfg.supersample) for cam in cams]
     visible = np.zeros((len(cams), T, landmarks.shape[1]), dtype=bool)
     for c, cam in enumerate(cams):
         for t in range(T):
@@ -506,33 +563,45 @@ def render_sequence(
 
     def record(t: int, c: int, scene: RenderScene, frame_dir: Path) -> dict[str, np.ndarray]:
         cam = cams[c]
-        view = render_view(scene, cam, supersample=cfg.supersample, gain=gains[c],
-                           noise_sigma=cfg.sensor_noise,
-                           rng=np.random.default_rng([sensor_seed, t, c]),
-                           backdrop=backdrops[c])
+        view = render_view(
+            scene,
+            cam,
+            supersample=cfg.supersample,
+            gain=gains[c],
+            noise_sigma=cfg.sensor_noise,
+            rng=np.random.default_rng([sensor_seed, t, c]),
+            backdrop=backdrops[c],
+        )
         save_image(frame_dir / "images" / f"cam_{cam.serial}.png", view["rgb"])
         save_image(frame_dir / "alpha_map" / f"cam_{cam.serial}.png", view["alpha"])
-        save_image(frame_dir / "facer_segmentation_masks" /
-                   f"segmentation_cam_{cam.serial}.png", view["labels"])
+        save_image(
+            frame_dir / "facer_segmentation_masks" / f"segmentation_cam_{cam.serial}.png",
+            view["labels"],
+        )
         view["visible"] = visible_points(scene, cam, landmarks[t])
         return view
 
     try:
-        for t in tqdm(range(T), desc=f"render {subject}/{sequence}", disable=not progress,
-                      unit="frame"):
-            scene = RenderScene([Surface(vertices[t], faces, texture, labels=labels)],
-                                nthreads=1 if pool else 0)
+        for t in tqdm(
+            range(T), desc=f"render {subject}/{sequence}", disable=not progress, unit="frame"
+        ):
+            scene = RenderScene(
+                [Surface(vertices[t], faces, texture, labels=labels)], nthreads=1 if pool else 0
+            )
             frame_dir = seq_dir / "timesteps" / f"frame_{t:05d}"
             args = [(t, c, scene, frame_dir) for c in range(len(cams))]
-            views = list(pool.map(lambda a: record(*a), args)) if pool else \
-                [record(*a) for a in args]
+            views = (
+                list(pool.map(lambda a: record(*a), args)) if pool else [record(*a) for a in args]
+            )
             for c, view in enumerate(views):
                 visible[c, t] &= view["visible"]
                 coverage[t, c] = float((view["alpha"] > 127).mean())
-            save_npz(gt_dir / "depth" / f"frame_{t:05d}.npz",
-                     depth=np.stack([v["depth"] for v in views]),
-                     normal=np.stack([v["normal"] for v in views]).astype(np.float16),
-                     serials=np.asarray(serials))
+            save_npz(
+                gt_dir / "depth" / f"frame_{t:05d}.npz",
+                depth=np.stack([v["depth"] for v in views]),
+                normal=np.stack([v["normal"] for v in views]).astype(np.float16),
+                serials=np.asarray(serials),
+            )
     finally:
         if pool:
             pool.shutdown()
@@ -540,19 +609,22 @@ def render_sequence(
     # --- 2D landmarks
     lm_rng = np.random.default_rng(stable_seed(cfg.seed, subject, sequence, "landmarks"))
     lm2d = project_landmarks(
-        landmarks, cams, rng=lm_rng, noise_px=cfg.landmark_noise_px,
-        outlier_prob=cfg.landmark_outlier_prob, outlier_px=cfg.landmark_outlier_px,
-        occluded_guess_prob=cfg.landmark_occluded_guess_prob, visible=visible,
+        landmarks,
+        cams,
+        rng=lm_rng,
+        noise_px=cfg.landmark_noise_px,
+        outlier_prob=cfg.landmark_outlier_prob,
+        outlier_px=cfg.landmark_outlier_px,
+        occluded_guess_prob=cfg.landmark_occluded_guess_prob,
+        visible=visible,
     )
     for c, cam in enumerate(cams):
         _save_npy(seq_dir / "annotations" / "landmarks2D" / f"cam_{cam.serial}.npy", lm2d[c])
 
     # --- audio
     mic_rng = np.random.default_rng(stable_seed(cfg.seed, subject, sequence, "microphone"))
-    recorded = microphone(take.audio, cfg.sample_rate, mic_rng, cfg.mic_level_db,
-                          cfg.mic_snr_db)
-    save_wav(seq_dir / "audio" / "audio_recording.wav", np.clip(recorded, -1, 1),
-             cfg.sample_rate)
+    recorded = microphone(take.audio, cfg.sample_rate, mic_rng, cfg.mic_level_db, cfg.mic_snr_db)
+    save_wav(seq_dir / "audio" / "audio_recording.wav", np.clip(recorded, -1, 1), cfg.sample_rate)
     save_json(seq_dir / "sequence.json", {"fps": float(cfg.fps), "n_frames": T})
 
     # --- ground truth
@@ -561,12 +633,21 @@ def render_sequence(
     _save_npy(gt_dir / "vertices.npy", vertices.astype(np.float32))
     _save_npy(gt_dir / "faces.npy", faces.astype(np.int32))
     _save_npy(gt_dir / "landmarks3d.npy", landmarks.astype(np.float32))
-    save_flame_params(gt_dir / "flame.npz", {
-        "shape": shape, "expression": p["expression"], "rotation": p["rotation"],
-        "translation": translation.astype(np.float32), "jaw": p["jaw"], "neck": p["neck"],
-        "eyes": p["eyes"], "scale": p["scale"], "frames": p["frames"],
-        "fps": np.float32(cfg.fps),
-    })
+    save_flame_params(
+        gt_dir / "flame.npz",
+        {
+            "shape": shape,
+            "expression": p["expression"],
+            "rotation": p["rotation"],
+            "translation": translation.astype(np.float32),
+            "jaw": p["jaw"],
+            "neck": p["neck"],
+            "eyes": p["eyes"],
+            "scale": p["scale"],
+            "frames": p["frames"],
+            "fps": np.float32(cfg.fps),
+        },
+    )
     return {
         "subject": subject,
         "sequence": sequence,

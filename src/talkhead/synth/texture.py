@@ -134,6 +134,7 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 # Subject appearance
 # --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Palette:
     """Colours (linear-ish RGB in [0, 1]) of one subject."""
@@ -154,29 +155,40 @@ def subject_palette(seed: int) -> Palette:
     fair = np.array([0.93, 0.76, 0.64])
     medium = np.array([0.78, 0.56, 0.40])
     dark = np.array([0.45, 0.30, 0.21])
-    skin = _lerp(fair, medium, np.array([min(tone * 2, 1.0)]))[0] if tone < 0.5 else \
-        _lerp(medium, dark, np.array([tone * 2 - 1]))[0]
+    skin = (
+        _lerp(fair, medium, np.array([min(tone * 2, 1.0)]))[0]
+        if tone < 0.5
+        else _lerp(medium, dark, np.array([tone * 2 - 1]))[0]
+    )
     skin = np.clip(skin * rng.uniform(0.95, 1.05, 3), 0, 1)
     skin_red = np.clip(skin * np.array([1.02, 0.80, 0.78]), 0, 1)
-    lips = np.clip(0.55 * skin * np.array([0.95, 0.68, 0.68]) + 0.45 * np.array([0.66, 0.34, 0.36])
-                   * (1.0 - 0.45 * tone), 0, 1)
-    hairs = np.array([
-        [0.06, 0.045, 0.035],  # black
-        [0.20, 0.12, 0.07],  # dark brown
-        [0.38, 0.25, 0.14],  # brown
-        [0.62, 0.48, 0.30],  # dark blond
-        [0.45, 0.20, 0.10],  # auburn
-        [0.55, 0.53, 0.50],  # grey
-    ])
+    lips = np.clip(
+        0.55 * skin * np.array([0.95, 0.68, 0.68])
+        + 0.45 * np.array([0.66, 0.34, 0.36]) * (1.0 - 0.45 * tone),
+        0,
+        1,
+    )
+    hairs = np.array(
+        [
+            [0.06, 0.045, 0.035],  # black
+            [0.20, 0.12, 0.07],  # dark brown
+            [0.38, 0.25, 0.14],  # brown
+            [0.62, 0.48, 0.30],  # dark blond
+            [0.45, 0.20, 0.10],  # auburn
+            [0.55, 0.53, 0.50],  # grey
+        ]
+    )
     hair_p = np.array([0.3, 0.3, 0.15, 0.1, 0.08, 0.07])
     hair = hairs[rng.choice(len(hairs), p=hair_p)] * rng.uniform(0.9, 1.1)
-    irises = np.array([
-        [0.30, 0.17, 0.07],  # brown
-        [0.16, 0.09, 0.04],  # dark brown
-        [0.28, 0.42, 0.58],  # blue
-        [0.30, 0.40, 0.22],  # green
-        [0.45, 0.35, 0.18],  # hazel
-    ])
+    irises = np.array(
+        [
+            [0.30, 0.17, 0.07],  # brown
+            [0.16, 0.09, 0.04],  # dark brown
+            [0.28, 0.42, 0.58],  # blue
+            [0.30, 0.40, 0.22],  # green
+            [0.45, 0.35, 0.18],  # hazel
+        ]
+    )
     iris = irises[rng.choice(len(irises), p=[0.35, 0.25, 0.2, 0.1, 0.1])]
     freckles = float(rng.uniform(0.0, 1.0) ** 2 * (1.0 - tone))
     hair = np.clip(hair, 0, 1)
@@ -185,7 +197,9 @@ def subject_palette(seed: int) -> Palette:
 
 
 def region_weights_from_masks(
-    masks: Mapping[str, np.ndarray], n_vertices: int, faces: np.ndarray | None = None,
+    masks: Mapping[str, np.ndarray],
+    n_vertices: int,
+    faces: np.ndarray | None = None,
     smooth_iterations: int = 2,
     brow_dilation: int = 1,
 ) -> np.ndarray:
@@ -271,9 +285,13 @@ def mouth_frame_from_masks(
         if sel.any():
             xs.append(c[sel, 0].mean())
             zs.append(c[sel, 2].max())
-    return MouthFrame(np.asarray(xs), np.asarray(zs), float(c[:, 0].mean()),
-                      float((c[:, 1].min() + c[:, 1].max()) / 2),
-                      float(max(c[:, 1].max() - c[:, 1].min(), 1e-3)))
+    return MouthFrame(
+        np.asarray(xs),
+        np.asarray(zs),
+        float(c[:, 0].mean()),
+        float((c[:, 1].min() + c[:, 1].max()) / 2),
+        float(max(c[:, 1].max() - c[:, 1].min(), 1e-3)),
+    )
 
 
 @dataclass(frozen=True)
@@ -285,7 +303,8 @@ class EyeFrame:
 
 
 def eye_frames_from_masks(
-    canonical_vertices: np.ndarray, masks: Mapping[str, np.ndarray],
+    canonical_vertices: np.ndarray,
+    masks: Mapping[str, np.ndarray],
     forward: Sequence[float] = (0.0, 0.0, 1.0),
 ) -> list[EyeFrame]:
     """Eyeball centres (vertex means of ``left_eyeball``/``right_eyeball``) with +z forward."""
@@ -402,8 +421,9 @@ def head_albedo(
             depth = mouth.depth(q)  # behind the lips
             rel_y = (q[:, 1] - mouth.center_y) / mouth.height
             tongue = _smoothstep(0.15, 0.3, -rel_y) * _smoothstep(0.008, 0.018, depth)
-            col = _lerp(col, np.array([0.55, 0.22, 0.22]) * (0.8 + 0.4 * tone)[:, None],
-                        0.85 * tongue)
+            col = _lerp(
+                col, np.array([0.55, 0.22, 0.22]) * (0.8 + 0.4 * tone)[:, None], 0.85 * tongue
+            )
             col *= (0.5 + 0.5 * (1.0 - _smoothstep(0.01, 0.045, depth)))[:, None]
         out[m] += col * w[m, 5][:, None]
 
@@ -437,8 +457,11 @@ def head_albedo(
         iris = iris * (1.0 - 0.6 * _smoothstep(0.75 * iris_r, iris_r, theta))[:, None]  # limbus
         iris = _lerp(iris, pal.iris * 1.3, 0.3 * (1 - _smoothstep(pupil_r, pupil_r * 1.8, theta)))
         col = _lerp(iris, sclera, _smoothstep(iris_r - 0.03, iris_r + 0.03, theta))
-        col = _lerp(col, np.array([0.02, 0.02, 0.025]),
-                    1.0 - _smoothstep(pupil_r - 0.02, pupil_r + 0.02, theta))
+        col = _lerp(
+            col,
+            np.array([0.02, 0.02, 0.025]),
+            1.0 - _smoothstep(pupil_r - 0.02, pupil_r + 0.02, theta),
+        )
         out[m] += col * w[m, 3][:, None]
 
     return np.clip(out, 0.0, 1.0).astype(np.float32)
@@ -447,6 +470,7 @@ def head_albedo(
 # --------------------------------------------------------------------------------------
 # Per-face texel grids
 # --------------------------------------------------------------------------------------
+
 
 def barycentric_grid(resolution: int) -> np.ndarray:
     """Barycentric sample coordinates (u, v) = (i, j) / R of a triangle, i + j <= R.
@@ -577,15 +601,20 @@ def bake_head_texture(
 def fabric_albedo(points: np.ndarray, seed: int, color: Sequence[float]) -> np.ndarray:
     """A woven-cloth albedo at (N, 3) points (for the torso). Returns (N, 3) float32."""
     p = np.asarray(points, dtype=np.float64)
-    weave = value_noise3(p, (700.0, 60.0, 700.0), seed + 1) * 0.5 + \
-        value_noise3(p, (60.0, 700.0, 60.0), seed + 2) * 0.5
+    weave = (
+        value_noise3(p, (700.0, 60.0, 700.0), seed + 1) * 0.5
+        + value_noise3(p, (60.0, 700.0, 60.0), seed + 2) * 0.5
+    )
     folds = fbm3(p, 12.0, seed + 3, octaves=3)
     shade = 0.7 + 0.45 * folds + 0.2 * (weave - 0.5)
     return np.clip(np.asarray(color)[None, :] * shade[:, None], 0, 1).astype(np.float32)
 
 
 def backdrop_image(
-    seed: int, size: int = 512, texel_m: float = 0.002, color: Sequence[float] | None = None,
+    seed: int,
+    size: int = 512,
+    texel_m: float = 0.002,
+    color: Sequence[float] | None = None,
 ) -> np.ndarray:
     """A tileable mottled backdrop (painted plaster / muslin), (size, size, 3) float32.
 
@@ -597,9 +626,16 @@ def backdrop_image(
     """
     rng = np.random.default_rng([seed, 29])
     if color is None:
-        color = rng.choice(np.array([
-            [0.55, 0.58, 0.60], [0.50, 0.55, 0.50], [0.62, 0.58, 0.52], [0.45, 0.50, 0.58],
-        ]))
+        color = rng.choice(
+            np.array(
+                [
+                    [0.55, 0.58, 0.60],
+                    [0.50, 0.55, 0.50],
+                    [0.62, 0.58, 0.52],
+                    [0.45, 0.50, 0.58],
+                ]
+            )
+        )
     yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
     # map onto a torus in 4D-ish fashion via two circles -> 3D noise of a periodic embedding
     a = 2 * np.pi * xx.ravel() / size
