@@ -561,14 +561,14 @@ def read_precomputed_depth(
 ) -> np.ndarray:
     """Nersemble's 16-bit COLMAP depth PNGs of frame ``t`` as (C, H, W) float32 metres
     (value / 65535 * max_depth; 0 = masked)."""
+    from .depth.precomputed import read_nersemble_depth_png
+
     serials = _serials(seq, serials)
 
     def one(serial: str) -> np.ndarray:
-        path = seq.precomputed_depth_path(t, serial)
-        m = _read_map(path, seq)
-        if m.dtype != np.uint16:
-            raise CaptureError(f"{path}: depth map must be a 16-bit PNG, got {m.dtype}")
-        return m.astype(np.float32) * np.float32(max_depth / 65535.0)
+        return read_nersemble_depth_png(
+            seq.precomputed_depth_path(t, serial), max_depth, expected_size=seq.image_size
+        )
 
     return np.stack(_thread_map(one, serials, workers))
 
