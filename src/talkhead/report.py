@@ -10,25 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .capture import CaptureSequence, read_audio, read_landmarks
+from .capture import CaptureSequence, read_audio
+from .depth.stage import landmark_points
 from .io import PathLike
 from .qc import plot_audio, plot_sequence_rig, sequence_contact_sheet
-
-
-def sparse_head_points(seq: CaptureSequence, frame: int = 0) -> np.ndarray | None:
-    """(N, 3) world points of the face: the 2D landmarks of one frame triangulated across views.
-
-    Returns None when the capture has no landmarks or too few views agree.
-    """
-    if not seq.has_landmarks:
-        return None
-    from .depth.mvs import triangulate_points
-
-    lmk = read_landmarks(seq)[:, frame]  # (C, 68, 3)
-    points, valid = triangulate_points(
-        lmk[..., :2], lmk[..., 2], [seq.cameras[s] for s in seq.serials]
-    )
-    return points[valid] if valid.sum() >= 3 else None
 
 
 def capture_qc(
@@ -40,7 +25,7 @@ def capture_qc(
     n_cameras: int = 4,
 ) -> dict[str, Path]:
     """The first QC page of a sequence: camera rig, contact sheet with landmarks, microphone."""
-    points = sparse_head_points(seq)
+    points = landmark_points(seq, n_frames=1)  # the face at the rig's centre
     out = {"rig": plot_sequence_rig(seq, rig_path, points=points)}
     out["contact_sheet"] = sequence_contact_sheet(
         seq, sheet_path, n_frames=n_frames, n_cameras=n_cameras

@@ -96,7 +96,7 @@ def _run_torch(seq, out_dir, settings, depth_range, device, progress) -> None:
         )
 
 
-def _run_colmap(seq, out_dir, settings, depth_range, progress) -> None:
+def _run_colmap(seq, out_dir, settings, depth_range) -> None:
     from .colmap import ColmapConfig, estimate_depth_colmap_sequence
 
     near, far = float(depth_range[:, 0].min()), float(depth_range[:, 1].max())
@@ -203,7 +203,7 @@ def run_depth_stage(
     if backend == "torch":
         _run_torch(seq, out_dir, dict(settings.get("torch", {})), depth_range, device, progress)
     elif backend == "colmap":
-        _run_colmap(seq, out_dir, dict(settings.get("colmap", {})), depth_range, progress)
+        _run_colmap(seq, out_dir, dict(settings.get("colmap", {})), depth_range)
     else:
         _run_precomputed(seq, out_dir, dict(settings.get("precomputed", {})))
     seconds = time.perf_counter() - start
