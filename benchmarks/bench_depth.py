@@ -40,14 +40,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from talkhead.depth.metrics import DepthErrorAccumulator  # noqa: E402
-from talkhead.depth.mvs import (  # noqa: E402
+from talkhead.depth.mvs.estimate import (  # noqa: E402
     MVSConfig,
     depth_range_from_points,
     depth_range_from_rig,
     estimate_depth_sequence,
     triangulate_points,
 )
+from talkhead.evaluation.depth import DepthErrorAccumulator  # noqa: E402
 
 
 @dataclass
@@ -105,7 +105,7 @@ def capture_dataset(
     face_labels=tuple(range(1, 10)),
 ) -> Dataset:
     """Frames of a Nersemble-style capture with ground-truth depth."""
-    from talkhead import capture as cap
+    from talkhead.capture import sequence as cap
     from talkhead.io import load_npz
 
     seq = cap.open_sequence(root, subject, sequence, validate=False)

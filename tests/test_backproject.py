@@ -6,25 +6,23 @@ import numpy as np
 import open3d as o3d
 import pytest
 
-from talkhead.backproject import (
-    BackprojectConfig,
+from talkhead.capture.masks import face_mask
+from talkhead.depth.io import DepthFrame, depth_frame_path, load_depth_frame, save_depth_frame
+from talkhead.errors import DepthError
+from talkhead.evaluation.points import landmark_error_mm
+from talkhead.geometry.cameras import project, ring_rig
+from talkhead.geometry.mesh_distance import point_to_mesh_distance
+from talkhead.points.backproject import (
     backproject_frame,
-    backproject_sequence,
     backproject_view,
     combined_mask,
     depth_mask,
-    face_mask,
-    fuse_landmarks,
-    landmark_error_mm,
-    lift_landmarks,
-    load_points,
-    point_to_mesh_distance,
-    save_points,
     voxel_downsample,
 )
-from talkhead.cameras import project, ring_rig
-from talkhead.depth.io import DepthFrame, depth_frame_path, load_depth_frame, save_depth_frame
-from talkhead.errors import DepthError
+from talkhead.points.config import BackprojectConfig
+from talkhead.points.io import load_points, save_points
+from talkhead.points.landmarks import fuse_landmarks, lift_landmarks
+from talkhead.points.stage import backproject_sequence
 
 W, H = 160, 120
 RADIUS = 0.1

@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from talkhead.cameras import (
+from talkhead.errors import CaptureError
+from talkhead.geometry.cameras import (
     invert_rigid,
     look_at,
     project,
@@ -16,7 +17,6 @@ from talkhead.cameras import (
     unproject,
     write_camera_params,
 )
-from talkhead.errors import CaptureError
 from talkhead.io import save_json
 
 

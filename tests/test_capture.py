@@ -13,10 +13,15 @@ import cv2
 import numpy as np
 import pytest
 
-from talkhead import capture
-from talkhead.cameras import ring_rig, write_camera_params
-from talkhead.capture import format_problems, open_sequence, validate_capture, validate_main
+from talkhead.capture import sequence as capture
+from talkhead.capture.sequence import (
+    format_problems,
+    open_sequence,
+    validate_capture,
+    validate_main,
+)
 from talkhead.errors import CaptureError
+from talkhead.geometry.cameras import ring_rig, write_camera_params
 from talkhead.io import save_wav
 
 W, H = 32, 24

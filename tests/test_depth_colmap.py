@@ -7,7 +7,6 @@ import cv2  # noqa: F401  (before pycolmap: see talkhead.depth.colmap)
 import numpy as np
 import pytest
 
-from talkhead.cameras import project, ring_rig
 from talkhead.depth.colmap import (
     ColmapConfig,
     colmap_dense_available,
@@ -24,6 +23,7 @@ from talkhead.depth.colmap import (
     write_colmap_workspace,
 )
 from talkhead.errors import ConfigError, DepthError
+from talkhead.geometry.cameras import project, ring_rig
 
 pycolmap = import_pycolmap()
 DENSE_OK, DENSE_WHY = colmap_dense_available()

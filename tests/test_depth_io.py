@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 import pytest
 
-from talkhead.cameras import Camera, intrinsics_from_fov, look_at, ring_rig, unproject
 from talkhead.depth.io import (
     depth_frame_path,
     list_depth_frames,
@@ -20,6 +19,7 @@ from talkhead.depth.precomputed import (
     write_nersemble_depth_png,
 )
 from talkhead.errors import DepthError
+from talkhead.geometry.cameras import Camera, intrinsics_from_fov, look_at, ring_rig, unproject
 
 W, H = 48, 32
 

@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from talkhead.cameras import Camera, ring_rig
-from talkhead.depth.metrics import DepthErrorAccumulator, depth_metrics
-from talkhead.depth.mvs import (
+from talkhead.depth.mvs.estimate import (
     MVSConfig,
     consistency_count,
     depth_range_from_points,
@@ -28,6 +26,8 @@ from talkhead.depth.mvs import (
     triangulate_points,
 )
 from talkhead.errors import DepthError
+from talkhead.evaluation.depth import DepthErrorAccumulator, depth_metrics
+from talkhead.geometry.cameras import Camera, ring_rig
 
 # --------------------------------------------------------------------------------------------
 # the test scene (also used by benchmarks/bench_depth.py)

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from talkhead import qc
-from talkhead.cameras import Camera, intrinsics_from_fov, ring_rig, write_camera_params
-from talkhead.capture import open_sequence
+from talkhead.capture.sequence import open_sequence
+from talkhead.geometry.cameras import Camera, intrinsics_from_fov, ring_rig, write_camera_params
+from talkhead.qc import figures as qc
 
 BG = np.array([40, 40, 120], np.uint8)  # an RGB colour no colormap used here produces
 
@@ -293,7 +293,7 @@ def test_spectrogram_shows_the_tone_at_its_frequency(tmp_path: Path) -> None:
 
 
 def test_eye_opening_finds_the_blink():
-    from talkhead.qc import blink_frame, eye_opening
+    from talkhead.qc.figures import blink_frame, eye_opening
 
     rng = np.random.default_rng(1)
     lm = np.zeros((3, 20, 68, 3))

@@ -7,13 +7,15 @@ import logging
 import numpy as np
 import pytest
 
-from talkhead.backproject import load_points, point_to_mesh_distance, run_backproject_stage
-from talkhead.capture import open_sequence
+from talkhead.capture.sequence import open_sequence
 from talkhead.depth.io import depth_frame_path, load_depth_frame
 from talkhead.depth.precomputed import write_nersemble_depth_png
 from talkhead.depth.stage import resolve_backend, run_depth_stage
 from talkhead.errors import ConfigError, DepthError
+from talkhead.geometry.mesh_distance import point_to_mesh_distance
 from talkhead.io import load_json
+from talkhead.points.io import load_points
+from talkhead.points.stage import run_backproject_stage
 from talkhead.synth.studio import StudioConfig, render_sequence, write_head_model_for
 
 SUBJECT, SEQUENCE = "syn000", "SEN-00"

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkhead.cameras import Camera, intrinsics_from_fov, look_at, pixel_grid, ring_rig, unproject
+from talkhead.geometry.cameras import (
+    Camera,
+    intrinsics_from_fov,
+    look_at,
+    pixel_grid,
+    ring_rig,
+    unproject,
+)
 from talkhead.synth import texture as tx
 from talkhead.synth.render import (
     LAPA_LABELS,

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from talkhead.cameras import read_camera_params
 from talkhead.errors import ConfigError
+from talkhead.geometry.cameras import read_camera_params
 from talkhead.io import load_npz, read_image, read_wav
 from talkhead.synth.studio import (
     StudioConfig,
@@ -199,8 +199,8 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
     import open3d as o3d
     import torch
 
-    from talkhead.cameras import pixel_grid, unproject
     from talkhead.flame import FlameLayer, load_flame_model
+    from talkhead.geometry.cameras import pixel_grid, unproject
 
     root, cfg, _ = recorded
     gt = root / "gt" / "subjA" / "seq1"

@@ -15,7 +15,7 @@ if _SRC not in sys.path:
 
 def job_sequence(smk, validate=False):
     """The capture sequence of a per-sequence job (params root and fps, wildcards)."""
-    from talkhead.capture import open_sequence
+    from talkhead.capture.sequence import open_sequence
 
     return open_sequence(
         smk.params.root,

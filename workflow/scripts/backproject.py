@@ -2,8 +2,8 @@
 
 from _bootstrap import job_ground_truth, job_sequence
 
-from talkhead.backproject import run_backproject_stage
 from talkhead.logs import log_to
+from talkhead.points.stage import run_backproject_stage
 
 with log_to(snakemake.log[0]):
     seq = job_sequence(snakemake)

@@ -3,7 +3,7 @@
 from _bootstrap import job_sequence
 
 from talkhead.logs import log_to
-from talkhead.report import capture_qc
+from talkhead.qc.pages import capture_qc
 
 with log_to(snakemake.log[0]):
     seq = job_sequence(snakemake)

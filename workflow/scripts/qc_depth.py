@@ -4,7 +4,7 @@ from _bootstrap import job_ground_truth, job_sequence
 
 from talkhead.io import load_json
 from talkhead.logs import log_to
-from talkhead.report import depth_qc
+from talkhead.qc.pages import depth_qc
 
 with log_to(snakemake.log[0]):
     seq = job_sequence(snakemake)

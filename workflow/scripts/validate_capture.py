@@ -2,7 +2,7 @@
 
 import _bootstrap
 
-from talkhead.capture import open_sequence, summarize
+from talkhead.capture.sequence import open_sequence, summarize
 from talkhead.io import save_json
 from talkhead.logs import log_to
 

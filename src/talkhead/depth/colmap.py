@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from ..cameras import Camera
 from ..errors import ConfigError, DepthError
+from ..geometry.cameras import Camera
 from ..io import PathLike, atomic_path
 from .io import DepthFrame, depth_frame_path, save_depth_frame, validate_depth_frame
 
@@ -374,7 +374,7 @@ def depth_range_from_points(
     Raises:
         DepthError: when no point lies in front of a camera.
     """
-    from .mvs import depth_range_from_points as per_view
+    from .mvs.estimate import depth_range_from_points as per_view
 
     ranges = per_view(points, cameras, margin=margin)
     return float(ranges[:, 0].min()), float(ranges[:, 1].max())

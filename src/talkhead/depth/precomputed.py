@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cameras import Camera
 from ..errors import DepthError
+from ..geometry.cameras import Camera
 from ..io import PathLike, atomic_path
 from .io import DepthFrame, validate_depth_frame
 

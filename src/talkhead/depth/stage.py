@@ -17,12 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from ..backproject import face_mask
-from ..capture import CaptureSequence, read_alpha, read_images, read_landmarks, read_segmentation
+from ..capture.masks import face_mask
+from ..capture.sequence import (
+    CaptureSequence,
+    read_alpha,
+    read_images,
+    read_landmarks,
+    read_segmentation,
+)
 from ..errors import ConfigError, DepthError
+from ..evaluation.depth import DepthErrorAccumulator
 from ..io import PathLike, save_metrics
 from .io import depth_frame_path, load_depth_frame, save_depth_frame
-from .metrics import DepthErrorAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ def landmark_points(seq: CaptureSequence, n_frames: int = 8) -> np.ndarray | Non
     """(N, 3) world points: 2D landmarks of a few frames triangulated across views (or None)."""
     if not seq.has_landmarks:
         return None
-    from .mvs import triangulate_points
+    from .mvs.estimate import triangulate_points
 
     lmk = read_landmarks(seq)  # (C, T, 68, 3)
     cams = [seq.cameras[s] for s in seq.serials]
@@ -62,7 +68,7 @@ def landmark_points(seq: CaptureSequence, n_frames: int = 8) -> np.ndarray | Non
 
 def sequence_depth_range(seq: CaptureSequence, margin: float) -> tuple[np.ndarray, str]:
     """(C, 2) depth range per view from the calibration and the sparse geometry, and its source."""
-    from .mvs import depth_range_from_points, depth_range_from_rig
+    from .mvs.estimate import depth_range_from_points, depth_range_from_rig
 
     points = landmark_points(seq)
     cams = [seq.cameras[s] for s in seq.serials]
@@ -76,7 +82,7 @@ def _frame_masks(seq: CaptureSequence, t: int) -> np.ndarray:
 
 
 def _run_torch(seq, out_dir, settings, depth_range, device, progress) -> None:
-    from .mvs import MVSConfig, estimate_depth_sequence
+    from .mvs.estimate import MVSConfig, estimate_depth_sequence
 
     cfg = MVSConfig(**settings)
     cams = [seq.cameras[s] for s in seq.serials]
@@ -114,7 +120,7 @@ def _run_colmap(seq, out_dir, settings, depth_range) -> None:
 
 
 def _run_precomputed(seq, out_dir, settings) -> None:
-    from ..capture import read_precomputed_depth
+    from ..capture.sequence import read_precomputed_depth
     from .precomputed import depth_frame_from_depth_maps
 
     if not seq.has_precomputed_depth:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cameras import Camera
+from ..geometry.cameras import Camera
 
 # facer / LaPa segmentation labels
 LAPA_LABELS: dict[str, int] = {

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..cameras import Camera, look_at, read_camera_params, ring_rig, write_camera_params
 from ..errors import CaptureError, ConfigError
+from ..geometry.cameras import Camera, look_at, read_camera_params, ring_rig, write_camera_params
 from ..io import PathLike, atomic_path, save_image, save_json, save_npz, save_wav
 from . import texture as tx
 from .render import (

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .capture import CaptureSequence, read_audio
-from .depth.stage import landmark_points
-from .io import PathLike
-from .qc import plot_audio, plot_sequence_rig, sequence_contact_sheet
+from ..capture.sequence import CaptureSequence, read_audio
+from ..depth.stage import landmark_points
+from ..io import PathLike
+from .figures import plot_audio, plot_sequence_rig, sequence_contact_sheet
 
 
 def capture_qc(
@@ -37,8 +37,8 @@ def capture_qc(
 
 
 def _face_masks(seq: CaptureSequence, t: int, serials: list[str], face_labels) -> np.ndarray:
-    from .backproject import face_mask
-    from .capture import read_alpha, read_segmentation
+    from ..capture.masks import face_mask
+    from ..capture.sequence import read_alpha, read_segmentation
 
     labels = read_segmentation(seq, t, serials)
     if labels is not None:
@@ -58,7 +58,7 @@ def _black_bad(name: str):
 def _save(fig, path: PathLike) -> Path:
     import matplotlib.pyplot as plt
 
-    from .io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
@@ -87,9 +87,9 @@ def depth_qc(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .capture import read_images
-    from .depth.io import depth_frame_path, load_depth_frame
-    from .qc import pick_evenly
+    from ..capture.sequence import read_images
+    from ..depth.io import depth_frame_path, load_depth_frame
+    from .figures import pick_evenly
 
     t = seq.frame_ids[seq.n_frames // 2]
     frame = load_depth_frame(depth_frame_path(depth_dir, t))
@@ -173,7 +173,7 @@ def points_qc(points_path: PathLike, out_path: PathLike, metrics: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .backproject import load_points
+    from ..points.io import load_points
 
     data = load_points(points_path)
     offsets = data["frame_offsets"]

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from .cameras import Camera, read_camera_params
-from .errors import CaptureError
-from .io import PathLike
+from ..errors import CaptureError
+from ..geometry.cameras import Camera, read_camera_params
+from ..io import PathLike
 
 log = logging.getLogger(__name__)
 
@@ -561,7 +561,7 @@ def read_precomputed_depth(
 ) -> np.ndarray:
     """Nersemble's 16-bit COLMAP depth PNGs of frame ``t`` as (C, H, W) float32 metres
     (value / 65535 * max_depth; 0 = masked)."""
-    from .depth.precomputed import read_nersemble_depth_png
+    from ..depth.precomputed import read_nersemble_depth_png
 
     serials = _serials(seq, serials)
 

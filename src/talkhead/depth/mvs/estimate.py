@@ -42,8 +42,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Camera
-from ..errors import ConfigError, DepthError
+from ...errors import ConfigError, DepthError
+from ...geometry.cameras import Camera
 
 __all__ = [
     "DepthResult",

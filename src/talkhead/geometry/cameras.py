@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CaptureError
-from .io import PathLike, load_json, save_json
+from ..errors import CaptureError
+from ..io import PathLike, load_json, save_json
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cameras import Camera
-from .io import PathLike, atomic_path
+from ..geometry.cameras import Camera
+from ..io import PathLike, atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .capture import CaptureSequence
+    from ..capture.sequence import CaptureSequence
 
 # iBUG-68 contours (index ranges, closed or open) drawn between landmarks.
 IBUG68_CONTOURS: tuple[tuple[range, bool], ...] = (
@@ -516,7 +516,7 @@ def sequence_contact_sheet(
     from the most closed to the most open mouth (evenly spaced in time without landmarks), plus
     the deepest blink when the sequence has one; columns ``n_cameras`` cameras evenly spaced
     over the rig (or ``serials``)."""
-    from .capture import read_images, read_landmarks
+    from ..capture.sequence import read_images, read_landmarks
 
     serials = list(serials) if serials is not None else pick_evenly(seq.serials, n_cameras)
     lmk = read_landmarks(seq, serials) if seq.has_landmarks else None

@@ -1,0 +1,1 @@
+"""Portable multi-view stereo in torch (the ``torch`` depth backend)."""

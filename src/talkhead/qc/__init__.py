@@ -1,0 +1,1 @@
+"""QC figures (primitives) and the pages each workflow rule registers in the report."""
