@@ -40,8 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from talkhead.depth.mvs.config import MVSConfig  # noqa: E402
 from talkhead.depth.mvs.estimate import (  # noqa: E402
-    MVSConfig,
     depth_range_from_points,
     depth_range_from_rig,
     estimate_depth_sequence,

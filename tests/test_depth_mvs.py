@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from talkhead.depth.mvs.config import MVSConfig
 from talkhead.depth.mvs.estimate import (
-    MVSConfig,
     consistency_count,
     depth_range_from_points,
     depth_range_from_rig,

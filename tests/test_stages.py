@@ -16,7 +16,8 @@ from talkhead.geometry.mesh_distance import point_to_mesh_distance
 from talkhead.io import load_json
 from talkhead.points.io import load_points
 from talkhead.points.stage import run_backproject_stage
-from talkhead.synth.studio import StudioConfig, render_sequence, write_head_model_for
+from talkhead.synth.config import StudioConfig
+from talkhead.synth.studio import render_sequence, write_head_model_for
 
 SUBJECT, SEQUENCE = "syn000", "SEN-00"
 

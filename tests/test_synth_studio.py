@@ -13,8 +13,8 @@ import pytest
 from talkhead.errors import ConfigError
 from talkhead.geometry.cameras import read_camera_params
 from talkhead.io import load_npz, read_image, read_wav
+from talkhead.synth.config import StudioConfig
 from talkhead.synth.studio import (
-    StudioConfig,
     render_sequence,
     rig_cameras,
     stable_seed,

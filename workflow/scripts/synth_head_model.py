@@ -3,7 +3,8 @@
 import _bootstrap
 
 from talkhead.logs import log_to
-from talkhead.synth.studio import StudioConfig, write_head_model_for
+from talkhead.synth.config import StudioConfig
+from talkhead.synth.studio import write_head_model_for
 
 with log_to(snakemake.log[0]):
     write_head_model_for(

@@ -5,7 +5,8 @@ from pathlib import Path
 import _bootstrap
 
 from talkhead.logs import log_to
-from talkhead.synth.studio import StudioConfig, write_rig
+from talkhead.synth.config import StudioConfig
+from talkhead.synth.studio import write_rig
 
 with log_to(snakemake.log[0]):
     cfg = StudioConfig.from_workflow(snakemake.params.synthetic)

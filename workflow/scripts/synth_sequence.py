@@ -5,7 +5,8 @@ from pathlib import Path
 import _bootstrap
 
 from talkhead.logs import log_to
-from talkhead.synth.studio import StudioConfig, render_sequence
+from talkhead.synth.config import StudioConfig
+from talkhead.synth.studio import render_sequence
 
 with log_to(snakemake.log[0]):
     capture_root = Path(snakemake.output.sequence).parents[2]

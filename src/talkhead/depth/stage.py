@@ -82,7 +82,8 @@ def _frame_masks(seq: CaptureSequence, t: int) -> np.ndarray:
 
 
 def _run_torch(seq, out_dir, settings, depth_range, device, progress) -> None:
-    from .mvs.estimate import MVSConfig, estimate_depth_sequence
+    from .mvs.config import MVSConfig
+    from .mvs.estimate import estimate_depth_sequence
 
     cfg = MVSConfig(**settings)
     cams = [seq.cameras[s] for s in seq.serials]
