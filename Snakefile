@@ -21,10 +21,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/capture.smk"
 include: "workflow/rules/depth.smk"
-include: "workflow/rules/backproject.smk"
+include: "workflow/rules/points.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     input:
         all_targets(),
+        evaluation_targets(),
     default_target: True

@@ -12,7 +12,9 @@ import pytest
 
 from talkhead.capture.sequence import open_sequence
 from talkhead.geometry.cameras import Camera, intrinsics_from_fov, ring_rig, write_camera_params
-from talkhead.qc import figures as qc
+from talkhead.qc import audio as qc_audio
+from talkhead.qc import contact_sheet, draw
+from talkhead.qc import rig as qc_rig
 
 BG = np.array([40, 40, 120], np.uint8)  # an RGB colour no colormap used here produces
 
@@ -63,13 +65,13 @@ def face_landmarks(cx: float, cy: float, s: float, opening: float) -> np.ndarray
 def test_rig_target_and_up_axis() -> None:
     target = np.array([0.1, 0.2, -0.3])
     cams = ring_rig(6, 64, 48, 30.0, radius=1.2, target=target)
-    np.testing.assert_allclose(qc.rig_target(cams), target, atol=1e-9)
+    np.testing.assert_allclose(qc_rig.rig_target(cams), target, atol=1e-9)
     for up in ((0, 1, 0), (0, 0, 1), (1, 0, 0)):
         up = np.asarray(up, float)
         eyes = [np.cross(up, [0.3, 0.5, 0.7]) * 2 + 0.3 * k * up for k in range(-2, 3)]
         eyes = [e + 0.5 * np.roll(up, 1) * k for k, e in enumerate(eyes)]
         rig = [upright_camera(str(k), e, (0, 0, 0), up) for k, e in enumerate(eyes)]
-        B = qc._rig_basis(rig)
+        B = qc_rig._rig_basis(rig)
         np.testing.assert_allclose(B[2], up, atol=1e-9)
         np.testing.assert_allclose(B @ B.T, np.eye(3), atol=1e-12)
         assert np.linalg.det(B) == pytest.approx(1.0)
@@ -78,7 +80,7 @@ def test_rig_target_and_up_axis() -> None:
 def test_plot_camera_rig_size_and_content(tmp_path: Path) -> None:
     cams = {c.serial: c for c in ring_rig(8, 320, 240, 30.0)}
     points = np.random.default_rng(0).normal(scale=0.05, size=(68, 3))
-    out = qc.plot_camera_rig(
+    out = qc_rig.plot_camera_rig(
         cams, tmp_path / "rig.png", points=points, title="rig", figsize=(9.0, 4.5), dpi=100
     )
     img = read_png(out)
@@ -86,7 +88,7 @@ def test_plot_camera_rig_size_and_content(tmp_path: Path) -> None:
     assert img.std() > 10
     assert only_file(tmp_path) == ["rig.png"]  # atomic: no temporary left behind
     # Without points, from a list, other size.
-    img2 = read_png(qc.plot_camera_rig(list(cams.values()), tmp_path / "rig2.png", dpi=50))
+    img2 = read_png(qc_rig.plot_camera_rig(list(cams.values()), tmp_path / "rig2.png", dpi=50))
     assert img2.shape == (300, 600, 3) and img2.std() > 10
 
 
@@ -123,7 +125,7 @@ def test_contact_sheet_places_landmarks_and_colours_them_by_confidence(tmp_path:
     lm[0, 0] = (16.0, 36.0, 1.0)  # confident: a green dot
     lm[0, 1] = (50.0, 10.0, 0.0)  # undetected: hidden
     lm[0, 2] = (44.0, 24.0, 0.1)  # low confidence: a red cross
-    out = qc.contact_sheet(image, lm, tmp_path / "sheet.png", titles=["220700191"])
+    out = contact_sheet.contact_sheet(image, lm, tmp_path / "sheet.png", titles=["220700191"])
     img = read_png(out)
     extent = _extent(img)
     scale = (extent[2] - extent[0]) / W
@@ -152,7 +154,7 @@ def test_contact_sheet_crop_centres_the_face(tmp_path: Path) -> None:
     lm = np.zeros((1, 68, 3))
     lm[0, 0] = (20.0, 20.0, 1.0)
     lm[0, 1] = (40.0, 40.0, 1.0)
-    img = read_png(qc.contact_sheet(image, lm, tmp_path / "crop.png", crop=True))
+    img = read_png(contact_sheet.contact_sheet(image, lm, tmp_path / "crop.png", crop=True))
     x0, y0, x1, y1 = _extent(img)
     assert (x1 - x0) / (y1 - y0) == pytest.approx(1.0, abs=0.05)  # a square crop, not 4:3
     _, where = _marked(img, (x0, y0, x1, y1), ((x0 + x1) / 2, (y0 + y1) / 2), (x1 - x0))
@@ -167,18 +169,20 @@ def test_multi_frame_sheet_layout(tmp_path: Path) -> None:
         [np.stack([face_landmarks(32, 24, 8, 2.0 * f) for _ in range(C)]) for f in range(F)]
     )
     tall = read_png(
-        qc.contact_sheet(
+        contact_sheet.contact_sheet(
             frames, lms, tmp_path / "tall.png", titles=["a", "b"], frames=[0, 10, 20, 30]
         )
     )
     wide = read_png(
-        qc.contact_sheet(np.stack(frames[:1] * 2, axis=1)[0], None, tmp_path / "wide.png")
+        contact_sheet.contact_sheet(
+            np.stack(frames[:1] * 2, axis=1)[0], None, tmp_path / "wide.png"
+        )
     )  # one frame, 4 views in a row
     assert tall.shape[0] > 1.2 * tall.shape[1]  # rows = frames, columns = cameras
     assert wide.shape[1] > 2 * wide.shape[0]
     assert tall.std() > 10 and wide.std() > 10
     with pytest.raises(ValueError, match="landmarks"):
-        qc.contact_sheet(frames, lms[:, :1], tmp_path / "bad.png")
+        contact_sheet.contact_sheet(frames, lms[:, :1], tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
 
 
@@ -193,18 +197,21 @@ def test_mouth_opening_and_frame_picking() -> None:
         ]
     )  # (C, T, 68, 3)
     lm[1, 2, 66, 2] = 0.0  # one camera misses a lip point in frame 2: the others decide
-    score = qc.mouth_opening(lm)
+    score = contact_sheet.mouth_opening(lm)
     assert score.shape == (len(openings),)
     assert np.all(np.diff(score[np.argsort(openings)]) > 0)  # monotone in the true opening
-    picks = qc.pick_frames(len(openings), 3, score)
+    picks = contact_sheet.pick_frames(len(openings), 3, score)
     assert list(picks) == sorted(picks)
     assert {int(np.argmin(openings)), int(np.argmax(openings))} <= set(picks.tolist())
-    assert list(qc.pick_frames(10, 4)) == [0, 3, 6, 9]
-    assert list(qc.pick_frames(3, 5)) == [0, 1, 2]
+    assert list(contact_sheet.pick_frames(10, 4)) == [0, 3, 6, 9]
+    assert list(contact_sheet.pick_frames(3, 5)) == [0, 1, 2]
     lm[..., 2] = 0.0
-    assert np.all(np.isnan(qc.mouth_opening(lm)))
-    assert list(qc.pick_frames(len(openings), 2, qc.mouth_opening(lm))) == [0, 6]
-    assert qc.pick_evenly(list("abcdefg"), 3) == ["a", "d", "g"]
+    assert np.all(np.isnan(contact_sheet.mouth_opening(lm)))
+    assert list(contact_sheet.pick_frames(len(openings), 2, contact_sheet.mouth_opening(lm))) == [
+        0,
+        6,
+    ]
+    assert draw.pick_evenly(list("abcdefg"), 3) == ["a", "d", "g"]
 
 
 def test_sequence_figures_from_a_capture(tmp_path: Path) -> None:
@@ -230,11 +237,13 @@ def test_sequence_figures_from_a_capture(tmp_path: Path) -> None:
     (seq_dir / "sequence.json").write_text(json.dumps({"fps": 30}))
     seq = open_sequence(root, subj, seq_name, validate=False)
     sheet = read_png(
-        qc.sequence_contact_sheet(seq, tmp_path / "qc" / "sheet.png", n_frames=2, n_cameras=2)
+        contact_sheet.sequence_contact_sheet(
+            seq, tmp_path / "qc" / "sheet.png", n_frames=2, n_cameras=2
+        )
     )
     assert sheet.shape[0] > sheet.shape[1] * 0.8 and sheet.std() > 10
-    rig = read_png(qc.plot_sequence_rig(seq, tmp_path / "qc" / "rig.png"))
-    assert rig.shape == (600, 1200, 3)
+    rig_png = read_png(qc_rig.plot_sequence_rig(seq, tmp_path / "qc" / "rig.png"))
+    assert rig_png.shape == (600, 1200, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,13 +253,13 @@ def test_sequence_figures_from_a_capture(tmp_path: Path) -> None:
 def test_audio_levels() -> None:
     sr = 16000
     t = np.arange(sr) / sr
-    lv = qc.audio_levels(0.5 * np.sin(2 * np.pi * 440 * t))
+    lv = qc_audio.audio_levels(0.5 * np.sin(2 * np.pi * 440 * t))
     assert lv["peak_dbfs"] == pytest.approx(20 * np.log10(0.5), abs=0.01)
     assert lv["rms_dbfs"] == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)
     assert lv["clipped_fraction"] == 0.0
-    silent = qc.audio_levels(np.zeros(100))
+    silent = qc_audio.audio_levels(np.zeros(100))
     assert silent["peak_dbfs"] == -np.inf and silent["rms_dbfs"] == -np.inf
-    clipped = qc.audio_levels(np.clip(2 * np.sin(2 * np.pi * 440 * t), -1, 1))
+    clipped = qc_audio.audio_levels(np.clip(2 * np.sin(2 * np.pi * 440 * t), -1, 1))
     assert 0.3 < clipped["clipped_fraction"] < 0.9
 
 
@@ -266,7 +275,7 @@ def test_plot_audio_size_and_content(tmp_path: Path, kind: str) -> None:
         "stereo": np.stack([0.2 * np.sin(2 * np.pi * 500 * t)] * 2, axis=1),
         "tiny": rng.normal(scale=0.1, size=10),
     }[kind]
-    out = qc.plot_audio(audio, sr, tmp_path / "mic.png", title=kind, figsize=(8, 4), dpi=100)
+    out = qc_audio.plot_audio(audio, sr, tmp_path / "mic.png", title=kind, figsize=(8, 4), dpi=100)
     img = read_png(out)
     assert img.shape == (400, 800, 3)
     assert img.std() > 10
@@ -278,7 +287,7 @@ def test_spectrogram_shows_the_tone_at_its_frequency(tmp_path: Path) -> None:
     sr = 16000
     t = np.arange(sr) / sr
     audio = 0.5 * np.sin(2 * np.pi * 2000 * t) + 1e-4 * np.random.default_rng(0).normal(size=sr)
-    img = read_png(qc.plot_audio(audio, sr, tmp_path / "tone.png", figsize=(8, 6), dpi=100))
+    img = read_png(qc_audio.plot_audio(audio, sr, tmp_path / "tone.png", figsize=(8, 6), dpi=100))
     # The spectrogram panel: the block of rows that are mostly near-black (the noise floor).
     lower = img[:, : int(img.shape[1] * 0.8)]
     dark = np.all(lower < 90, axis=-1)  # the noise floor is near-black in magma
@@ -293,7 +302,7 @@ def test_spectrogram_shows_the_tone_at_its_frequency(tmp_path: Path) -> None:
 
 
 def test_eye_opening_finds_the_blink():
-    from talkhead.qc.figures import blink_frame, eye_opening
+    from talkhead.qc.contact_sheet import blink_frame, eye_opening
 
     rng = np.random.default_rng(1)
     lm = np.zeros((3, 20, 68, 3))

@@ -21,3 +21,7 @@ class ConfigError(TalkheadError):
 
 class DepthError(TalkheadError):
     """A depth map is missing, malformed, or unusable."""
+
+
+class EvaluationError(TalkheadError):
+    """Ground truth missing or malformed, or predictions that cannot be compared with it."""

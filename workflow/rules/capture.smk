@@ -8,7 +8,6 @@ rule validate_capture:
     output:
         "results/capture/{subject}/{sequence}/capture.json",
     params:
-        root=lambda wc: capture_root(),
         fps=sequence_fps,
     log:
         "logs/capture/{subject}/{sequence}/validate.log",
@@ -18,7 +17,7 @@ rule validate_capture:
         "../scripts/validate_capture.py"
 
 
-rule qc_capture:
+rule plot_capture:
     input:
         unpack(capture_inputs),
         summary="results/capture/{subject}/{sequence}/capture.json",
@@ -45,7 +44,6 @@ rule qc_capture:
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "microphone"},
         ),
     params:
-        root=lambda wc: capture_root(),
         fps=sequence_fps,
         qc=config["report"],
     log:
@@ -53,4 +51,4 @@ rule qc_capture:
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/qc_capture.py"
+        "../scripts/plot_capture.py"

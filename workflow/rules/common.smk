@@ -31,7 +31,6 @@ check_config(config)
 
 SYNTHETIC = config["capture"]["source"] == "synthetic"
 SYNTH_CAPTURE = "resources/synthetic/capture"
-SYNTH_GT = "resources/synthetic/ground_truth"
 HEAD_MODEL_DIR = "resources/head_model"
 
 
@@ -78,11 +77,6 @@ def capture_root():
     return SYNTH_CAPTURE if SYNTHETIC else config["capture"]["root"]
 
 
-def gt_root():
-    """Ground truth root (synthetic studio only), or None."""
-    return SYNTH_GT if SYNTHETIC else None
-
-
 def capture_sequence_dir(wildcards):
     return f"{capture_root()}/{wildcards.subject}/sequences/{wildcards.sequence}"
 
@@ -111,10 +105,6 @@ def sequence_fps(wildcards):
     return float(config["capture"]["fps"])
 
 
-def gt_sequence_dir(wildcards):
-    return [f"{SYNTH_GT}/{wildcards.subject}/{wildcards.sequence}"] if SYNTHETIC else []
-
-
 def head_model_files():
     """FLAME-format model files: the user's FLAME, or the synthetic head built into resources/."""
     flame = config["flame"]
@@ -140,12 +130,12 @@ def per_sequence(pattern):
 
 
 def all_targets():
+    """The production outputs (QC figures) of every sequence of the sheet."""
     patterns = [
         "results/capture/{subject}/{sequence}/rig.png",
         "results/capture/{subject}/{sequence}/contact_sheet.png",
         "results/capture/{subject}/{sequence}/microphone.png",
         "results/depth/{subject}/{sequence}/depth_maps.png",
-        "results/depth/{subject}/{sequence}/depth_errors.png",
         "results/points/{subject}/{sequence}/points.png",
     ]
     return [target for pattern in patterns for target in per_sequence(pattern)]

@@ -1,20 +1,18 @@
-# Stage 2: per camera per frame depth + normal maps (+ confidence), one format whatever the
+# Stage 3: per camera per frame depth + normal maps (+ confidence), one format whatever the
 # backend (torch multi-view stereo, COLMAP PatchMatch, or depth shipped with the capture).
 
 
-rule depth:
+rule estimate_depth:
     input:
         unpack(capture_inputs),
         summary="results/capture/{subject}/{sequence}/capture.json",
-        ground_truth=gt_sequence_dir,
     output:
         frames=directory("results/depth/{subject}/{sequence}/frames"),
         metrics="results/depth/{subject}/{sequence}/metrics.json",
     params:
-        root=lambda wc: capture_root(),
         fps=sequence_fps,
         depth=config["depth"],
-        backproject=config["backproject"],
+        face_mask=config["face_mask"],
     threads: 8
     resources:
         mem_mb=8000,
@@ -22,19 +20,18 @@ rule depth:
     log:
         "logs/depth/{subject}/{sequence}.log",
     benchmark:
-        "benchmarks/snakemake/depth/{subject}/{sequence}.tsv"
+        "benchmarks/snakemake/estimate_depth/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/depth.py"
+        "../scripts/estimate_depth.py"
 
 
-rule qc_depth:
+rule plot_depth:
     input:
         unpack(capture_inputs),
         frames="results/depth/{subject}/{sequence}/frames",
         metrics="results/depth/{subject}/{sequence}/metrics.json",
-        ground_truth=gt_sequence_dir,
     output:
         maps=report(
             "results/depth/{subject}/{sequence}/depth_maps.png",
@@ -43,21 +40,12 @@ rule qc_depth:
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "depth and normals"},
         ),
-        errors=report(
-            "results/depth/{subject}/{sequence}/depth_errors.png",
-            caption="../report/depth_errors.rst",
-            category="2. Depth",
-            subcategory="{subject} / {sequence}",
-            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "depth error"},
-        ),
     params:
-        root=lambda wc: capture_root(),
         fps=sequence_fps,
-        backproject=config["backproject"],
         qc=config["report"],
     log:
         "logs/depth/{subject}/{sequence}.qc.log",
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/qc_depth.py"
+        "../scripts/plot_depth.py"

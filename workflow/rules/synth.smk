@@ -1,8 +1,11 @@
 # The embedded synthetic studio: a procedural head in FLAME's file format, a speaking actor and
 # a multi-view recording of it, with ground truth. Used when capture.source is "synthetic".
+# Ground truth is written here and read only by the evaluate rules (evaluate.smk).
+
+GROUND_TRUTH = "resources/synthetic/ground_truth"
 
 
-rule synth_head_model:
+rule build_head_model:
     output:
         model=f"{HEAD_MODEL_DIR}/generic_model.pkl",
         landmarks=f"{HEAD_MODEL_DIR}/landmark_embedding.npz",
@@ -14,10 +17,10 @@ rule synth_head_model:
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/synth_head_model.py"
+        "../scripts/build_head_model.py"
 
 
-rule synth_rig:
+rule write_synthetic_rig:
     output:
         f"{SYNTH_CAPTURE}/{{subject}}/camera_params.json",
     params:
@@ -27,16 +30,16 @@ rule synth_rig:
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/synth_rig.py"
+        "../scripts/write_synthetic_rig.py"
 
 
-rule synth_sequence:
+rule render_synthetic_sequence:
     input:
         unpack(lambda wc: head_model_files()),
         calibration=f"{SYNTH_CAPTURE}/{{subject}}/camera_params.json",
     output:
         sequence=directory(f"{SYNTH_CAPTURE}/{{subject}}/sequences/{{sequence}}"),
-        ground_truth=directory(f"{SYNTH_GT}/{{subject}}/{{sequence}}"),
+        ground_truth=directory(f"{GROUND_TRUTH}/{{subject}}/{{sequence}}"),
     params:
         synthetic=config["synthetic"],
     threads: 4
@@ -45,8 +48,8 @@ rule synth_sequence:
     log:
         "logs/synth/{subject}/{sequence}.log",
     benchmark:
-        "benchmarks/snakemake/synth/{subject}/{sequence}.tsv"
+        "benchmarks/snakemake/render_synthetic_sequence/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/synth_sequence.py"
+        "../scripts/render_synthetic_sequence.py"

@@ -24,8 +24,3 @@ def job_sequence(smk, validate=False):
         fps=smk.params.fps,
         validate=validate,
     )
-
-
-def job_ground_truth(smk):
-    """The job's ground-truth folder (synthetic studio), or None."""
-    return smk.input.ground_truth[0] if smk.input.ground_truth else None

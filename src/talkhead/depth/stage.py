@@ -1,5 +1,6 @@
 """The depth stage of one sequence: choose a backend, run it on every frame, write one
-``frame_<t:05d>.npz`` per frame (:mod:`talkhead.depth.io`) and a flat ``metrics.json``.
+``frame_<t:05d>.npz`` per frame (:mod:`talkhead.depth.io`) and a flat ``metrics.json`` of the
+stage's own figures (backend, coverage of the face mask, timing).
 
 Backends: ``torch`` (our multi-view stereo, CPU or GPU), ``colmap`` (PatchMatch stereo; needs a
 CUDA build of pycolmap or a ``colmap`` binary), ``precomputed`` (Nersemble's 16-bit depth PNGs)
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..capture.masks import face_mask
+from ..capture.masks import FACE_LABELS, face_mask
 from ..capture.sequence import (
     CaptureSequence,
     read_alpha,
@@ -26,7 +27,6 @@ from ..capture.sequence import (
     read_segmentation,
 )
 from ..errors import ConfigError, DepthError
-from ..evaluation.depth import DepthErrorAccumulator
 from ..io import PathLike, save_metrics
 from .io import depth_frame_path, load_depth_frame, save_depth_frame
 
@@ -138,19 +138,18 @@ def _run_precomputed(seq, out_dir, settings) -> None:
         )
 
 
-def evaluate_depth(
+def depth_coverage(
     seq: CaptureSequence,
     depth_dir: PathLike,
-    gt_dir: PathLike | None = None,
-    face_labels: tuple[int, ...] = tuple(range(1, 10)),
+    face_labels: tuple[int, ...] = FACE_LABELS,
 ) -> dict[str, float]:
-    """Depth metrics of a sequence, pooled over frames, inside the face mask.
+    """The depth stage's own figures, pooled over frames, inside the face mask.
 
-    With ground truth (``gt_dir/depth/frame_<t>.npz``): median and 90th-percentile absolute
-    depth error (mm), fraction of face pixels with a valid depth, median normal angle error.
-    Without: the valid fraction and the median confidence inside the face mask.
+    Returns:
+        ``face_valid_fraction``: face pixels with a valid depth; ``median_confidence``: median
+        confidence of those pixels (NaN when there is none). No ground truth is involved
+        (figures against ground truth are :mod:`talkhead.evaluation`'s).
     """
-    acc = DepthErrorAccumulator()
     valid, total, conf = 0, 0, []
     for t in seq.frame_ids:
         pred = load_depth_frame(depth_frame_path(depth_dir, t))
@@ -160,19 +159,15 @@ def evaluate_depth(
             if labels is not None
             else read_alpha(seq, t, list(pred.serials)) > 0.5
         )
-        if gt_dir is not None:
-            gt = load_depth_frame(Path(gt_dir) / "depth" / f"frame_{t:05d}.npz")
-            order = [gt.index(s) for s in pred.serials]
-            acc.update(pred.depth, gt.depth[order], mask, pred.normal, gt.normal[order])
         ok = (pred.depth > 0) & mask
         valid += int(ok.sum())
         total += int(mask.sum())
         conf.append(pred.confidence[ok])
-    out: dict[str, float] = acc.compute() if gt_dir is not None else {}
-    out.setdefault("valid_fraction", valid / max(total, 1))
     allconf = np.concatenate(conf) if conf else np.zeros(0)
-    out["median_confidence"] = float(np.median(allconf)) if allconf.size else float("nan")
-    return out
+    return {
+        "face_valid_fraction": valid / max(total, 1),
+        "median_confidence": float(np.median(allconf)) if allconf.size else float("nan"),
+    }
 
 
 def run_depth_stage(
@@ -180,8 +175,7 @@ def run_depth_stage(
     out_dir: PathLike,
     settings: Mapping[str, Any],
     metrics_path: PathLike,
-    gt_dir: PathLike | None = None,
-    face_labels: tuple[int, ...] = tuple(range(1, 10)),
+    face_labels: tuple[int, ...] = FACE_LABELS,
     device: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -189,7 +183,7 @@ def run_depth_stage(
 
     Args:
         settings: the ``depth:`` config section (backend and per-backend options).
-        gt_dir: ground truth of the sequence (synthetic studio), or None.
+        face_labels: LaPa labels of the face mask the coverage is measured in.
         device: torch device for the torch backend (default: CUDA when available).
     """
     backend, why = resolve_backend(
@@ -215,7 +209,7 @@ def run_depth_stage(
         _run_precomputed(seq, out_dir, dict(settings.get("precomputed", {})))
     seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"backend": backend, "device": device if backend == "torch" else ""}
-    metrics.update(evaluate_depth(seq, out_dir, gt_dir, face_labels))
+    metrics.update(depth_coverage(seq, out_dir, face_labels))
     megapixels = seq.width * seq.height * seq.n_cameras * seq.n_frames / 1e6
     metrics["seconds_per_frame"] = seconds / max(seq.n_frames, 1)
     metrics["megapixel_views_per_second"] = megapixels / max(seconds, 1e-9)

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..geometry.mesh_distance import point_to_mesh_distance
-from ..io import PathLike
-
-if TYPE_CHECKING:
-    pass
+from .ground_truth import GroundTruth
 
 
 def landmark_error_mm(pred: np.ndarray, valid: np.ndarray, gt: np.ndarray) -> float:
@@ -32,17 +27,29 @@ def landmark_error_mm(pred: np.ndarray, valid: np.ndarray, gt: np.ndarray) -> fl
 
 
 def points_gt_metrics(
-    data: Mapping[str, np.ndarray], gt_dir: PathLike, max_frames: int = 10
+    data: Mapping[str, np.ndarray], gt: GroundTruth, max_frames: int = 10
 ) -> dict[str, float]:
-    """Back-projected points and fused 3D landmarks against the synthetic ground truth.
+    """Back-projected points and fused 3D landmarks against the ground truth.
 
-    Points are measured against the true mesh of their frame (``vertices.npy``, ``faces.npy``)
-    on up to ``max_frames`` frames spread over the sequence; landmarks on every frame.
+    Points are measured against the true mesh of their frame on up to ``max_frames`` frames
+    spread over the sequence (unsigned point-to-triangle distance); landmarks on every frame.
+
+    Args:
+        data: a ``points.npz`` (:func:`talkhead.points.io.load_points`): ``points`` (P, 3),
+            ``frame_offsets`` (T+1,), ``landmarks3d`` (T, 68, 3), ``landmarks3d_valid``
+            (T, 68), ``frames`` (T,) frame ids (rows of the true arrays).
+        gt: the sequence's ground truth.
+
+    Returns:
+        ``points_to_mesh_median_mm``, ``points_to_mesh_p90_mm``, ``landmarks3d_median_err_mm``,
+        ``landmarks3d_mean_err_mm`` (NaN where nothing can be measured).
+
+    Raises:
+        EvaluationError: ground truth missing or malformed.
     """
-    gt_dir = Path(gt_dir)
-    verts = np.load(gt_dir / "vertices.npy", mmap_mode="r")
-    faces = np.load(gt_dir / "faces.npy")
-    gt_lmk = np.load(gt_dir / "landmarks3d.npy")
+    verts = gt.vertices(mmap=True)
+    faces = gt.faces()
+    gt_lmk = gt.landmarks3d()
     frames = np.asarray(data["frames"], dtype=np.int64)
     offsets = np.asarray(data["frame_offsets"])
     picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).astype(int))

@@ -18,7 +18,6 @@ import numpy as np
 from ..capture.masks import alpha_mask, face_mask
 from ..depth.io import depth_frame_path, list_depth_frames, load_depth_frame
 from ..errors import DepthError
-from ..evaluation.points import points_gt_metrics
 from ..geometry.cameras import Camera
 from ..io import PathLike, save_metrics
 from .backproject import FrameFn, _camera_list, _check_shape, backproject_frame
@@ -193,7 +192,6 @@ def run_backproject_stage(
     points_path: PathLike,
     metrics_path: PathLike,
     settings: Mapping[str, Any] | None = None,
-    gt_dir: PathLike | None = None,
 ) -> dict[str, float]:
     """Back-project a sequence's depth maps to ``points.npz`` and write its ``metrics.json``.
 
@@ -201,7 +199,6 @@ def run_backproject_stage(
         seq: the capture sequence (calibration, segmentation, alpha, 2D landmarks).
         depth_dir: the depth stage's ``frame_<t:05d>.npz`` files.
         settings: the ``backproject`` config section (:class:`BackprojectConfig` fields).
-        gt_dir: the sequence's ground truth (synthetic studio), or None.
     """
     from ..capture.sequence import read_alpha, read_landmarks, read_segmentation
 
@@ -220,8 +217,6 @@ def run_backproject_stage(
     )
     save_points(points_path, data)
     metrics = points_metrics(stats, data)
-    if gt_dir is not None:
-        metrics.update(points_gt_metrics(data, gt_dir))
     log.info("back-projection metrics: %s", metrics)
     save_metrics(metrics_path, metrics)
     return metrics

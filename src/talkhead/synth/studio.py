@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import CaptureError, ConfigError
+from ..evaluation.ground_truth import GroundTruthWriter, ground_truth_dir
 from ..geometry.cameras import Camera, look_at, read_camera_params, ring_rig, write_camera_params
-from ..io import PathLike, atomic_path, save_image, save_json, save_npz, save_wav
+from ..io import PathLike, atomic_path, save_image, save_json, save_wav
 from . import texture as tx
 from .config import StudioConfig
 from .render import (
@@ -302,10 +303,10 @@ def render_sequence(
     Writes, under ``capture_root/<subject>/``: ``camera_params.json`` (if missing) and
     ``sequences/<sequence>/`` with ``sequence.json``, ``timesteps/frame_<t:05d>/{images,
     alpha_map,facer_segmentation_masks}/...png``, ``annotations/landmarks2D/cam_<serial>.npy``
-    (T, 68, 3) and ``audio/audio_recording.wav``; under ``gt_root/<subject>/<sequence>/``:
-    ``flame.npz`` (with ``shape`` and ``fps``), ``vertices.npy`` (T, V, 3), ``faces.npy`` (F, 3),
-    ``landmarks3d.npy`` (T, L, 3), ``audio_clean.wav``, ``phonemes.json`` and
-    ``depth/frame_<t:05d>.npz`` (depth (C, H, W), normal (C, H, W, 3), serials (C,)).
+    (T, 68, 3) and ``audio/audio_recording.wav``; under ``gt_root/<subject>/<sequence>/``
+    the ground truth (true FLAME parameters, meshes, landmarks, clean audio, phonemes and
+    per-frame depth and normals) through
+    :class:`~talkhead.evaluation.ground_truth.GroundTruthWriter`.
 
     Args:
         head_model_dir: folder with ``generic_model.pkl``, ``landmark_embedding.npz`` and
@@ -325,7 +326,7 @@ def render_sequence(
     import torch
     from tqdm.auto import tqdm
 
-    from ..flame import FlameLayer, load_flame_model, save_flame_params
+    from ..flame import FlameLayer, load_flame_model
     from .actor import speaking_actor
     from .speech import microphone
 
@@ -344,7 +345,8 @@ def render_sequence(
     )
     subject_dir = Path(capture_root) / subject
     seq_dir = subject_dir / "sequences" / sequence
-    gt_dir = Path(gt_root) / subject / sequence
+    gt_dir = ground_truth_dir(gt_root, subject, sequence)
+    truth = GroundTruthWriter(gt_dir)
 
     # --- cameras (deterministic per subject: every sequence of a subject computes the same
     # rig; the file is (re)written only when it is missing or differs, e.g. after a config
@@ -455,11 +457,11 @@ def render_sequence(
             for c, view in enumerate(views):
                 visible[c, t] &= view["visible"]
                 coverage[t, c] = float((view["alpha"] > 127).mean())
-            save_npz(
-                gt_dir / "depth" / f"frame_{t:05d}.npz",
-                depth=np.stack([v["depth"] for v in views]),
-                normal=np.stack([v["normal"] for v in views]).astype(np.float16),
-                serials=np.asarray(serials),
+            truth.depth_frame(
+                t,
+                np.stack([v["depth"] for v in views]),
+                np.stack([v["normal"] for v in views]),
+                serials,
             )
     finally:
         if pool:
@@ -487,13 +489,10 @@ def render_sequence(
     save_json(seq_dir / "sequence.json", {"fps": float(cfg.fps), "n_frames": T})
 
     # --- ground truth
-    save_wav(gt_dir / "audio_clean.wav", np.clip(take.audio, -1, 1), cfg.sample_rate)
-    save_json(gt_dir / "phonemes.json", take.phonemes_json())
-    _save_npy(gt_dir / "vertices.npy", vertices.astype(np.float32))
-    _save_npy(gt_dir / "faces.npy", faces.astype(np.int32))
-    _save_npy(gt_dir / "landmarks3d.npy", landmarks.astype(np.float32))
-    save_flame_params(
-        gt_dir / "flame.npz",
+    truth.clean_audio(take.audio, cfg.sample_rate)
+    truth.phonemes(take.phonemes_json())
+    truth.meshes(vertices, faces, landmarks)
+    truth.flame_params(
         {
             "shape": shape,
             "expression": p["expression"],

@@ -1,34 +1,33 @@
-# Stage 3: masked back-projection (depth in (min, max] and the facial segmentation) to per-frame
-# world point clouds with normals, and 2D landmarks lifted to 3D and fused across views.
+# Stage 4: masked back-projection (depth in (min, max] and the facial mask) to per-frame world
+# point clouds with normals, and 2D landmarks lifted to 3D and fused across views.
 
 
-rule backproject:
+rule backproject_points:
     input:
         unpack(capture_inputs),
         summary="results/capture/{subject}/{sequence}/capture.json",
         frames="results/depth/{subject}/{sequence}/frames",
-        ground_truth=gt_sequence_dir,
     output:
         points="results/points/{subject}/{sequence}/points.npz",
         metrics="results/points/{subject}/{sequence}/metrics.json",
     params:
-        root=lambda wc: capture_root(),
         fps=sequence_fps,
         backproject=config["backproject"],
+        face_mask=config["face_mask"],
     threads: 2
     resources:
         mem_mb=4000,
     log:
-        "logs/backproject/{subject}/{sequence}.log",
+        "logs/points/{subject}/{sequence}.log",
     benchmark:
-        "benchmarks/snakemake/backproject/{subject}/{sequence}.tsv"
+        "benchmarks/snakemake/backproject_points/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/backproject.py"
+        "../scripts/backproject_points.py"
 
 
-rule qc_points:
+rule plot_points:
     input:
         points="results/points/{subject}/{sequence}/points.npz",
         metrics="results/points/{subject}/{sequence}/metrics.json",
@@ -40,11 +39,9 @@ rule qc_points:
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "fused points"},
         ),
-    params:
-        qc=config["report"],
     log:
-        "logs/backproject/{subject}/{sequence}.qc.log",
+        "logs/points/{subject}/{sequence}.qc.log",
     conda:
         "../../envs/talkhead.yaml"
     script:
-        "../scripts/qc_points.py"
+        "../scripts/plot_points.py"

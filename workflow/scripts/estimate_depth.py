@@ -1,6 +1,6 @@
-"""Depth + normal maps of every camera and frame of one sequence, and their metrics."""
+"""Depth + normal maps of every camera and frame of one sequence, and the stage's metrics."""
 
-from _bootstrap import job_ground_truth, job_sequence
+from _bootstrap import job_sequence
 
 from talkhead.depth.stage import run_depth_stage
 from talkhead.logs import log_to
@@ -9,12 +9,10 @@ with log_to(snakemake.log[0]):
     import torch
 
     torch.set_num_threads(snakemake.threads)
-    seq = job_sequence(snakemake)
     run_depth_stage(
-        seq,
+        job_sequence(snakemake),
         snakemake.output.frames,
         snakemake.params.depth,
         snakemake.output.metrics,
-        gt_dir=job_ground_truth(snakemake),
-        face_labels=tuple(snakemake.params.backproject["face_labels"]),
+        face_labels=tuple(snakemake.params.face_mask["labels"]),
     )

@@ -1,17 +1,15 @@
 """Back-project one sequence's depth maps to per-frame point clouds and fused 3D landmarks."""
 
-from _bootstrap import job_ground_truth, job_sequence
+from _bootstrap import job_sequence
 
 from talkhead.logs import log_to
 from talkhead.points.stage import run_backproject_stage
 
 with log_to(snakemake.log[0]):
-    seq = job_sequence(snakemake)
     run_backproject_stage(
-        seq,
+        job_sequence(snakemake),
         snakemake.input.frames,
         snakemake.output.points,
         snakemake.output.metrics,
         snakemake.params.backproject,
-        gt_dir=job_ground_truth(snakemake),
     )

@@ -1,0 +1,60 @@
+# Stage accuracy against the capture's ground truth (the synthetic studio has one; a real
+# capture has none, and then these rules are not in the DAG). Each writes evaluation.json
+# beside the stage's own metrics.json; pictures of the errors go to the report.
+
+
+def ground_truth_dir(wildcards):
+    """The sequence's ground-truth folder (written by render_synthetic_sequence)."""
+    return f"{GROUND_TRUTH}/{wildcards.subject}/{wildcards.sequence}"
+
+
+def evaluation_targets():
+    """Every evaluation output of the sheet's sequences, or none without ground truth."""
+    if not SYNTHETIC:
+        return []
+    patterns = [
+        "results/depth/{subject}/{sequence}/evaluation.json",
+        "results/depth/{subject}/{sequence}/depth_errors.png",
+        "results/points/{subject}/{sequence}/evaluation.json",
+    ]
+    return [target for pattern in patterns for target in per_sequence(pattern)]
+
+
+rule evaluate_depth:
+    input:
+        unpack(capture_inputs),
+        frames="results/depth/{subject}/{sequence}/frames",
+        ground_truth=ground_truth_dir,
+    output:
+        evaluation="results/depth/{subject}/{sequence}/evaluation.json",
+        errors=report(
+            "results/depth/{subject}/{sequence}/depth_errors.png",
+            caption="../report/depth_errors.rst",
+            category="2. Depth",
+            subcategory="{subject} / {sequence}",
+            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "depth error"},
+        ),
+    params:
+        fps=sequence_fps,
+        face_mask=config["face_mask"],
+        qc=config["report"],
+    log:
+        "logs/evaluate/{subject}/{sequence}/depth.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    script:
+        "../scripts/evaluate_depth.py"
+
+
+rule evaluate_points:
+    input:
+        points="results/points/{subject}/{sequence}/points.npz",
+        ground_truth=ground_truth_dir,
+    output:
+        evaluation="results/points/{subject}/{sequence}/evaluation.json",
+    log:
+        "logs/evaluate/{subject}/{sequence}/points.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    script:
+        "../scripts/evaluate_points.py"
