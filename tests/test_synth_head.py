@@ -372,3 +372,18 @@ def test_bad_arguments_raise():
         H.build_head_model(n_expression=3)
     with pytest.raises(ValueError, match="detail"):
         H.build_head_model(detail=10.0)
+
+
+def test_pose_head_rejects_too_many_coefficients(model):
+    with pytest.raises(ValueError, match="shape has 21 coefficients"):
+        H.pose_head(model, shape=np.zeros(21))
+    with pytest.raises(ValueError, match="expression has 13 coefficients"):
+        H.pose_head(model, expression=np.zeros(13))
+
+
+def test_import_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, talkhead.synth.head; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,8 +7,9 @@
 - :mod:`.params` — FLAME parameter ``.npz`` files.
 """
 
+from ..geometry.rotations import batch_rodrigues
 from .layer import FLAME_JOINTS, FlameLayer, FlameOutput, barycentric_landmarks
-from .lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, lbs, vertices2joints
+from .lbs import batch_rigid_transform, blend_shapes, lbs, vertices2joints
 from .model import (
     FLAME_NUM_EXPRESSION,
     FLAME_NUM_SHAPE,

@@ -4,7 +4,8 @@ The model is the one of SMPL / FLAME:
 
 1. ``v_shaped = v_template + shapedirs · betas`` (identity and expression blendshapes);
 2. rest joints ``J = J_regressor · v_shaped``;
-3. per-joint rotations ``R_j = exp([θ_j]×)`` from axis-angle ``θ_j``;
+3. per-joint rotations ``R_j = exp([θ_j]×)`` from axis-angle ``θ_j``
+   (:func:`talkhead.geometry.rotations.batch_rodrigues`);
 4. pose correctives ``v_posed = v_shaped + posedirs · vec(R_j - I for j ≥ 1)``;
 5. forward kinematics along ``parents`` gives world transforms ``G_j``; skinning moves each
    vertex by ``Σ_j w_vj · G_j · [I | -J_j]`` (the joint transforms relative to rest pose).
@@ -15,43 +16,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["batch_rigid_transform", "batch_rodrigues", "blend_shapes", "lbs", "vertices2joints"]
+from ..geometry.rotations import batch_rodrigues
 
-# Below this squared angle the Taylor series of sin(t)/t and (1-cos(t))/t^2 is used.
-_SMALL_ANGLE2 = 1e-8
-
-
-def _skew(v: Tensor) -> Tensor:
-    """(N, 3) vectors -> (N, 3, 3) cross-product matrices ``[v]×``."""
-    zero = torch.zeros_like(v[:, 0])
-    x, y, z = v.unbind(-1)
-    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).view(-1, 3, 3)
-
-
-def batch_rodrigues(rot_vecs: Tensor) -> Tensor:
-    """Axis-angle vectors to rotation matrices, stable (value and gradient) at zero angle.
-
-    ``R = I + a(θ)·K + b(θ)·K²`` with ``K = [r]×``, ``θ = |r|``, ``a = sin θ / θ`` and
-    ``b = (1 - cos θ) / θ²``; near zero the series ``a ≈ 1 - θ²/6``, ``b ≈ 1/2 - θ²/24``.
-
-    Args:
-        rot_vecs: (N, 3) axis-angle vectors (radians).
-
-    Returns:
-        (N, 3, 3) rotation matrices.
-    """
-    if rot_vecs.ndim != 2 or rot_vecs.shape[-1] != 3:
-        raise ValueError(f"batch_rodrigues expects (N, 3), got {tuple(rot_vecs.shape)}")
-    theta2 = (rot_vecs * rot_vecs).sum(-1)
-    small = theta2 < _SMALL_ANGLE2
-    # A safe angle keeps the unused branch finite so torch.where does not leak NaN gradients.
-    theta2_safe = torch.where(small, torch.ones_like(theta2), theta2)
-    theta = theta2_safe.sqrt()
-    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(theta)) / theta2_safe)
-    K = _skew(rot_vecs)
-    eye = torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device).expand_as(K)
-    return eye + a[:, None, None] * K + b[:, None, None] * (K @ K)
+__all__ = ["batch_rigid_transform", "blend_shapes", "lbs", "vertices2joints"]
 
 
 def blend_shapes(coeffs: Tensor, dirs: Tensor) -> Tensor:

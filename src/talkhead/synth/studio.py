@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import CaptureError, ConfigError
 from ..evaluation.ground_truth import GroundTruthWriter, ground_truth_dir
 from ..geometry.cameras import Camera, look_at, read_camera_params, ring_rig, write_camera_params
+from ..geometry.rotations import axis_angle_to_matrix
 from ..io import PathLike, atomic_path, save_image, save_json, save_wav
 from . import texture as tx
 from .config import StudioConfig
@@ -59,15 +60,6 @@ def stable_seed(*parts: object) -> int:
 # --------------------------------------------------------------------------------------
 
 
-def _rotation(axis_angle: np.ndarray) -> np.ndarray:
-    theta = float(np.linalg.norm(axis_angle))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = axis_angle / theta
-    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(theta) * Kx + (1 - math.cos(theta)) * Kx @ Kx
-
-
 def rig_cameras(
     cfg: StudioConfig, subject: str, target: Sequence[float] = (0, 0, 0)
 ) -> list[Camera]:
@@ -91,7 +83,7 @@ def rig_cameras(
     for cam in cams:
         eye = cam.center + rng.normal(0.0, cfg.rig_jitter_m / math.sqrt(3), 3)
         T = look_at(eye, target)
-        dR = _rotation(np.deg2rad(rng.normal(0.0, cfg.rig_jitter_deg / math.sqrt(3), 3)))
+        dR = axis_angle_to_matrix(np.deg2rad(rng.normal(0.0, cfg.rig_jitter_deg / math.sqrt(3), 3)))
         R = dR @ T[:3, :3]
         w2c = np.eye(4)
         w2c[:3, :3] = R
