@@ -17,14 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..capture.masks import face_mask
-from ..capture.sequence import (
-    CaptureSequence,
-    read_alpha,
-    read_images,
-    read_landmarks,
-    read_segmentation,
-)
+from ..capture.masks import facial_masks, head_masks
+from ..capture.readers import read_images, read_landmarks
+from ..capture.sequence import CaptureSequence
 from ..errors import ConfigError, DepthError
 from ..evaluation.depth import DepthErrorAccumulator
 from ..io import PathLike, save_metrics
@@ -78,7 +73,7 @@ def sequence_depth_range(seq: CaptureSequence, margin: float) -> tuple[np.ndarra
 
 
 def _frame_masks(seq: CaptureSequence, t: int) -> np.ndarray:
-    return read_alpha(seq, t) > 0.5
+    return head_masks(seq, t)
 
 
 def _run_torch(seq, out_dir, settings, depth_range, device, progress) -> None:
@@ -121,7 +116,7 @@ def _run_colmap(seq, out_dir, settings, depth_range) -> None:
 
 
 def _run_precomputed(seq, out_dir, settings) -> None:
-    from ..capture.sequence import read_precomputed_depth
+    from ..capture.readers import read_precomputed_depth
     from .precomputed import depth_frame_from_depth_maps
 
     if not seq.has_precomputed_depth:
@@ -154,12 +149,7 @@ def evaluate_depth(
     valid, total, conf = 0, 0, []
     for t in seq.frame_ids:
         pred = load_depth_frame(depth_frame_path(depth_dir, t))
-        labels = read_segmentation(seq, t, list(pred.serials))
-        mask = (
-            face_mask(labels, face_labels)
-            if labels is not None
-            else read_alpha(seq, t, list(pred.serials)) > 0.5
-        )
+        mask = facial_masks(seq, t, list(pred.serials), face_labels)
         if gt_dir is not None:
             gt = load_depth_frame(Path(gt_dir) / "depth" / f"frame_{t:05d}.npz")
             order = [gt.index(s) for s in pred.serials]

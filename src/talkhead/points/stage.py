@@ -203,7 +203,7 @@ def run_backproject_stage(
         settings: the ``backproject`` config section (:class:`BackprojectConfig` fields).
         gt_dir: the sequence's ground truth (synthetic studio), or None.
     """
-    from ..capture.sequence import read_alpha, read_landmarks, read_segmentation
+    from ..capture.readers import read_alpha, read_landmarks, read_segmentation
 
     cfg = BackprojectConfig.from_dict(settings)
     column = {s: i for i, s in enumerate(seq.serials)}

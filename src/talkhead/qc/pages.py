@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..capture.sequence import CaptureSequence, read_audio
+from ..capture.readers import read_audio
+from ..capture.sequence import CaptureSequence
 from ..depth.stage import landmark_points
 from ..io import PathLike
 from .figures import plot_audio, plot_sequence_rig, sequence_contact_sheet
@@ -34,16 +35,6 @@ def capture_qc(
     title = f"microphone of {seq.subject} / {seq.sequence}"
     out["audio"] = plot_audio(audio, sr, audio_path, title=title)
     return out
-
-
-def _face_masks(seq: CaptureSequence, t: int, serials: list[str], face_labels) -> np.ndarray:
-    from ..capture.masks import face_mask
-    from ..capture.sequence import read_alpha, read_segmentation
-
-    labels = read_segmentation(seq, t, serials)
-    if labels is not None:
-        return face_mask(labels, tuple(face_labels))
-    return read_alpha(seq, t, serials) > 0.5
 
 
 def _black_bad(name: str):
@@ -87,7 +78,8 @@ def depth_qc(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..capture.sequence import read_images
+    from ..capture.masks import facial_masks
+    from ..capture.readers import read_images
     from ..depth.io import depth_frame_path, load_depth_frame
     from .figures import pick_evenly
 
@@ -96,7 +88,7 @@ def depth_qc(
     serials = pick_evenly(list(frame.serials), n_cameras)
     idx = [frame.index(s) for s in serials]
     images = read_images(seq, t, serials)
-    face = _face_masks(seq, t, serials, face_labels)
+    face = facial_masks(seq, t, serials, tuple(face_labels))
     depth = frame.depth[idx]
     valid = depth > 0
     lo, hi = np.percentile(depth[valid], [1, 99]) if valid.any() else (0.0, 1.0)
