@@ -105,21 +105,19 @@ def capture_dataset(
     face_labels=tuple(range(1, 10)),
 ) -> Dataset:
     """Frames of a Nersemble-style capture with ground-truth depth."""
-    from talkhead.capture import sequence as cap
+    from talkhead.capture.masks import facial_masks, head_masks
+    from talkhead.capture.readers import read_images, read_landmarks
+    from talkhead.capture.sequence import open_sequence
     from talkhead.io import load_npz
 
-    seq = cap.open_sequence(root, subject, sequence, validate=False)
+    seq = open_sequence(root, subject, sequence, validate=False)
     cams = [seq.cameras[s] for s in seq.serials]
-    lmk = cap.read_landmarks(seq) if seq.has_landmarks else None  # (C, T, 68, 3)
+    lmk = read_landmarks(seq) if seq.has_landmarks else None  # (C, T, 68, 3)
     ds = Dataset(f"{subject}/{sequence}", cams)
     for i, t in enumerate(seq.frame_ids[:n_frames]):
-        images = cap.read_images(seq, t)
-        masks = cap.read_alpha(seq, t) > 0.5
-        if seq.has_segmentation:
-            seg = cap.read_segmentation(seq, t)
-            face = np.isin(seg, face_labels)
-        else:
-            face = masks
+        images = read_images(seq, t)
+        masks = head_masks(seq, t)
+        face = facial_masks(seq, t, labels=face_labels)
         rng = depth_range_from_rig(cams)
         if lmk is not None:
             X, ok = triangulate_points(lmk[:, i, :, :2], lmk[:, i, :, 2], cams)

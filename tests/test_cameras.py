@@ -7,16 +7,9 @@ import os
 import numpy as np
 import pytest
 
+from talkhead.capture.calibration import read_camera_params, write_camera_params
 from talkhead.errors import CaptureError
-from talkhead.geometry.cameras import (
-    invert_rigid,
-    look_at,
-    project,
-    read_camera_params,
-    ring_rig,
-    unproject,
-    write_camera_params,
-)
+from talkhead.geometry.cameras import invert_rigid, look_at, project, ring_rig, unproject
 from talkhead.io import save_json
 
 

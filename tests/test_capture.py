@@ -3,8 +3,11 @@ defect, alone or together, is reported with its kind and the file or camera at f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,15 +16,27 @@ import cv2
 import numpy as np
 import pytest
 
-from talkhead.capture import sequence as capture
-from talkhead.capture.sequence import (
+from talkhead.capture import layout
+from talkhead.capture import readers as capture
+from talkhead.capture.calibration import write_camera_params
+from talkhead.capture.masks import (
+    ALPHA_THRESHOLD,
+    FACE_LABELS,
+    alpha_mask,
+    face_mask,
+    facial_masks,
+    head_masks,
+)
+from talkhead.capture.sequence import CaptureSequence, open_sequence, open_sequence_dir
+from talkhead.capture.validate import (
+    errors_of,
     format_problems,
-    open_sequence,
     validate_capture,
     validate_main,
+    validate_sequence_dir,
 )
 from talkhead.errors import CaptureError
-from talkhead.geometry.cameras import ring_rig, write_camera_params
+from talkhead.geometry.cameras import ring_rig
 from talkhead.io import save_wav
 
 W, H = 32, 24
@@ -389,7 +404,7 @@ DEFECTS = [v for k, v in dict(globals()).items() if k.startswith("d_")]
 def test_each_defect_is_reported_by_kind_naming_the_culprit(tree: Tree, defect) -> None:
     kind, names = defect(tree)
     problems = validate_capture(tree.root)
-    errors = capture.errors_of(problems)
+    errors = errors_of(problems)
     assert errors, f"{defect.__name__} was not reported"
     matching = [p for p in errors if p.kind == kind]
     assert matching, f"expected {kind}, got {kinds(problems)}: {format_problems(problems)}"
@@ -401,6 +416,14 @@ def test_each_defect_is_reported_by_kind_naming_the_culprit(tree: Tree, defect) 
     with pytest.raises(CaptureError) as exc:
         open_sequence(tree.root, SUBJECT, SEQ)
     assert kind in str(exc.value)
+    # The job-input entry points see the same problems and raise the same report.
+    assert validate_sequence_dir(tree.seq_dir) == validate_capture(tree.root, SUBJECT, SEQ)
+    assert validate_sequence_dir(tree.seq_dir, tree.calib) == validate_capture(
+        tree.root, SUBJECT, SEQ
+    )
+    with pytest.raises(CaptureError) as exc_dir:
+        open_sequence_dir(tree.seq_dir, tree.calib, validate=True)
+    assert str(exc_dir.value) == str(exc.value)
 
 
 def test_all_defects_are_reported_together(tree: Tree) -> None:
@@ -422,7 +445,7 @@ def test_all_defects_are_reported_together(tree: Tree) -> None:
     for kind in expected:
         assert kind in str(exc.value)
     report = format_problems(problems, root=tree.root)
-    assert report.startswith(f"{len(capture.errors_of(problems))} errors")
+    assert report.startswith(f"{len(errors_of(problems))} errors")
     assert str(tree.root) not in report  # paths shown relative to the root
 
 
@@ -462,3 +485,159 @@ def test_warnings_do_not_block_opening(tree: Tree) -> None:
     assert kinds(problems) == ["clipped_audio", "landmarks_out_of_image"]
     assert all(p.severity == "warning" for p in problems)
     open_sequence(tree.root, SUBJECT, SEQ)  # does not raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout: one set of path functions
+
+
+def test_layout_spells_the_documented_tree() -> None:
+    root = Path("/data/capture")
+    subj = layout.subject_dir(root, SUBJECT)
+    seq_dir = layout.sequence_dir(root, SUBJECT, SEQ)
+    assert subj == root / SUBJECT
+    assert layout.calibration_path(subj) == root / SUBJECT / "camera_params.json"
+    assert seq_dir == root / SUBJECT / "sequences" / SEQ
+    assert layout.sequence_file(seq_dir) == seq_dir / "sequence.json"
+    frame = seq_dir / "timesteps" / "frame_00012"
+    assert layout.frame_dir(seq_dir, 12) == frame
+    assert layout.image_path(seq_dir, 12, "a1") == frame / "images" / "cam_a1.png"
+    assert layout.image_path(seq_dir, 12, "a1", ".jpg") == frame / "images" / "cam_a1.jpg"
+    assert layout.alpha_path(seq_dir, 12, "a1") == frame / "alpha_map" / "cam_a1.png"
+    assert (
+        layout.segmentation_path(seq_dir, 12, "a1")
+        == frame / "facer_segmentation_masks" / "segmentation_cam_a1.png"
+    )
+    assert (
+        layout.precomputed_depth_path(seq_dir, 12, "a1")
+        == frame / "colmap" / "depth_maps" / "cam_a1.png"
+    )
+    assert (
+        layout.landmarks_path(seq_dir, "a1")
+        == seq_dir / "annotations" / "landmarks2D" / "cam_a1.npy"
+    )
+    assert layout.audio_path(seq_dir) == seq_dir / "audio" / "audio_recording.wav"
+    assert layout.audio_path(seq_dir, ".flac").name == "audio_recording.flac"
+    # names written by the path functions are the names the scanners recognise
+    for name, (folder, rx) in layout.MAP_LAYOUT.items():
+        path = layout.map_path(seq_dir, 12, name, "a_1.x")
+        assert path.parent == layout.map_dir(seq_dir, 12, name) == frame / folder
+        assert re.fullmatch(rx, path.name).group(1) == "a_1.x"
+    m = layout.IMAGE_RE.fullmatch(layout.image_path(seq_dir, 3, "a_1").name)
+    assert m and m.group(1) == "a_1"
+    assert layout.parse_frame_name(layout.frame_name(12)) == 12
+    assert layout.parse_frame_name("frame_x") is None
+
+
+def test_split_sequence_dir_inverts_sequence_dir() -> None:
+    root = Path("rel/capture")
+    seq_dir = layout.sequence_dir(root, SUBJECT, SEQ)
+    assert layout.split_sequence_dir(seq_dir) == (root, SUBJECT, SEQ)
+    assert layout.split_sequence_dir(str(seq_dir) + "/") == (root, SUBJECT, SEQ)
+    assert layout.sequence_calibration_path(seq_dir) == root / SUBJECT / "camera_params.json"
+    for bad in (root / SUBJECT / SEQ, Path("sequences") / SEQ):
+        with pytest.raises(CaptureError, match="not a sequence folder"):
+            layout.split_sequence_dir(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening from a job's inputs
+
+
+def _fields(seq: CaptureSequence) -> dict:
+    out = {f.name: getattr(seq, f.name) for f in dataclasses.fields(seq) if f.name != "cameras"}
+    out["cameras"] = {
+        s: (c.K.tolist(), c.world_2_cam.tolist(), c.width, c.height) for s, c in seq.cameras.items()
+    }
+    return out
+
+
+def test_open_sequence_dir_equals_open_sequence(tree: Tree) -> None:
+    ref = open_sequence(tree.root, SUBJECT, SEQ, fps=30.0)
+    for seq in (
+        open_sequence_dir(tree.seq_dir, fps=30.0),
+        open_sequence_dir(str(tree.seq_dir), str(tree.calib), fps=30.0),
+        open_sequence_dir(tree.seq_dir, tree.calib, fps=30.0, validate=True, workers=1),
+    ):
+        assert _fields(seq) == _fields(ref)
+        assert (seq.root, seq.subject, seq.sequence) == (tree.root, SUBJECT, SEQ)
+        assert seq.calibration_path == tree.calib
+        assert capture.summarize(seq) == capture.summarize(ref)
+        np.testing.assert_array_equal(capture.read_images(seq, 1), capture.read_images(ref, 1))
+    # a relative sequence folder gives the same relative root (as a job's inputs are)
+    rel = open_sequence_dir(Path(os.path.relpath(tree.seq_dir)), fps=30.0)
+    assert rel.root == Path(os.path.relpath(tree.root))
+    with pytest.raises(CaptureError, match="not a sequence folder"):
+        open_sequence_dir(tree.root / SUBJECT)
+    with pytest.raises(CaptureError, match="sequence folder is missing"):
+        open_sequence_dir(tree.root / SUBJECT / "sequences" / "SEN-99")
+
+
+def test_open_sequence_dir_reads_the_calibration_it_is_given(tree: Tree, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "calib" / "cams.json"
+    elsewhere.parent.mkdir()
+    shutil.copy(tree.calib, elsewhere)
+    tree.calib.unlink()
+    seq = open_sequence_dir(tree.seq_dir, elsewhere, validate=True)
+    assert seq.calibration_path == elsewhere and seq.serials == tree.serials
+    with pytest.raises(CaptureError, match="no camera"):
+        capture.read_images(seq, 0, serials=["nope"])
+    assert kinds(validate_sequence_dir(tree.seq_dir)) == ["missing_calibration"]
+    assert validate_sequence_dir(tree.seq_dir, elsewhere) == []
+    with pytest.raises(CaptureError, match="missing_calibration"):
+        open_sequence_dir(tree.seq_dir, validate=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The face-mask policy
+
+
+def test_facial_masks_are_face_labels_with_a_segmentation(tree: Tree) -> None:
+    seq = open_sequence(tree.root, SUBJECT, SEQ)
+    t, serials = 2, [tree.serials[2], tree.serials[0]]
+    seg, alpha = tree.seg[t][[2, 0]], tree.alpha[t][[2, 0]]
+    face = np.isin(seg, np.arange(1, 10))
+    head = alpha > 127  # uint8 alpha > 0.5 of full scale
+    got = facial_masks(seq, t, serials)
+    assert got.dtype == bool and got.shape == (2, H, W)
+    np.testing.assert_array_equal(got, face)
+    np.testing.assert_array_equal(facial_masks(seq, t, serials, use_alpha=True), face & head)
+    np.testing.assert_array_equal(facial_masks(seq, t, serials, labels=(1,)), seg == 1)
+    np.testing.assert_array_equal(head_masks(seq, t, serials), head)
+    np.testing.assert_array_equal(head_masks(seq, t, serials, 0.9), alpha > 0.9 * 255)
+    np.testing.assert_array_equal(
+        facial_masks(seq, t, serials, use_alpha=True, alpha_threshold=0.9),
+        face & (alpha > 0.9 * 255),
+    )
+    assert facial_masks(seq, t).shape == (N_CAMS, H, W)  # default: every camera
+    # what the depth evaluation and the QC pages computed inline before
+    before = face_mask(capture.read_segmentation(seq, t, serials), FACE_LABELS)
+    np.testing.assert_array_equal(facial_masks(seq, t, serials), before)
+    np.testing.assert_array_equal(head_masks(seq, t), capture.read_alpha(seq, t) > 0.5)
+
+
+def test_facial_masks_fall_back_to_alpha_without_a_segmentation(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "c")
+    for t in range(N_FRAMES):
+        shutil.rmtree(tree.frame(t) / "facer_segmentation_masks")
+    seq = open_sequence(tree.root, SUBJECT, SEQ)
+    assert not seq.has_segmentation
+    head = tree.alpha[1] > 127
+    for use_alpha in (False, True):
+        np.testing.assert_array_equal(facial_masks(seq, 1, use_alpha=use_alpha), head)
+    np.testing.assert_array_equal(facial_masks(seq, 1), capture.read_alpha(seq, 1) > 0.5)
+    # no alpha either: the all-ones mattes make every pixel head
+    for t in range(N_FRAMES):
+        shutil.rmtree(tree.frame(t) / "alpha_map")
+    seq = open_sequence(tree.root, SUBJECT, SEQ)
+    assert facial_masks(seq, 1).all() and head_masks(seq, 1).all()
+
+
+def test_alpha_mask_threshold_is_a_fraction_of_full_scale() -> None:
+    assert ALPHA_THRESHOLD == 0.5
+    a8 = np.array([0, 127, 128, 255], np.uint8)
+    np.testing.assert_array_equal(alpha_mask(a8), [False, False, True, True])
+    np.testing.assert_array_equal(alpha_mask(a8 / np.float32(255)), alpha_mask(a8))
+    a16 = np.array([32767, 32768], np.uint16)
+    np.testing.assert_array_equal(alpha_mask(a16), [False, True])
+    np.testing.assert_array_equal(alpha_mask(np.array([0.5, 0.51, np.nan])), [False, True, False])

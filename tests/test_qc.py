@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from talkhead.capture.calibration import write_camera_params
 from talkhead.capture.sequence import open_sequence
-from talkhead.geometry.cameras import Camera, intrinsics_from_fov, ring_rig, write_camera_params
+from talkhead.geometry.cameras import Camera, intrinsics_from_fov, ring_rig
 from talkhead.qc import audio as qc_audio
 from talkhead.qc import contact_sheet, draw
 from talkhead.qc import rig as qc_rig

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+from talkhead.capture.calibration import read_camera_params
 from talkhead.errors import ConfigError
-from talkhead.geometry.cameras import read_camera_params
 from talkhead.io import load_npz, read_image, read_wav
 from talkhead.synth.config import StudioConfig
 from talkhead.synth.studio import (
@@ -193,6 +193,68 @@ def test_render_sequence_writes_the_nersemble_layout(recorded):
     d = load_npz(gt / "depth" / "frame_00000.npz")
     assert d["depth"].shape == (C, H, W) and d["depth"].dtype == np.float32
     assert d["normal"].shape == (C, H, W, 3) and list(d["serials"]) == serials
+
+
+def test_the_reader_finds_the_studio_tree_through_the_same_layout(recorded):
+    """Layout round trip: every file the studio writes is where talkhead.capture.layout says,
+    and the reader opens the tree through the same functions (from the job-input paths too)."""
+    from talkhead.capture import layout
+    from talkhead.capture.readers import (
+        read_alpha,
+        read_audio,
+        read_images,
+        read_landmarks,
+        read_segmentation,
+    )
+    from talkhead.capture.sequence import open_sequence, open_sequence_dir
+    from talkhead.capture.validate import validate_capture
+
+    root, cfg, summary = recorded
+    capture_root = root / "capture"
+    subj = layout.subject_dir(capture_root, "subjA")
+    seq_dir = layout.sequence_dir(capture_root, "subjA", "seq1")
+    assert summary["capture_dir"] == str(seq_dir)
+    serials, T = summary["serials"], summary["n_frames"]
+    expected = {
+        layout.calibration_path(subj),
+        layout.sequence_file(seq_dir),
+        layout.audio_path(seq_dir),
+    }
+    for s in serials:
+        expected.add(layout.landmarks_path(seq_dir, s))
+        for t in range(T):
+            expected |= {
+                layout.image_path(seq_dir, t, s),
+                layout.alpha_path(seq_dir, t, s),
+                layout.segmentation_path(seq_dir, t, s),
+            }
+    assert {p for p in capture_root.rglob("*") if p.is_file()} == expected
+
+    assert validate_capture(capture_root) == []
+    seq = open_sequence_dir(seq_dir, layout.calibration_path(subj), validate=True)
+    ref = open_sequence(capture_root, "subjA", "seq1")
+    for s_ in (seq, ref):
+        assert (s_.root, s_.subject, s_.sequence) == (capture_root, "subjA", "seq1")
+        assert s_.serials == serials and s_.frame_ids == tuple(range(T)) and s_.fps == cfg.fps
+        assert s_.image_size == (cfg.width, cfg.height)
+        assert s_.has_alpha and s_.has_segmentation and s_.has_landmarks
+        assert not s_.has_precomputed_depth
+        assert s_.audio_path == layout.audio_path(seq_dir)
+        assert s_.calibration_path == layout.calibration_path(subj)
+    for t in range(T):
+        images, alpha = read_images(seq, t), read_alpha(seq, t)
+        labels = read_segmentation(seq, t)
+        for c, s in enumerate(serials):
+            np.testing.assert_array_equal(images[c], read_image(layout.image_path(seq_dir, t, s)))
+            a = read_image(layout.alpha_path(seq_dir, t, s), unchanged=True)
+            np.testing.assert_allclose(alpha[c], a / 255.0, atol=1e-6)
+            seg = read_image(layout.segmentation_path(seq_dir, t, s), unchanged=True)
+            np.testing.assert_array_equal(labels[c], seg)
+    lm = read_landmarks(seq)
+    for c, s in enumerate(serials):
+        np.testing.assert_array_equal(lm[c], np.load(layout.landmarks_path(seq_dir, s)))
+    audio, sr = read_audio(seq)
+    assert sr == cfg.sample_rate and audio.shape == read_wav(layout.audio_path(seq_dir))[0].shape
 
 
 def test_ground_truth_is_consistent(recorded, head_model_dir):

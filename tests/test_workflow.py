@@ -94,7 +94,7 @@ def test_workflow_refuses_a_broken_capture_with_the_validators_message(tmp_path)
     sys.path.insert(0, str(Path(__file__).parent))
     from test_capture import SEQ, SUBJECT, make_tree
 
-    from talkhead.capture.sequence import format_problems, validate_capture
+    from talkhead.capture.validate import format_problems, validate_capture
 
     tree = make_tree(tmp_path / "capture")
     victim = next((tree.root / SUBJECT).rglob("frame_00002/images/cam_*.png"))

@@ -26,7 +26,7 @@ def _inspect_model(args: argparse.Namespace) -> int:
 
 
 def _validate_capture(args: argparse.Namespace) -> int:
-    from .capture.sequence import validate_main
+    from .capture.validate import validate_main
 
     return validate_main(args.root, subject=args.subject, sequence=args.sequence)
 

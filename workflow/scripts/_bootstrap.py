@@ -13,14 +13,16 @@ if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 
 
-def job_sequence(smk, validate=False):
-    """The capture sequence of a per-sequence job (params root and fps, wildcards)."""
-    from talkhead.capture.sequence import open_sequence
+def job_sequence(smk, validate=False, workers=None):
+    """The capture sequence of a per-sequence job: its inputs ``sequence`` (the sequence
+    folder) and ``calibration`` (camera_params.json), as ``capture_inputs`` declares them, and
+    its param ``fps``."""
+    from talkhead.capture.sequence import open_sequence_dir
 
-    return open_sequence(
-        smk.params.root,
-        smk.wildcards.subject,
-        smk.wildcards.sequence,
+    return open_sequence_dir(
+        smk.input.sequence,
+        smk.input.calibration,
         fps=smk.params.fps,
         validate=validate,
+        workers=workers,
     )

@@ -2,19 +2,12 @@
 
 import _bootstrap
 
-from talkhead.capture.sequence import open_sequence, summarize
+from talkhead.capture.readers import summarize
 from talkhead.io import save_json
 from talkhead.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
-    seq = open_sequence(
-        snakemake.params.root,
-        snakemake.wildcards.subject,
-        snakemake.wildcards.sequence,
-        fps=snakemake.params.fps,
-        validate=True,
-        workers=snakemake.threads,
-    )
+    seq = _bootstrap.job_sequence(snakemake, validate=True, workers=snakemake.threads)
     summary = summarize(seq)
     log.info("capture ok: %s", summary)
     save_json(snakemake.output[0], summary)

@@ -1,1 +1,2 @@
-"""Capture trees: layouts, the sequence reader, masks and the validator (DAG step 1)."""
+"""Capture trees (DAG step 1): layout (paths), calibration, sequence, readers, masks (the
+face-mask policy) and the validator."""

@@ -18,14 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..capture.masks import FACE_LABELS, face_mask
-from ..capture.sequence import (
-    CaptureSequence,
-    read_alpha,
-    read_images,
-    read_landmarks,
-    read_segmentation,
-)
+from ..capture.masks import FACE_LABELS, facial_masks, head_masks
+from ..capture.readers import read_images, read_landmarks
+from ..capture.sequence import CaptureSequence
 from ..errors import ConfigError, DepthError
 from ..io import PathLike, save_metrics
 from .io import depth_frame_path, load_depth_frame, save_depth_frame
@@ -78,7 +73,7 @@ def sequence_depth_range(seq: CaptureSequence, margin: float) -> tuple[np.ndarra
 
 
 def _frame_masks(seq: CaptureSequence, t: int) -> np.ndarray:
-    return read_alpha(seq, t) > 0.5
+    return head_masks(seq, t)
 
 
 def _run_torch(seq, out_dir, settings, depth_range, device, progress) -> None:
@@ -121,7 +116,7 @@ def _run_colmap(seq, out_dir, settings, depth_range) -> None:
 
 
 def _run_precomputed(seq, out_dir, settings) -> None:
-    from ..capture.sequence import read_precomputed_depth
+    from ..capture.readers import read_precomputed_depth
     from .precomputed import depth_frame_from_depth_maps
 
     if not seq.has_precomputed_depth:
@@ -153,12 +148,7 @@ def depth_coverage(
     valid, total, conf = 0, 0, []
     for t in seq.frame_ids:
         pred = load_depth_frame(depth_frame_path(depth_dir, t))
-        labels = read_segmentation(seq, t, list(pred.serials))
-        mask = (
-            face_mask(labels, face_labels)
-            if labels is not None
-            else read_alpha(seq, t, list(pred.serials)) > 0.5
-        )
+        mask = facial_masks(seq, t, list(pred.serials), face_labels)
         ok = (pred.depth > 0) & mask
         valid += int(ok.sum())
         total += int(mask.sum())

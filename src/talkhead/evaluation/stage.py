@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..capture.masks import FACE_LABELS, face_mask
-from ..capture.sequence import CaptureSequence, read_alpha, read_segmentation
+from ..capture.masks import FACE_LABELS, facial_masks
+from ..capture.sequence import CaptureSequence
 from ..depth.io import depth_frame_path, load_depth_frame
 from ..io import PathLike, save_metrics
 from .depth import DepthErrorAccumulator
@@ -47,16 +47,9 @@ class DepthErrorView:
 
 
 def face_masks_of(seq: CaptureSequence, face_labels: Sequence[int] = FACE_LABELS) -> MaskFn:
-    """The evaluation mask of a capture: its segmentation's face labels, else its alpha matte
-    above one half."""
-
-    def masks(t: int, serials: Sequence[str]) -> np.ndarray:
-        labels = read_segmentation(seq, t, list(serials))
-        if labels is not None:
-            return face_mask(labels, tuple(face_labels))
-        return read_alpha(seq, t, list(serials)) > 0.5
-
-    return masks
+    """The evaluation mask of a capture (:func:`talkhead.capture.masks.facial_masks`): its
+    segmentation's face labels, else its alpha matte."""
+    return lambda t, serials: facial_masks(seq, t, list(serials), tuple(face_labels))
 
 
 def evaluate_depth(

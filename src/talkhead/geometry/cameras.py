@@ -1,22 +1,17 @@
 """Pinhole cameras in the OpenCV / Nersemble convention.
 
 Conventions (see DESIGN.md): metres; camera x right, y down, z forward; extrinsics are
-``world_2_cam`` 4x4 matrices; intrinsics are 3x3 in pixels. ``camera_params.json`` holds
-``{"world_2_cam": {serial: 4x4}, "intrinsics": 3x3 | {serial: 3x3}}`` plus, optionally,
-``"image_size": {serial: [width, height]}``.
+``world_2_cam`` 4x4 matrices; intrinsics are 3x3 in pixels. Pure functions, no file I/O:
+``camera_params.json`` is read and written by :mod:`talkhead.capture.calibration`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from ..errors import CaptureError
-from ..io import PathLike, load_json, save_json
 
 
 @dataclass(frozen=True)
@@ -184,74 +179,4 @@ def ring_rig(
             [math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)]
         )
         cams.append(Camera(str(first_serial + i), K.copy(), look_at(eye, target), width, height))
-    return cams
-
-
-def write_camera_params(path: PathLike, cameras: Sequence[Camera]) -> None:
-    """Write a Nersemble-style ``camera_params.json``."""
-    Ks = [c.K for c in cameras]
-    shared = all(np.allclose(K, Ks[0]) for K in Ks)
-    data: dict = {
-        "world_2_cam": {c.serial: c.world_2_cam.tolist() for c in cameras},
-        "intrinsics": Ks[0].tolist() if shared else {c.serial: c.K.tolist() for c in cameras},
-    }
-    if all(c.width and c.height for c in cameras):
-        data["image_size"] = {c.serial: [c.width, c.height] for c in cameras}
-    save_json(path, data)
-
-
-def _matrix(value, shape: tuple[int, int], what: str, path: PathLike) -> np.ndarray:
-    try:
-        m = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CaptureError(f"{path}: {what} is not a numeric matrix") from None
-    if m.shape != shape:
-        raise CaptureError(f"{path}: {what} has shape {m.shape}, expected {shape}")
-    if not np.all(np.isfinite(m)):
-        raise CaptureError(f"{path}: {what} contains NaN or infinite values")
-    return m
-
-
-def read_camera_params(path: PathLike) -> dict[str, Camera]:
-    """Read a Nersemble-style ``camera_params.json`` into ``{serial: Camera}``.
-
-    Raises:
-        CaptureError: naming the file and the defect (missing key, wrong shape, non-finite
-            values, a rotation that is not orthonormal, a camera without intrinsics).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CaptureError(f"{path}: calibration file is missing")
-    try:
-        data = load_json(path)
-    except (ValueError, OSError) as exc:
-        raise CaptureError(f"{path}: calibration is not valid JSON ({exc})") from None
-    if not isinstance(data, Mapping) or "world_2_cam" not in data or "intrinsics" not in data:
-        raise CaptureError(f"{path}: calibration must hold 'world_2_cam' and 'intrinsics'")
-    w2c = data["world_2_cam"]
-    if not isinstance(w2c, Mapping) or not w2c:
-        raise CaptureError(f"{path}: 'world_2_cam' must map camera serials to 4x4 matrices")
-    intr = data["intrinsics"]
-    sizes = data.get("image_size", {}) or {}
-    cams: dict[str, Camera] = {}
-    for serial, T in w2c.items():
-        serial = str(serial)
-        T = _matrix(T, (4, 4), f"world_2_cam[{serial}]", path)
-        R = T[:3, :3]
-        if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
-            raise CaptureError(f"{path}: world_2_cam[{serial}] rotation is not a proper rotation")
-        if not np.allclose(T[3], [0, 0, 0, 1]):
-            raise CaptureError(f"{path}: world_2_cam[{serial}] last row must be [0, 0, 0, 1]")
-        if isinstance(intr, Mapping):
-            if serial not in intr:
-                raise CaptureError(f"{path}: camera {serial} has no intrinsics")
-            K = _matrix(intr[serial], (3, 3), f"intrinsics[{serial}]", path)
-        else:
-            K = _matrix(intr, (3, 3), "intrinsics", path)
-        if K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise CaptureError(
-                f"{path}: intrinsics of camera {serial} have non-positive focal length"
-            )
-        w, h = sizes.get(serial, (0, 0))
-        cams[serial] = Camera(serial, K, T, int(w), int(h))
     return cams

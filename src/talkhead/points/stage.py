@@ -200,7 +200,7 @@ def run_backproject_stage(
         depth_dir: the depth stage's ``frame_<t:05d>.npz`` files.
         settings: the ``backproject`` config section (:class:`BackprojectConfig` fields).
     """
-    from ..capture.sequence import read_alpha, read_landmarks, read_segmentation
+    from ..capture.readers import read_alpha, read_landmarks, read_segmentation
 
     cfg = BackprojectConfig.from_dict(settings)
     column = {s: i for i, s in enumerate(seq.serials)}

@@ -305,7 +305,7 @@ def sequence_contact_sheet(
     from the most closed to the most open mouth (evenly spaced in time without landmarks), plus
     the deepest blink when the sequence has one; columns ``n_cameras`` cameras evenly spaced
     over the rig (or ``serials``)."""
-    from ..capture.sequence import read_images, read_landmarks
+    from ..capture.readers import read_images, read_landmarks
 
     serials = list(serials) if serials is not None else pick_evenly(seq.serials, n_cameras)
     lmk = read_landmarks(seq, serials) if seq.has_landmarks else None

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..capture.sequence import CaptureSequence, read_audio, read_images
+from ..capture.readers import read_audio, read_images
+from ..capture.sequence import CaptureSequence
 from ..depth.io import depth_frame_path, load_depth_frame
 from ..depth.stage import landmark_points
 from ..io import PathLike

@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ..capture import layout
+from ..capture.calibration import read_camera_params, write_camera_params
 from ..errors import CaptureError, ConfigError
 from ..evaluation.ground_truth import GroundTruthWriter, ground_truth_dir
-from ..geometry.cameras import Camera, look_at, read_camera_params, ring_rig, write_camera_params
+from ..geometry.cameras import Camera, look_at, ring_rig
 from ..geometry.rotations import axis_angle_to_matrix
 from ..io import PathLike, atomic_path, save_image, save_json, save_wav
 from . import texture as tx
@@ -99,7 +101,7 @@ def write_rig(subject_dir: PathLike, cfg: StudioConfig, subject: str) -> list[Ca
     cameras, so that every sequence of a subject can call this, concurrently too.
     """
     cams = rig_cameras(cfg, subject)
-    _ensure_rig_file(Path(subject_dir) / "camera_params.json", cams)
+    _ensure_rig_file(layout.calibration_path(subject_dir), cams)
     return cams
 
 
@@ -335,8 +337,8 @@ def render_sequence(
     model = load_flame_model(
         model_path, landmarks_path, masks_path if masks_path.is_file() else None
     )
-    subject_dir = Path(capture_root) / subject
-    seq_dir = subject_dir / "sequences" / sequence
+    subject_dir = layout.subject_dir(capture_root, subject)
+    seq_dir = layout.sequence_dir(capture_root, subject, sequence)
     gt_dir = ground_truth_dir(gt_root, subject, sequence)
     truth = GroundTruthWriter(gt_dir)
 
@@ -414,7 +416,7 @@ def render_sequence(
     threads = max(1, int(threads))
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
 
-    def record(t: int, c: int, scene: RenderScene, frame_dir: Path) -> dict[str, np.ndarray]:
+    def record(t: int, c: int, scene: RenderScene) -> dict[str, np.ndarray]:
         cam = cams[c]
         view = render_view(
             scene,
@@ -425,12 +427,9 @@ def render_sequence(
             rng=np.random.default_rng([sensor_seed, t, c]),
             backdrop=backdrops[c],
         )
-        save_image(frame_dir / "images" / f"cam_{cam.serial}.png", view["rgb"])
-        save_image(frame_dir / "alpha_map" / f"cam_{cam.serial}.png", view["alpha"])
-        save_image(
-            frame_dir / "facer_segmentation_masks" / f"segmentation_cam_{cam.serial}.png",
-            view["labels"],
-        )
+        save_image(layout.image_path(seq_dir, t, cam.serial), view["rgb"])
+        save_image(layout.alpha_path(seq_dir, t, cam.serial), view["alpha"])
+        save_image(layout.segmentation_path(seq_dir, t, cam.serial), view["labels"])
         view["visible"] = visible_points(scene, cam, landmarks[t])
         return view
 
@@ -441,8 +440,7 @@ def render_sequence(
             scene = RenderScene(
                 [Surface(vertices[t], faces, texture, labels=labels)], nthreads=1 if pool else 0
             )
-            frame_dir = seq_dir / "timesteps" / f"frame_{t:05d}"
-            args = [(t, c, scene, frame_dir) for c in range(len(cams))]
+            args = [(t, c, scene) for c in range(len(cams))]
             views = (
                 list(pool.map(lambda a: record(*a), args)) if pool else [record(*a) for a in args]
             )
@@ -472,13 +470,13 @@ def render_sequence(
         visible=visible,
     )
     for c, cam in enumerate(cams):
-        _save_npy(seq_dir / "annotations" / "landmarks2D" / f"cam_{cam.serial}.npy", lm2d[c])
+        _save_npy(layout.landmarks_path(seq_dir, cam.serial), lm2d[c])
 
     # --- audio
     mic_rng = np.random.default_rng(stable_seed(cfg.seed, subject, sequence, "microphone"))
     recorded = microphone(take.audio, cfg.sample_rate, mic_rng, cfg.mic_level_db, cfg.mic_snr_db)
-    save_wav(seq_dir / "audio" / "audio_recording.wav", np.clip(recorded, -1, 1), cfg.sample_rate)
-    save_json(seq_dir / "sequence.json", {"fps": float(cfg.fps), "n_frames": T})
+    save_wav(layout.audio_path(seq_dir), np.clip(recorded, -1, 1), cfg.sample_rate)
+    save_json(layout.sequence_file(seq_dir), {"fps": float(cfg.fps), "n_frames": T})
 
     # --- ground truth
     truth.clean_audio(take.audio, cfg.sample_rate)

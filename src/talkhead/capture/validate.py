@@ -1,0 +1,922 @@
+"""The capture validator: checks a capture tree and reports every problem at once.
+
+:func:`validate_capture` checks a whole tree (or one subject / sequence of it),
+:func:`validate_sequence_dir` one sequence folder against a calibration file; both return
+:class:`Problem` s (kind, file at fault, message, severity) that :func:`format_problems` turns
+into a report. Validation decodes every image, so run it once, in the capture stage;
+:func:`talkhead.capture.sequence.open_sequence` with ``validate=True`` raises
+:class:`~talkhead.errors.CaptureError` listing the errors. Paths come from
+:mod:`talkhead.capture.layout`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CaptureError
+from ..geometry.cameras import Camera
+from ..io import PathLike
+from . import layout
+from .readers import (
+    N_LANDMARKS,
+    find_audio,
+    list_frame_ids,
+    read_audio_file,
+    read_image_header,
+    read_sequence_fps,
+    thread_map,
+)
+
+SILENCE_PEAK = 1e-4  # -80 dBFS: below ~3 LSB of 16-bit audio counts as digital silence
+CLIP_LEVEL = 0.999
+CLIP_FRACTION = 1e-3
+
+# --------------------------------------------------------------------------------------------
+# Problems
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect of a capture.
+
+    Attributes:
+        kind: machine-readable category, e.g. ``"missing_camera"``, ``"frame_count_mismatch"``,
+            ``"unreadable_image"``, ``"malformed_calibration"``, ``"missing_audio"``,
+            ``"silent_audio"``, ``"image_size_mismatch"``, ``"landmarks_shape"``,
+            ``"mask_size_mismatch"``, ``"unknown_camera"``, ``"no_frames"`` (see
+            :data:`PROBLEM_KINDS`).
+        path: the file or folder at fault.
+        message: a sentence for a human (without the path; ``str(problem)`` appends it).
+        severity: ``"error"`` (the capture cannot be used as is) or ``"warning"``.
+    """
+
+    kind: str
+    path: Path
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.path})"
+
+
+#: Every kind :func:`validate_capture` reports, with what it means.
+PROBLEM_KINDS: dict[str, str] = {
+    "no_subjects": "the root holds no subject folder",
+    "missing_subject": "the named subject folder does not exist",
+    "missing_sequence": "the named sequence folder does not exist",
+    "no_sequences": "a subject has no sequences/ folder or it is empty",
+    "missing_calibration": "camera_params.json is missing",
+    "malformed_calibration": "camera_params.json is not valid JSON or a matrix is malformed",
+    "malformed_metadata": "sequence.json is not valid JSON or holds an invalid fps",
+    "no_frames": "a sequence has no timesteps/frame_* folders",
+    "empty_frame": "a frame folder holds no camera image",
+    "missing_camera": "a calibrated camera has no image in some or all frames",
+    "frame_count_mismatch": "a camera's images stop early or start late",
+    "unknown_camera": "images of a camera the calibration does not know",
+    "unreadable_image": "an image or map does not decode (truncated, corrupt, not an image)",
+    "image_size_mismatch": "image sizes disagree with each other or with the calibration",
+    "missing_mask": "a per-frame map (alpha, segmentation, depth) is missing for some images",
+    "mask_size_mismatch": "a per-frame map's size differs from its image",
+    "malformed_depth": "a precomputed depth map is not a 16-bit single-channel PNG",
+    "missing_landmarks": "a camera has no 2D landmark file",
+    "unreadable_landmarks": "a landmark file does not load as a numeric .npy array",
+    "landmarks_shape": "a landmark array is not (T, 68, 3) with T the camera's frame count",
+    "malformed_landmarks": "landmark values are non-finite or confidences outside [0, 1]",
+    "landmarks_out_of_image": "(warning) many confident landmarks lie outside the image",
+    "missing_audio": "a sequence has no audio file",
+    "unreadable_audio": "the audio file does not decode",
+    "silent_audio": "the audio is empty or digitally silent",
+    "clipped_audio": "(warning) many samples at full scale",
+    "audio_duration_mismatch": "(warning) the audio is much shorter than the video",
+}
+
+
+def _err(kind: str, path: PathLike, message: str) -> Problem:
+    return Problem(kind, Path(path), message, "error")
+
+
+def _warn(kind: str, path: PathLike, message: str) -> Problem:
+    return Problem(kind, Path(path), message, "warning")
+
+
+def errors_of(problems: Iterable[Problem]) -> list[Problem]:
+    """The problems of severity ``"error"``."""
+    return [p for p in problems if p.severity == "error"]
+
+
+def _list_frames(frames: Sequence[int], limit: int = 8) -> str:
+    names = [layout.frame_name(t) for t in frames[:limit]]
+    more = f" and {len(frames) - limit} more" if len(frames) > limit else ""
+    return ", ".join(names) + more
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def format_problems(
+    problems: Sequence[Problem], root: PathLike | None = None, max_per_kind: int = 20
+) -> str:
+    """A human-readable report: errors first, grouped by kind, at most ``max_per_kind`` each.
+
+    Args:
+        problems: from :func:`validate_capture`.
+        root: when given, paths are shown relative to it.
+        max_per_kind: lines shown per kind before "... and N more".
+    """
+    if not problems:
+        return "no problems found"
+    n_err = len(errors_of(problems))
+    n_warn = len(problems) - n_err
+    lines = [f"{_plural(n_err, 'error')}, {_plural(n_warn, 'warning')}:"]
+    root_path = Path(root) if root is not None else None
+    for severity in ("error", "warning"):
+        by_kind: dict[str, list[Problem]] = defaultdict(list)
+        for p in problems:
+            if p.severity == severity:
+                by_kind[p.kind].append(p)
+        for kind, group in by_kind.items():
+            lines.append(f"{severity.upper()} {kind} ({len(group)}):")
+            for p in group[:max_per_kind]:
+                path = p.path
+                if root_path is not None:
+                    try:
+                        path = p.path.relative_to(root_path)
+                    except ValueError:
+                        pass
+                lines.append(f"  - {p.message} ({path})")
+            if len(group) > max_per_kind:
+                lines.append(f"  ... and {len(group) - max_per_kind} more {kind} problems")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _inspect_image(path: Path, decode: bool) -> tuple[int, int, int, str] | str:
+    """(width, height, channels, dtype) of a PNG/JPEG, or an error message.
+
+    With ``decode`` the whole file is decoded by OpenCV (catches corrupt data inside a complete
+    file); without, only the header and the end-of-file marker are checked.
+    """
+    info = read_image_header(path)
+    if isinstance(info, str):
+        return info
+    if not decode:
+        return info[0], info[1], info[2], "uint8"
+    import cv2
+
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return "image data is corrupt (decoding failed)"
+    h, w = img.shape[:2]
+    if (w, h) != info[:2]:
+        return f"decoded size {w}x{h} differs from the header's {info[0]}x{info[1]}"
+    return w, h, 1 if img.ndim == 2 else img.shape[2], str(img.dtype)
+
+
+@dataclass
+class _Calibration:
+    path: Path
+    cameras: dict[str, Camera]  # the well-formed ones
+    declared: set[str]  # every serial the file names (well-formed or not)
+    sizes: dict[str, tuple[int, int]]
+    ok: bool  # the file parsed as a calibration at all
+
+
+def _check_matrix(value: Any, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
+    try:
+        m = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None, "is not a numeric matrix"
+    if m.shape != shape:
+        return None, f"has shape {m.shape}, expected {shape}"
+    if not np.all(np.isfinite(m)):
+        return None, "contains NaN or infinite values"
+    return m, None
+
+
+def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
+    """Check ``camera_params.json`` camera by camera, collecting every defect.
+
+    Returns the well-formed cameras and the problems (kinds ``missing_calibration`` /
+    ``malformed_calibration``).
+    """
+    path = Path(path)
+    calib = _Calibration(path, {}, set(), {}, False)
+    if not path.is_file():
+        return calib, [_err("missing_calibration", path, "calibration file is missing")]
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return calib, [
+            _err("malformed_calibration", path, f"calibration is not valid JSON ({exc})")
+        ]
+    problems: list[Problem] = []
+
+    def bad(msg: str) -> None:
+        problems.append(_err("malformed_calibration", path, msg))
+
+    if not isinstance(data, Mapping):
+        bad("calibration must be a JSON object with 'world_2_cam' and 'intrinsics'")
+        return calib, problems
+    w2c = data.get("world_2_cam")
+    intr = data.get("intrinsics")
+    sizes = data.get("image_size") or {}
+    if not isinstance(w2c, Mapping) or not w2c:
+        bad("'world_2_cam' is missing or is not a mapping of camera serials to 4x4 matrices")
+        w2c = {}
+    if not isinstance(sizes, Mapping):
+        bad("'image_size' must map camera serials to [width, height]")
+        sizes = {}
+    calib.ok = bool(w2c)
+    calib.declared = {str(s) for s in w2c}
+    per_camera_K = intr if isinstance(intr, Mapping) else None
+    shared_K = None
+    if intr is None:
+        bad("'intrinsics' is missing (a 3x3 matrix, or one per camera serial)")
+    elif per_camera_K is None:
+        shared_K, why = _check_matrix(intr, (3, 3))
+        if why:
+            bad(f"'intrinsics' {why}")
+    for serial, T in w2c.items():
+        serial = str(serial)
+        ok = True
+        T, why = _check_matrix(T, (4, 4))
+        if why:
+            bad(f"world_2_cam of camera {serial} {why}")
+            ok = False
+        else:
+            R = T[:3, :3]
+            if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
+                err = np.abs(R @ R.T - np.eye(3)).max()
+                bad(
+                    f"world_2_cam of camera {serial}: rotation is not a proper rotation "
+                    f"(max |R R^T - I| = {err:.3g}, det = {np.linalg.det(R):.3g})"
+                )
+                ok = False
+            if not np.allclose(T[3], [0, 0, 0, 1]):
+                bad(
+                    f"world_2_cam of camera {serial}: last row is {T[3].tolist()}, "
+                    "expected [0, 0, 0, 1]"
+                )
+                ok = False
+        K = shared_K
+        if per_camera_K is not None:
+            if serial not in per_camera_K:
+                bad(f"camera {serial} has no intrinsics")
+            else:
+                K, why = _check_matrix(per_camera_K[serial], (3, 3))
+                if why:
+                    bad(f"intrinsics of camera {serial} {why}")
+        if K is None:
+            ok = False
+        else:
+            if K[0, 0] <= 0 or K[1, 1] <= 0:
+                bad(
+                    f"intrinsics of camera {serial} have a non-positive focal length "
+                    f"(fx={K[0, 0]:g}, fy={K[1, 1]:g})"
+                )
+                ok = False
+            if not np.allclose(K[2], [0, 0, 1]):
+                bad(
+                    f"intrinsics of camera {serial}: last row is {K[2].tolist()}, "
+                    "expected [0, 0, 1]"
+                )
+                ok = False
+        wh = (0, 0)
+        if serial in sizes:
+            s = sizes[serial]
+            if (
+                not isinstance(s, (list, tuple))
+                or len(s) != 2
+                or not all(
+                    isinstance(v, (int, float))
+                    and not isinstance(v, bool)
+                    and v > 0
+                    and float(v).is_integer()
+                    for v in s
+                )
+            ):
+                bad(f"image_size of camera {serial} must be [width, height] in pixels, got {s!r}")
+                ok = False
+            else:
+                wh = (int(s[0]), int(s[1]))
+                calib.sizes[serial] = wh
+        if ok:
+            calib.cameras[serial] = Camera(serial, K, T, wh[0], wh[1])
+    return calib, problems
+
+
+@dataclass
+class _Scan:
+    frames: list[int]
+    images: dict[str, dict[int, Path]]  # serial -> frame -> file
+    maps: dict[str, dict[str, dict[int, Path]]]  # map name -> serial -> frame -> file
+
+
+def _scan_sequence(seq_dir: Path) -> _Scan:
+    frames = list_frame_ids(seq_dir)
+    images: dict[str, dict[int, Path]] = defaultdict(dict)
+    maps: dict[str, dict[str, dict[int, Path]]] = {k: defaultdict(dict) for k in layout.MAP_LAYOUT}
+    map_res = {k: re.compile(rx) for k, (_, rx) in layout.MAP_LAYOUT.items()}
+    for t in frames:
+        folders = [(layout.images_dir(seq_dir, t), None)] + [
+            (layout.map_dir(seq_dir, t, name), name) for name in layout.MAP_LAYOUT
+        ]
+        for d, name in folders:
+            if not d.is_dir():
+                continue
+            rx = layout.IMAGE_RE if name is None else map_res[name]
+            with os.scandir(d) as it:
+                for entry in it:
+                    m = rx.fullmatch(entry.name)
+                    if m and entry.is_file():
+                        target = images if name is None else maps[name]
+                        target[m.group(1)][t] = Path(entry.path)
+    return _Scan(frames, dict(images), {k: dict(v) for k, v in maps.items()})
+
+
+def _others(counts: Mapping[str, int], serial: str) -> str:
+    rest = Counter(n for s, n in counts.items() if s != serial)
+    n_other = sum(rest.values())
+    if not n_other:
+        return "no other camera has images"
+    if len(rest) == 1:
+        ((n, _),) = rest.items()
+        return f"the other {_plural(n_other, 'camera')} {'has' if n_other == 1 else 'have'} {n}"
+    parts = ", ".join(f"{k} {'has' if k == 1 else 'have'} {n}" for n, k in rest.most_common())
+    return f"of the other {n_other} cameras {parts}"
+
+
+def _size_str(wh: tuple[int, int]) -> str:
+    return f"{wh[0]}x{wh[1]}"
+
+
+def _check_frames(
+    seq_dir: Path, scan: _Scan, serials: list[str], calib: _Calibration
+) -> list[Problem]:
+    """Missing cameras, frame-count mismatches, empty frames and unknown cameras."""
+    problems: list[Problem] = []
+    timesteps = layout.timesteps_dir(seq_dir)
+    nonempty = sorted({t for per in scan.images.values() for t in per})
+    nonempty_set = set(nonempty)
+    empty = [t for t in scan.frames if t not in nonempty_set]
+    if empty and nonempty:
+        problems.append(
+            _err(
+                "empty_frame",
+                layout.images_dir(seq_dir, empty[0]),
+                f"{len(empty)} of {len(scan.frames)} frame folders hold no "
+                f"camera image: {_list_frames(empty)}",
+            )
+        )
+    if not nonempty:
+        problems.append(
+            _err(
+                "no_frames",
+                timesteps,
+                f"none of the {len(scan.frames)} frame folders holds an image "
+                "(expected images/cam_<serial>.png)",
+            )
+        )
+        return problems
+    counts = {s: len(scan.images.get(s, {})) for s in serials}
+    for serial in serials:
+        have = scan.images.get(serial, {})
+        missing = [t for t in nonempty if t not in have]
+        if not missing:
+            continue
+        if not have:
+            problems.append(
+                _err(
+                    "missing_camera",
+                    timesteps,
+                    f"camera {serial} is calibrated but has no image in any of the "
+                    f"{len(nonempty)} frames",
+                )
+            )
+            continue
+        present = sorted(have)
+        idx = {t: i for i, t in enumerate(nonempty)}
+        lo, hi = idx[present[0]], idx[present[-1]]
+        contiguous = hi - lo + 1 == len(present)
+        if contiguous:  # starts late and/or stops early: a count mismatch
+            where = []
+            if lo > 0:
+                where.append(f"starts at {layout.frame_name(present[0])}")
+            if hi < len(nonempty) - 1:
+                where.append(f"stops after {layout.frame_name(present[-1])}")
+            problems.append(
+                _err(
+                    "frame_count_mismatch",
+                    timesteps,
+                    f"camera {serial} has {counts[serial]} frames, {_others(counts, serial)} "
+                    f"(it {' and '.join(where)})",
+                )
+            )
+        else:
+            ext = next(iter(have.values())).suffix
+            first = layout.image_path(seq_dir, missing[0], serial, ext)
+            problems.append(
+                _err(
+                    "missing_camera",
+                    first,
+                    f"camera {serial} has no image in {len(missing)} of {len(nonempty)} frames: "
+                    f"{_list_frames(missing)}",
+                )
+            )
+    if calib.ok:
+        for serial in sorted(set(scan.images) - calib.declared):
+            per = scan.images[serial]
+            first = per[min(per)]
+            problems.append(
+                _err(
+                    "unknown_camera",
+                    first,
+                    f"camera {serial} has images in {_plural(len(per), 'frame')} but is not in "
+                    f"the calibration ({calib.path.name})",
+                )
+            )
+    return problems
+
+
+def _mode(values: Iterable[Any]) -> Any:
+    return Counter(values).most_common(1)[0][0]
+
+
+_Size = tuple[int, int]
+
+
+def _check_images(
+    seq_dir: Path,
+    scan: _Scan,
+    serials: list[str],
+    calib: _Calibration,
+    decode: bool,
+    workers: int | None,
+) -> tuple[list[Problem], dict[str, _Size], dict[tuple[str, int], _Size]]:
+    """Decode every image and map; report unreadable files and size disagreements.
+
+    Sizes and maps are checked for ``serials`` only (unknown cameras are reported elsewhere).
+    Returns the problems, each camera's (most common) image size, and each image's size.
+    """
+    known = set(serials)
+    problems: list[Problem] = []
+    jobs: list[tuple[str, str, int, Path]] = [
+        ("images", s, t, p) for s, per in scan.images.items() for t, p in per.items()
+    ]
+    for name, per_serial in scan.maps.items():
+        jobs += [(name, s, t, p) for s, per in per_serial.items() for t, p in per.items()]
+    results = thread_map(lambda job: _inspect_image(job[3], decode), jobs, workers)
+    info: dict[tuple[str, str, int], tuple[int, int, int, str]] = {}
+    for (name, s, t, p), res in zip(jobs, results, strict=True):
+        if isinstance(res, str):
+            what = "image" if name == "images" else f"{name} map"
+            problems.append(
+                _err(
+                    "unreadable_image",
+                    p,
+                    f"{what} of camera {s}, {layout.frame_name(t)} is unreadable: {res}",
+                )
+            )
+        else:
+            info[(name, s, t)] = res
+    timesteps = layout.timesteps_dir(seq_dir)
+    # Sizes within each camera, across cameras, against the calibration.
+    image_size: dict[tuple[str, int], tuple[int, int]] = {
+        (s, t): v[:2] for (name, s, t), v in info.items() if name == "images"
+    }
+    cam_size: dict[str, tuple[int, int]] = {}
+    for serial in sorted(known & set(scan.images)):
+        sizes = {t: wh for (s, t), wh in image_size.items() if s == serial}
+        if not sizes:
+            continue
+        mode = _mode(sizes.values())
+        cam_size[serial] = mode
+        odd = sorted(t for t, wh in sizes.items() if wh != mode)
+        if odd:
+            problems.append(
+                _err(
+                    "image_size_mismatch",
+                    scan.images[serial][odd[0]],
+                    f"camera {serial}: {len(odd)} of {len(sizes)} images differ from its usual "
+                    f"{_size_str(mode)} (e.g. {_size_str(sizes[odd[0]])}): {_list_frames(odd)}",
+                )
+            )
+    if cam_size:
+        common = _mode(cam_size.values())
+        n_common = sum(1 for wh in cam_size.values() if wh == common)
+        for serial, wh in sorted(cam_size.items()):
+            if wh != common and n_common > 1:
+                problems.append(
+                    _err(
+                        "image_size_mismatch",
+                        timesteps,
+                        f"camera {serial} images are {_size_str(wh)}, "
+                        f"{_plural(n_common, 'other camera')}' are {_size_str(common)}",
+                    )
+                )
+    by_pair: dict[tuple[tuple[int, int], tuple[int, int]], list[str]] = defaultdict(list)
+    for serial, wh in sorted(cam_size.items()):
+        cal = calib.sizes.get(serial)
+        if cal and cal != wh:
+            by_pair[(wh, cal)].append(serial)
+    for (wh, cal), group in by_pair.items():
+        hint = ""
+        fx, fy = cal[0] / wh[0], cal[1] / wh[1]
+        if abs(fx - fy) < 1e-6 and fx != 1:
+            hint = f" (images rescaled by 1/{fx:g}? scale the intrinsics and image_size)"
+        who = f"camera {group[0]}" if len(group) == 1 else f"cameras {', '.join(group)}"
+        problems.append(
+            _err(
+                "image_size_mismatch",
+                calib.path,
+                f"{who} images are {_size_str(wh)} but the calibration says {_size_str(cal)}{hint}",
+            )
+        )
+    # Per-frame maps: present for every image once a sequence has any, same size, right type.
+    for name, per_serial in scan.maps.items():
+        if not per_serial:
+            continue
+        for serial in sorted(known & set(scan.images)):
+            have = per_serial.get(serial, {})
+            missing = sorted(t for t in scan.images[serial] if t not in have)
+            if missing:
+                problems.append(
+                    _err(
+                        "missing_mask",
+                        layout.map_dir(seq_dir, missing[0], name),
+                        f"{name} map of camera {serial} is missing in {len(missing)} of "
+                        f"{len(scan.images[serial])} frames: {_list_frames(missing)}",
+                    )
+                )
+            wrong: list[int] = []
+            wrong_size: dict[int, tuple[int, int]] = {}
+            bad_depth: list[int] = []
+            for t in sorted(have):
+                v = info.get((name, serial, t))
+                ref = image_size.get((serial, t), cam_size.get(serial))
+                if v is None or ref is None:
+                    continue
+                if v[:2] != ref:
+                    wrong.append(t)
+                    wrong_size[t] = v[:2]
+                if name == "depth" and decode and (v[2] != 1 or v[3] != "uint16"):
+                    bad_depth.append(t)
+            if wrong:
+                ref = image_size.get((serial, wrong[0]), cam_size.get(serial))
+                problems.append(
+                    _err(
+                        "mask_size_mismatch",
+                        have[wrong[0]],
+                        f"{name} map of camera {serial} is {_size_str(wrong_size[wrong[0]])} but "
+                        f"its image is {_size_str(ref)} ({_plural(len(wrong), 'frame')}: "
+                        f"{_list_frames(wrong)})",
+                    )
+                )
+            if bad_depth:
+                problems.append(
+                    _err(
+                        "malformed_depth",
+                        have[bad_depth[0]],
+                        f"depth maps of camera {serial} must be single-channel 16-bit PNGs "
+                        f"({len(bad_depth)} frames are not): {_list_frames(bad_depth)}",
+                    )
+                )
+    return problems, cam_size, image_size
+
+
+def _check_landmarks(
+    seq_dir: Path, serials: list[str], n_frames: int, cam_size: Mapping[str, tuple[int, int]]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    lmk_dir = layout.landmarks_dir(seq_dir)
+    if not lmk_dir.is_dir():
+        return [
+            _err(
+                "missing_landmarks",
+                lmk_dir,
+                "no 2D landmarks (expected annotations/landmarks2D/cam_<serial>.npy)",
+            )
+        ]
+    for serial in serials:
+        path = layout.landmarks_path(seq_dir, serial)
+        if not path.is_file():
+            problems.append(_err("missing_landmarks", path, f"camera {serial} has no landmarks"))
+            continue
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            problems.append(
+                _err(
+                    "unreadable_landmarks",
+                    path,
+                    f"landmarks of camera {serial} do not load ({exc})",
+                )
+            )
+            continue
+        if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.number):
+            problems.append(
+                _err(
+                    "unreadable_landmarks",
+                    path,
+                    f"landmarks of camera {serial} are not a numeric .npy array",
+                )
+            )
+            continue
+        n = n_frames
+        if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 3):
+            problems.append(
+                _err(
+                    "landmarks_shape",
+                    path,
+                    f"landmarks of camera {serial} have shape {arr.shape}, expected ({n}, 68, 3)",
+                )
+            )
+            continue
+        if n and arr.shape[0] != n:
+            problems.append(
+                _err(
+                    "landmarks_shape",
+                    path,
+                    f"landmarks of camera {serial} have {arr.shape[0]} frames, "
+                    f"the sequence has {n}",
+                )
+            )
+        conf = arr[..., 2].astype(np.float64)
+        xy = arr[..., :2].astype(np.float64)
+        if not np.all(np.isfinite(conf)) or conf.min() < 0 or conf.max() > 1:
+            problems.append(
+                _err(
+                    "malformed_landmarks",
+                    path,
+                    f"landmark confidences of camera {serial} must be finite and in [0, 1] "
+                    f"(range {np.nanmin(conf):g}..{np.nanmax(conf):g})",
+                )
+            )
+            continue
+        confident = conf > 0
+        if np.any(confident & ~np.all(np.isfinite(xy), axis=-1)):
+            problems.append(
+                _err(
+                    "malformed_landmarks",
+                    path,
+                    f"landmarks of camera {serial} have NaN/inf coordinates with "
+                    "non-zero confidence",
+                )
+            )
+            continue
+        wh = cam_size.get(serial)
+        if wh and confident.any():
+            pts = xy[confident]
+            outside = (
+                (pts[:, 0] < -0.5)
+                | (pts[:, 0] > wh[0] - 0.5)
+                | (pts[:, 1] < -0.5)
+                | (pts[:, 1] > wh[1] - 0.5)
+            )
+            if outside.mean() > 0.05:
+                problems.append(
+                    _warn(
+                        "landmarks_out_of_image",
+                        path,
+                        f"{100 * outside.mean():.0f}% of confident landmarks of camera "
+                        f"{serial} lie outside its {_size_str(wh)} image (x up to "
+                        f"{pts[:, 0].max():.0f}, y up to {pts[:, 1].max():.0f}): computed at "
+                        "another resolution?",
+                    )
+                )
+    return problems
+
+
+def _check_audio(seq_dir: Path, video_duration: float | None) -> list[Problem]:
+    path = find_audio(seq_dir)
+    if path is None:
+        return [
+            _err(
+                "missing_audio",
+                layout.audio_dir(seq_dir),
+                f"no audio file ({layout.AUDIO_STEM}.wav, .flac or .ogg)",
+            )
+        ]
+    try:
+        audio, sr = read_audio_file(path)
+    except CaptureError as exc:
+        return [_err("unreadable_audio", path, str(exc).removeprefix(f"{path}: "))]
+    if audio.size == 0:
+        return [_err("silent_audio", path, "audio file holds no samples")]
+    problems = []
+    peak = float(np.max(np.abs(audio)))
+    if not np.isfinite(peak):
+        return [_err("unreadable_audio", path, "audio holds NaN or infinite samples")]
+    if peak < SILENCE_PEAK:
+        level = "all zero" if peak == 0 else f"peak {20 * math.log10(peak):.0f} dBFS"
+        problems.append(
+            _err(
+                "silent_audio",
+                path,
+                f"audio is digitally silent ({level}, {audio.size / sr:.2f} s)",
+            )
+        )
+    clipped = float(np.mean(np.abs(audio) >= CLIP_LEVEL))
+    if clipped > CLIP_FRACTION:
+        problems.append(
+            _warn(
+                "clipped_audio",
+                path,
+                f"{100 * clipped:.2f}% of samples are at full scale (clipped)",
+            )
+        )
+    duration = audio.size / sr
+    if video_duration and duration < 0.9 * video_duration - 0.1:
+        problems.append(
+            _warn(
+                "audio_duration_mismatch",
+                path,
+                f"audio lasts {duration:.2f} s, the video {video_duration:.2f} s",
+            )
+        )
+    return problems
+
+
+def _check_sequence(
+    seq_dir: Path, calib: _Calibration, fps: float, decode: bool, workers: int | None
+) -> list[Problem]:
+    problems: list[Problem] = []
+    seq_fps, why = read_sequence_fps(seq_dir, fps)
+    if why is not None:
+        problems.append(_err("malformed_metadata", layout.sequence_file(seq_dir), why))
+    scan = _scan_sequence(seq_dir)
+    if not scan.frames:
+        problems.append(
+            _err(
+                "no_frames",
+                layout.timesteps_dir(seq_dir),
+                "no frame folders (expected timesteps/frame_<t:05d>/images/)",
+            )
+        )
+        problems += _check_audio(seq_dir, None)
+        return problems
+    serials = sorted(calib.declared) if calib.ok else sorted(scan.images)
+    problems += _check_frames(seq_dir, scan, serials, calib)
+    img_problems, cam_size, _ = _check_images(seq_dir, scan, serials, calib, decode, workers)
+    problems += img_problems
+    n_frames = {s: len(scan.images.get(s, {})) for s in serials}
+    n_video = max(n_frames.values(), default=0)
+    lmk_serials = [s for s in serials if n_frames.get(s)]
+    problems += _check_landmarks(seq_dir, lmk_serials, len(scan.frames), cam_size)
+    problems += _check_audio(seq_dir, n_video / seq_fps if n_video else None)
+    return problems
+
+
+def _subdirs(path: Path) -> list[str]:
+    return sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def validate_capture(
+    root: PathLike,
+    subject: str | None = None,
+    sequence: str | None = None,
+    fps: float = 25.0,
+    decode: bool = True,
+    workers: int | None = None,
+) -> list[Problem]:
+    """Check a capture tree and return every problem found (an empty list when it is usable).
+
+    Checks, per subject: the calibration (readable JSON, 4x4 proper-rotation extrinsics, 3x3
+    intrinsics with positive focal lengths for every camera, image sizes); per sequence: frame
+    folders, every calibrated camera in every frame, cameras' frame counts, every image
+    decoding (``decode=False``: header and end-of-file marker only, much faster), image sizes
+    against each other and the calibration, cameras not in the calibration, alpha /
+    segmentation / depth maps (present for all images once present for some, same size as
+    their image), landmark arrays (T, 68, 3) with T the camera's frame count, and the audio
+    (present, decodable, not silent; clipping and a too-short recording are warnings).
+
+    Args:
+        root: the capture root (holding subject folders).
+        subject, sequence: restrict to one subject / one sequence of it.
+        fps: frame rate assumed where a sequence has no sequence.json.
+        decode: decode every image and map fully.
+        workers: decoding threads (default up to 8).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return [_err("no_subjects", root, "capture root does not exist")]
+    if subject is not None:
+        subject_dir = layout.subject_dir(root, subject)
+        if not subject_dir.is_dir():
+            return [_err("missing_subject", subject_dir, f"subject {subject} does not exist")]
+        subjects = [subject]
+    else:
+        subjects = [
+            s
+            for s in _subdirs(root)
+            if layout.calibration_path(layout.subject_dir(root, s)).exists()
+            or layout.sequences_dir(layout.subject_dir(root, s)).is_dir()
+        ]
+        if not subjects:
+            return [
+                _err(
+                    "no_subjects",
+                    root,
+                    "no subject folder (expected "
+                    "<subject>/camera_params.json and <subject>/sequences/)",
+                )
+            ]
+    problems: list[Problem] = []
+    for subj in subjects:
+        calib, calib_problems = _check_calibration(
+            layout.calibration_path(layout.subject_dir(root, subj))
+        )
+        problems += calib_problems
+        seq_root = layout.sequences_dir(layout.subject_dir(root, subj))
+        if sequence is not None:
+            seq_dir = layout.sequence_dir(root, subj, sequence)
+            if not seq_dir.is_dir():
+                problems.append(_missing_sequence(seq_dir, subj, sequence))
+                continue
+            sequences = [sequence]
+        else:
+            sequences = _subdirs(seq_root) if seq_root.is_dir() else []
+            if not sequences:
+                problems.append(_err("no_sequences", seq_root, f"subject {subj} has no sequences"))
+        for seq in sequences:
+            problems += _check_sequence(
+                layout.sequence_dir(root, subj, seq), calib, fps, decode, workers
+            )
+    return problems
+
+
+def validate_sequence_dir(
+    sequence_dir: PathLike,
+    calibration: PathLike | None = None,
+    fps: float = 25.0,
+    decode: bool = True,
+    workers: int | None = None,
+) -> list[Problem]:
+    """Check one sequence folder and its calibration file; every problem found.
+
+    The checks of :func:`validate_capture` for one sequence, with the calibration given as a
+    file (as a workflow job declares it) instead of found under the subject folder.
+
+    Args:
+        sequence_dir: ``<root>/<subject>/sequences/<sequence>``.
+        calibration: the subject's ``camera_params.json`` (default: the layout's,
+            ``<root>/<subject>/camera_params.json``).
+        fps, decode, workers: as for :func:`validate_capture`.
+
+    Raises:
+        CaptureError: ``sequence_dir`` is not ``<root>/<subject>/sequences/<sequence>``.
+    """
+    seq_dir = Path(sequence_dir)
+    root, subject, sequence = layout.split_sequence_dir(seq_dir)
+    if calibration is None:
+        calibration = layout.calibration_path(layout.subject_dir(root, subject))
+    calib, problems = _check_calibration(calibration)
+    if not seq_dir.is_dir():
+        return [*problems, _missing_sequence(seq_dir, subject, sequence)]
+    return problems + _check_sequence(seq_dir, calib, fps, decode, workers)
+
+
+def _missing_sequence(seq_dir: Path, subject: str, sequence: str) -> Problem:
+    return _err(
+        "missing_sequence", seq_dir, f"sequence {sequence} of subject {subject} does not exist"
+    )
+
+
+def validate_main(
+    root: PathLike,
+    subject: str | None = None,
+    sequence: str | None = None,
+    fps: float = 25.0,
+    decode: bool = True,
+    workers: int | None = None,
+) -> int:
+    """Validate, print the report, and return an exit code (0: no errors, 1: errors)."""
+    problems = validate_capture(root, subject, sequence, fps=fps, decode=decode, workers=workers)
+    where = Path(root) / (subject or "")
+    if sequence:
+        where = where / layout.SEQUENCES_DIR / sequence
+    if problems:
+        print(f"{where}: " + format_problems(problems, root=root))
+    else:
+        print(f"{where}: capture OK")
+    return 1 if errors_of(problems) else 0
