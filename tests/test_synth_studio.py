@@ -22,18 +22,7 @@ from talkhead.synth.studio import (
     write_rig,
 )
 
-TINY = dict(
-    n_cameras=2,
-    width=64,
-    height=80,
-    fov_deg=24.0,
-    duration_s=0.6,
-    fps=5.0,
-    sample_rate=16000,
-    n_shape=8,
-    n_expression=8,
-    yaw_span_deg=40.0,
-)
+SUBJ, SEQ = "syn000", "SEN-00"  # the shared tiny recording (conftest.py)
 
 
 def test_config_from_workflow_section_drops_workflow_keys():
@@ -105,12 +94,8 @@ def test_rig_is_seeded_per_subject_and_round_trips(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def head_model_dir(tmp_path_factory):
-    from talkhead.synth.head import build_head_model, write_head_model
-
-    out = tmp_path_factory.mktemp("head")
-    write_head_model(out, build_head_model(seed=0, n_shape=8, n_expression=8))
-    return out
+def head_model_dir(tiny_studio):
+    return tiny_studio.head_dir
 
 
 def test_write_head_model_for_builds_the_configured_model(tmp_path):
@@ -128,24 +113,21 @@ def test_write_head_model_for_builds_the_configured_model(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def recorded(head_model_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("studio")
-    cfg = StudioConfig(**TINY)
-    summary = render_sequence(
-        head_model_dir, root / "capture", root / "gt", "subjA", "seq1", cfg, progress=False
-    )
-    return root, cfg, summary
+def recorded(tiny_studio):
+    """The shared tiny recording (tests/conftest.py): root, config, render summary."""
+    return tiny_studio.root, tiny_studio.config, tiny_studio.summary
 
 
 def test_render_sequence_writes_the_nersemble_layout(recorded):
     root, cfg, summary = recorded
-    T, C, W, H = 3, 2, cfg.width, cfg.height
+    T, C, W, H = cfg.n_frames, cfg.n_cameras, cfg.width, cfg.height
+    assert T == 3
     assert summary["n_frames"] == T and summary["n_cameras"] == C
-    subj = root / "capture" / "subjA"
+    subj = root / "capture" / SUBJ
     cams = read_camera_params(subj / "camera_params.json")
     serials = list(cams)
     assert serials == summary["serials"]
-    seq = subj / "sequences" / "seq1"
+    seq = subj / "sequences" / SEQ
     assert json.loads((seq / "sequence.json").read_text())["fps"] == cfg.fps
     for t in range(T):
         fd = seq / "timesteps" / f"frame_{t:05d}"
@@ -170,7 +152,7 @@ def test_render_sequence_writes_the_nersemble_layout(recorded):
     assert sr == cfg.sample_rate and len(audio) == round(cfg.duration_s * sr)
     assert 0 < np.abs(audio).max() < 0.5  # a quiet microphone
 
-    gt = root / "gt" / "subjA" / "seq1"
+    gt = root / "ground_truth" / SUBJ / SEQ
     flame = load_npz(gt / "flame.npz")
     assert flame["shape"].shape == (8,) and flame["expression"].shape == (T, 8)
     for key, w in (
@@ -211,8 +193,8 @@ def test_the_reader_finds_the_studio_tree_through_the_same_layout(recorded):
 
     root, cfg, summary = recorded
     capture_root = root / "capture"
-    subj = layout.subject_dir(capture_root, "subjA")
-    seq_dir = layout.sequence_dir(capture_root, "subjA", "seq1")
+    subj = layout.subject_dir(capture_root, SUBJ)
+    seq_dir = layout.sequence_dir(capture_root, SUBJ, SEQ)
     assert summary["capture_dir"] == str(seq_dir)
     serials, T = summary["serials"], summary["n_frames"]
     expected = {
@@ -232,9 +214,9 @@ def test_the_reader_finds_the_studio_tree_through_the_same_layout(recorded):
 
     assert validate_capture(capture_root) == []
     seq = open_sequence_dir(seq_dir, layout.calibration_path(subj), validate=True)
-    ref = open_sequence(capture_root, "subjA", "seq1")
+    ref = open_sequence(capture_root, SUBJ, SEQ)
     for s_ in (seq, ref):
-        assert (s_.root, s_.subject, s_.sequence) == (capture_root, "subjA", "seq1")
+        assert (s_.root, s_.subject, s_.sequence) == (capture_root, SUBJ, SEQ)
         assert s_.serials == serials and s_.frame_ids == tuple(range(T)) and s_.fps == cfg.fps
         assert s_.image_size == (cfg.width, cfg.height)
         assert s_.has_alpha and s_.has_segmentation and s_.has_landmarks
@@ -265,9 +247,9 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
     from talkhead.geometry.cameras import pixel_grid, unproject
 
     root, cfg, _ = recorded
-    gt = root / "gt" / "subjA" / "seq1"
-    seq = root / "capture" / "subjA" / "sequences" / "seq1"
-    cams = read_camera_params(root / "capture" / "subjA" / "camera_params.json")
+    gt = root / "ground_truth" / SUBJ / SEQ
+    seq = root / "capture" / SUBJ / "sequences" / SEQ
+    cams = read_camera_params(root / "capture" / SUBJ / "camera_params.json")
     verts = np.load(gt / "vertices.npy")
     lm3d = np.load(gt / "landmarks3d.npy")
     model = load_flame_model(
@@ -333,14 +315,14 @@ def test_recording_is_deterministic(recorded, head_model_dir, tmp_path):
         head_model_dir,
         tmp_path / "capture",
         tmp_path / "gt",
-        "subjA",
-        "seq1",
+        SUBJ,
+        SEQ,
         cfg,
         progress=False,
         threads=2,
     )  # threads do not change the result
-    a = root / "capture" / "subjA"
-    b = tmp_path / "capture" / "subjA"
+    a = root / "capture" / SUBJ
+    b = tmp_path / "capture" / SUBJ
     assert (a / "camera_params.json").read_bytes() == (b / "camera_params.json").read_bytes()
     for t in range(cfg.n_frames):
         rel = f"sequences/seq1/timesteps/frame_{t:05d}/images"
