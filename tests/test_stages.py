@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from talkhead.capture.sequence import open_sequence
+from talkhead.config import from_mapping
 from talkhead.depth.io import depth_frame_path, load_depth_frame
 from talkhead.depth.precomputed import write_nersemble_depth_png
 from talkhead.depth.stage import resolve_backend, run_depth_stage
@@ -46,7 +47,6 @@ def test_true_depth_back_projects_onto_the_true_mesh(studio, tmp_path):
     settings = {
         "min_depth": 0.0,
         "max_depth": 1.4,
-        "face_labels": list(range(1, 10)),
         "voxel_size": 0.0,
     }
     metrics = run_backproject_stage(
@@ -132,7 +132,7 @@ def test_default_capture_meets_the_depth_targets(tmp_path):
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
     synthetic = {**config["synthetic"], "duration_s": 0.2}
-    cfg = StudioConfig.from_workflow(synthetic)
+    cfg = from_mapping(StudioConfig, synthetic, "synthetic")
     model = write_head_model_for(cfg, tmp_path / "head" / "generic_model.pkl")
     render_sequence(
         model, tmp_path / "capture", tmp_path / "gt", SUBJECT, SEQUENCE, cfg, progress=False
@@ -145,7 +145,7 @@ def test_default_capture_meets_the_depth_targets(tmp_path):
         config["depth"],
         tmp_path / "metrics.json",
         gt_dir=tmp_path / "gt" / SUBJECT / SEQUENCE,
-        face_labels=tuple(config["backproject"]["face_labels"]),
+        face_labels=tuple(config["face_mask"]["labels"]),
         progress=False,
     )
     assert metrics["depth_median_abs_err_mm"] <= 1.5

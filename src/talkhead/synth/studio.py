@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import from_mapping
 from ..errors import CaptureError, ConfigError
 from ..geometry.cameras import Camera, look_at, read_camera_params, ring_rig, write_camera_params
 from ..io import PathLike, atomic_path, save_image, save_json, save_npz, save_wav
@@ -219,7 +220,7 @@ def write_head_model_for(cfg: StudioConfig | Mapping[str, Any], model_path: Path
     """
     from .head import build_head_model, write_head_model
 
-    cfg = cfg if isinstance(cfg, StudioConfig) else StudioConfig.from_workflow(cfg)
+    cfg = cfg if isinstance(cfg, StudioConfig) else from_mapping(StudioConfig, cfg, "synthetic")
     model_path = Path(model_path)
     if model_path.name != MODEL_FILE:
         raise ConfigError(f"{model_path}: the synthetic head model file must be named {MODEL_FILE}")
@@ -330,7 +331,7 @@ def render_sequence(
     from .speech import microphone
 
     t_start = time.perf_counter()
-    cfg = cfg if isinstance(cfg, StudioConfig) else StudioConfig.from_workflow(cfg)
+    cfg = cfg if isinstance(cfg, StudioConfig) else from_mapping(StudioConfig, cfg, "synthetic")
     model_path, landmarks_path, masks_path = head_model_paths(
         head_model_dir, landmarks_path, masks_path
     )
