@@ -380,12 +380,19 @@ def test_nan_depth_file_raises_naming_the_file(studio, tmp_path):
         load_depth_frame(path)
 
 
-def test_config_from_dict():
-    cfg = BackprojectConfig.from_dict({"max_depth": 1.2, "face_labels": [1, 6, 7, 9]})
-    assert cfg.max_depth == 1.2 and cfg.face_labels == (1, 6, 7, 9)
+def test_config_from_mapping():
+    from talkhead.capture.config import FaceMaskConfig
+    from talkhead.config import from_mapping
     from talkhead.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="max_dept"):
-        BackprojectConfig.from_dict({"max_dept": 1.2})
-    with pytest.raises(ConfigError, match="min_depth"):
-        BackprojectConfig.from_dict({"min_depth": 2.0})
+    cfg = from_mapping(BackprojectConfig, {"max_depth": 1.2, "voxel_size": 0}, "backproject")
+    assert cfg.max_depth == 1.2 and cfg.voxel_size == 0.0
+    face = from_mapping(FaceMaskConfig, {"labels": [1, 6, 7, 9]}, "face_mask")
+    assert face.labels == (1, 6, 7, 9)
+
+    with pytest.raises(ConfigError, match="backproject.max_dept: unknown setting"):
+        from_mapping(BackprojectConfig, {"max_dept": 1.2}, "backproject")
+    with pytest.raises(ConfigError, match=r"backproject.min_depth: must be < max_depth \(1.4\)"):
+        from_mapping(BackprojectConfig, {"min_depth": 2.0}, "backproject")
+    with pytest.raises(ConfigError, match="backproject.face_labels: unknown setting"):
+        from_mapping(BackprojectConfig, {"face_labels": [1, 2]}, "backproject")

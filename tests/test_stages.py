@@ -1,17 +1,27 @@
-"""Stage functions on a tiny synthetic-studio sequence: depth backends and back-projection."""
+"""Stage runners on the shared tiny synthetic-studio sequence (conftest.py): depth backends,
+back-projection, and the evaluate runners that measure them against ground truth."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
 
 from talkhead.capture.sequence import open_sequence
+from talkhead.config import from_mapping
 from talkhead.depth.io import depth_frame_path, load_depth_frame
 from talkhead.depth.precomputed import write_nersemble_depth_png
 from talkhead.depth.stage import resolve_backend, run_depth_stage
-from talkhead.errors import ConfigError, DepthError
+from talkhead.errors import ConfigError, DepthError, EvaluationError
+from talkhead.evaluation.ground_truth import GroundTruth
+from talkhead.evaluation.stage import (
+    evaluate_depth,
+    face_masks_of,
+    run_evaluate_depth,
+    run_evaluate_points,
+)
 from talkhead.geometry.mesh_distance import point_to_mesh_distance
 from talkhead.io import load_json
 from talkhead.points.io import load_points
@@ -22,68 +32,63 @@ from talkhead.synth.studio import render_sequence, write_head_model_for
 SUBJECT, SEQUENCE = "syn000", "SEN-00"
 
 
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory):
-    root = tmp_path_factory.mktemp("studio")
-    cfg = StudioConfig(
-        n_cameras=3,
-        width=64,
-        height=80,
-        duration_s=0.12,
-        n_shape=10,
-        n_expression=10,
-        landmark_outlier_prob=0.0,
-    )
-    model = write_head_model_for(cfg, root / "head" / "generic_model.pkl")
-    render_sequence(model, root / "capture", root / "gt", SUBJECT, SEQUENCE, cfg, progress=False)
-    seq = open_sequence(root / "capture", SUBJECT, SEQUENCE, validate=True)
-    return root, seq
-
-
-def test_true_depth_back_projects_onto_the_true_mesh(studio, tmp_path):
-    root, seq = studio
-    gt = root / "gt" / SUBJECT / SEQUENCE
-    settings = {
-        "min_depth": 0.0,
-        "max_depth": 1.4,
-        "face_labels": list(range(1, 10)),
-        "voxel_size": 0.0,
-    }
+def test_true_depth_back_projects_onto_the_true_mesh(tiny_studio, tmp_path):
+    seq, gt = tiny_studio.open(validate=True), GroundTruth.open(tiny_studio.gt_dir)
+    settings = {"min_depth": 0.0, "max_depth": 1.4, "voxel_size": 0.0}
     metrics = run_backproject_stage(
-        seq, gt / "depth", tmp_path / "points.npz", tmp_path / "metrics.json", settings, gt_dir=gt
+        seq, gt.path / "depth", tmp_path / "points.npz", tmp_path / "metrics.json", settings
     )
+    assert not any(k.startswith(("points_to_mesh", "landmarks3d_")) for k in metrics)
     data = load_points(tmp_path / "points.npz")
-    verts, faces = np.load(gt / "vertices.npy"), np.load(gt / "faces.npy")
+    verts, faces = gt.vertices(), gt.faces()
     for i, t in enumerate(data["frames"]):
         pts = data["points"][data["frame_offsets"][i] : data["frame_offsets"][i + 1]]
         assert len(pts) > 500
         assert point_to_mesh_distance(pts, verts[t], faces).max() < 1e-4  # 0.1 mm
-    assert metrics["points_to_mesh_p90_mm"] < 0.1
+    evaluation = run_evaluate_points(tmp_path / "points.npz", gt.path, tmp_path / "eval.json")
+    assert evaluation["points_to_mesh_p90_mm"] < 0.1
     # Landmarks lifted from true depth: only the 2D detector noise is left.
-    assert metrics["landmarks3d_median_err_mm"] < 6.0
+    assert evaluation["landmarks3d_median_err_mm"] < 6.0
+    assert load_json(tmp_path / "eval.json") == pytest.approx(evaluation, nan_ok=True)
     assert load_json(tmp_path / "metrics.json")["frames"] == seq.n_frames
 
 
-def test_precomputed_backend_reads_nersemble_pngs(studio, tmp_path):
-    root, seq = studio
-    gt = root / "gt" / SUBJECT / SEQUENCE
+def test_points_evaluation_sees_a_known_offset(tiny_studio, tmp_path):
+    """Points moved 2 mm along z are 2 mm from the true mesh where the surface faces z: the
+    median distance grows from ~0 to between 0.5 and 2 mm, landmarks exactly by 2 mm."""
+    seq, gt = tiny_studio.open(), GroundTruth.open(tiny_studio.gt_dir)
+    settings = {"voxel_size": 0.0}
+    run_backproject_stage(seq, gt.path / "depth", tmp_path / "p.npz", tmp_path / "m.json", settings)
+    exact = run_evaluate_points(tmp_path / "p.npz", gt.path, tmp_path / "e0.json")
+    data = dict(load_points(tmp_path / "p.npz"))
+    data["points"] = data["points"] + np.float32([0, 0, 0.002])
+    data["landmarks3d"] = gt.landmarks3d()[data["frames"]] + np.float32([0, 0, 0.002])
+    data["landmarks3d_valid"] = np.ones_like(data["landmarks3d_valid"])
+    np.savez(tmp_path / "moved.npz", **data)
+    moved = run_evaluate_points(tmp_path / "moved.npz", gt.path, tmp_path / "e1.json")
+    assert exact["points_to_mesh_median_mm"] < 0.05
+    assert 0.5 < moved["points_to_mesh_median_mm"] <= 2.0 + 1e-3
+    assert moved["landmarks3d_median_err_mm"] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_precomputed_backend_reads_nersemble_pngs(tiny_studio, tmp_path):
+    shutil.copytree(tiny_studio.capture_root, tmp_path / "capture")
+    seq = open_sequence(tmp_path / "capture", SUBJECT, SEQUENCE, validate=False)
+    gt = GroundTruth.open(tiny_studio.gt_dir)
     for t in seq.frame_ids:
-        true = load_depth_frame(gt / "depth" / f"frame_{t:05d}.npz")
+        true = gt.depth_frame(t)
         for s in seq.serials:
             write_nersemble_depth_png(seq.precomputed_depth_path(t, s), true.depth[true.index(s)])
-    seq2 = open_sequence(root / "capture", SUBJECT, SEQUENCE, validate=False)
-    assert seq2.has_precomputed_depth
-    metrics = run_depth_stage(
-        seq2, tmp_path / "frames", {"backend": "precomputed"}, tmp_path / "m.json", gt_dir=gt
-    )
+    seq = open_sequence(tmp_path / "capture", SUBJECT, SEQUENCE, validate=False)
+    assert seq.has_precomputed_depth
+    metrics = run_depth_stage(seq, tmp_path / "frames", {"backend": "precomputed"}, tmp_path / "m")
+    assert metrics["backend"] == "precomputed" and metrics["face_valid_fraction"] > 0.99
+    evaluation = evaluate_depth(seq.frame_ids, tmp_path / "frames", gt, face_masks_of(seq))
     # 16 bit over 2 m quantises depth to 0.03 mm.
-    assert metrics["depth_median_abs_err_mm"] < 0.03
-    assert metrics["valid_fraction"] > 0.99
+    assert evaluation["depth_median_abs_err_mm"] < 0.03
+    assert evaluation["valid_fraction"] > 0.99
     frame = load_depth_frame(depth_frame_path(tmp_path / "frames", seq.frame_ids[0]))
     assert frame.serials == tuple(seq.serials)
-    for path in seq2.sequence_dir.rglob("colmap"):
-        for png in path.rglob("*.png"):
-            png.unlink()
 
 
 def test_auto_backend_falls_back_to_torch_and_says_why(caplog):
@@ -97,29 +102,51 @@ def test_auto_backend_falls_back_to_torch_and_says_why(caplog):
         resolve_backend("patchmatch")
 
 
-def test_colmap_backend_without_cuda_is_a_clear_error(studio, tmp_path):
+def test_colmap_backend_without_cuda_is_a_clear_error(tiny_studio, tmp_path):
     from talkhead.depth.colmap import colmap_dense_available
 
     if colmap_dense_available()[0]:
         pytest.skip("COLMAP dense stereo is available here")
-    _, seq = studio
     with pytest.raises(DepthError, match="CUDA"):
-        run_depth_stage(seq, tmp_path / "f", {"backend": "colmap"}, tmp_path / "m.json")
+        run_depth_stage(tiny_studio.open(), tmp_path / "f", {"backend": "colmap"}, tmp_path / "m")
 
 
-def test_torch_backend_logs_its_choice_and_writes_every_frame(studio, tmp_path, caplog):
-    root, seq = studio
-    gt = root / "gt" / SUBJECT / SEQUENCE
+def test_torch_backend_then_its_evaluation(tiny_studio, tmp_path, caplog):
+    """The depth stage writes its own figures only; the evaluate runner adds the ground truth
+    ones in evaluation.json and an error view whose pixels agree with them."""
+    seq = tiny_studio.open()
     settings = {"backend": "torch", "torch": {"n_planes": 32}}
     with caplog.at_level(logging.INFO, logger="talkhead"):
         metrics = run_depth_stage(
-            seq, tmp_path / "f", settings, tmp_path / "m.json", gt_dir=gt, progress=False
+            seq, tmp_path / "f", settings, tmp_path / "m.json", progress=False
         )
     assert "depth backend: torch" in caplog.text
     assert "triangulated 2D landmarks" in caplog.text
     assert len(list((tmp_path / "f").glob("frame_*.npz"))) == seq.n_frames
     assert metrics["backend"] == "torch" and metrics["device"] in ("cpu", "cuda")
-    assert np.isfinite(metrics["depth_median_abs_err_mm"])
+    assert 0.3 < metrics["face_valid_fraction"] <= 1.0
+    assert not any("err" in k for k in load_json(tmp_path / "m.json"))
+
+    evaluation, view = run_evaluate_depth(
+        seq, tmp_path / "f", tiny_studio.gt_dir, tmp_path / "evaluation.json", n_cameras=2
+    )
+    assert load_json(tmp_path / "evaluation.json") == pytest.approx(evaluation)
+    assert 0 < evaluation["depth_median_abs_err_mm"] < 5.0
+    assert view.t == seq.frame_ids[seq.n_frames // 2] and len(view.serials) == 2
+    assert view.error_mm.shape == (2, seq.height, seq.width)
+    shown = view.error_mm[np.isfinite(view.error_mm)]
+    assert shown.size > 100 and (shown >= 0).all()
+    assert not (np.isfinite(view.error_mm) & view.missing).any()
+
+
+def test_evaluation_refuses_missing_ground_truth(tiny_studio, tmp_path):
+    with pytest.raises(EvaluationError, match="ground-truth folder is missing"):
+        run_evaluate_points(tmp_path / "p.npz", tmp_path / "nowhere", tmp_path / "e.json")
+    gt = tmp_path / "gt"
+    shutil.copytree(tiny_studio.gt_dir, gt)
+    (gt / "faces.npy").unlink()
+    with pytest.raises(EvaluationError, match="faces.npy"):
+        GroundTruth.open(gt).faces()
 
 
 def test_default_capture_meets_the_depth_targets(tmp_path):
@@ -132,22 +159,24 @@ def test_default_capture_meets_the_depth_targets(tmp_path):
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
     synthetic = {**config["synthetic"], "duration_s": 0.2}
-    cfg = StudioConfig.from_workflow(synthetic)
+    cfg = from_mapping(StudioConfig, synthetic, "synthetic")
     model = write_head_model_for(cfg, tmp_path / "head" / "generic_model.pkl")
     render_sequence(
         model, tmp_path / "capture", tmp_path / "gt", SUBJECT, SEQUENCE, cfg, progress=False
     )
     seq = open_sequence(tmp_path / "capture", SUBJECT, SEQUENCE, validate=False)
     assert (seq.n_cameras, seq.width, seq.height, seq.n_frames) == (8, 256, 320, 5)
-    metrics = run_depth_stage(
+    labels = tuple(config["face_mask"]["labels"])
+    run_depth_stage(
         seq,
         tmp_path / "depth",
         config["depth"],
         tmp_path / "metrics.json",
-        gt_dir=tmp_path / "gt" / SUBJECT / SEQUENCE,
-        face_labels=tuple(config["backproject"]["face_labels"]),
+        face_labels=labels,
         progress=False,
     )
-    assert metrics["depth_median_abs_err_mm"] <= 1.5
-    assert metrics["valid_fraction"] >= 0.90
-    assert metrics["depth_outliers_5mm_fraction"] < 0.03
+    gt = GroundTruth.open(tmp_path / "gt" / SUBJECT / SEQUENCE)
+    evaluation = evaluate_depth(seq.frame_ids, tmp_path / "depth", gt, face_masks_of(seq, labels))
+    assert evaluation["depth_median_abs_err_mm"] <= 1.5
+    assert evaluation["valid_fraction"] >= 0.90
+    assert evaluation["depth_outliers_5mm_fraction"] < 0.03

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from talkhead.capture.calibration import read_camera_params
+from talkhead.config import from_mapping, to_mapping
 from talkhead.errors import ConfigError
 from talkhead.io import load_npz, read_image, read_wav
 from talkhead.synth.config import StudioConfig
@@ -25,28 +26,33 @@ from talkhead.synth.studio import (
 SUBJ, SEQ = "syn000", "SEN-00"  # the shared tiny recording (conftest.py)
 
 
-def test_config_from_workflow_section_drops_workflow_keys():
-    cfg = StudioConfig.from_workflow({"n_subjects": 2, "n_sequences": 3, "seed": 7})
-    assert cfg.seed == 7 and cfg == StudioConfig(seed=7)
-    with pytest.raises(ConfigError, match="unknown key"):
-        StudioConfig.from_workflow({"n_subjects": 2, "colour": "red"})
+def test_config_from_the_workflow_section():
+    cfg = from_mapping(StudioConfig, {"n_subjects": 2, "n_sequences": 3, "seed": 7}, "synthetic")
+    assert cfg.seed == 7 and cfg == StudioConfig(n_subjects=2, n_sequences=3, seed=7)
+    with pytest.raises(ConfigError, match="synthetic.colour: unknown setting"):
+        from_mapping(StudioConfig, {"n_subjects": 2, "colour": "red"}, "synthetic")
 
 
-def test_config_from_dict_validates_and_round_trips():
-    cfg = StudioConfig.from_dict(
-        {"n_cameras": 4, "width": 128, "pitch_deg": [0, 5], "sensor_noise": 2}
+def test_config_from_mapping_validates_and_round_trips():
+    cfg = from_mapping(
+        StudioConfig,
+        {"n_cameras": 4, "width": 128, "pitch_deg": [0, 5], "sensor_noise": 2},
+        "synthetic",
     )
     assert cfg.n_cameras == 4 and cfg.pitch_deg == (0.0, 5.0) and cfg.sensor_noise == 2.0
-    assert StudioConfig.from_dict(cfg.to_dict()) == cfg
+    assert isinstance(cfg.sensor_noise, float)
+    assert from_mapping(StudioConfig, to_mapping(cfg), "synthetic") == cfg
     assert cfg.n_frames == round(cfg.duration_s * cfg.fps)
-    with pytest.raises(ConfigError, match="unknown key"):
-        StudioConfig.from_dict({"n_camera": 4})
-    with pytest.raises(ConfigError, match="n_cameras"):
-        StudioConfig.from_dict({"n_cameras": 2.5})
-    with pytest.raises(ConfigError, match="n_cameras"):
-        StudioConfig(n_cameras=0)
-    with pytest.raises(ConfigError, match="torso"):
-        StudioConfig.from_dict({"torso": "yes"})
+    with pytest.raises(ConfigError, match="did you mean n_cameras"):
+        from_mapping(StudioConfig, {"n_camera": 4}, "synthetic")
+    with pytest.raises(ConfigError, match="synthetic.n_cameras: expected an integer, got 2.5"):
+        from_mapping(StudioConfig, {"n_cameras": 2.5}, "synthetic")
+    with pytest.raises(ConfigError, match="synthetic.n_cameras: must be >= 2, got 0"):
+        from_mapping(StudioConfig, {"n_cameras": 0}, "synthetic")
+    with pytest.raises(ConfigError, match="synthetic.torso: expected true or false, got 'yes'"):
+        from_mapping(StudioConfig, {"torso": "yes"}, "synthetic")
+    with pytest.raises(ConfigError, match=r"synthetic.pitch_deg\[1\]: must be <= 60, got 75"):
+        from_mapping(StudioConfig, {"pitch_deg": [0, 75]}, "synthetic")
 
 
 def test_stable_seed_is_stable_and_name_sensitive():
@@ -325,13 +331,14 @@ def test_recording_is_deterministic(recorded, head_model_dir, tmp_path):
     b = tmp_path / "capture" / SUBJ
     assert (a / "camera_params.json").read_bytes() == (b / "camera_params.json").read_bytes()
     for t in range(cfg.n_frames):
-        rel = f"sequences/seq1/timesteps/frame_{t:05d}/images"
+        rel = f"sequences/{SEQ}/timesteps/frame_{t:05d}/images"
         for f in sorted((a / rel).iterdir()):
             assert np.array_equal(read_image(f), read_image(b / rel / f.name))
     for name in ("vertices.npy", "landmarks3d.npy"):
         assert np.array_equal(
-            np.load(root / "gt/subjA/seq1" / name), np.load(tmp_path / "gt/subjA/seq1" / name)
+            np.load(root / "ground_truth" / SUBJ / SEQ / name),
+            np.load(tmp_path / "gt" / SUBJ / SEQ / name),
         )
-    rel = "sequences/seq1/annotations/landmarks2D"
+    rel = f"sequences/{SEQ}/annotations/landmarks2D"
     for f in sorted((a / rel).iterdir()):
         assert np.array_equal(np.load(f), np.load(b / rel / f.name))

@@ -2,6 +2,7 @@
 
     talkhead inspect-model PATH [--landmarks FILE] [--masks FILE]
     talkhead validate-capture ROOT [--subject S] [--sequence Q]
+    talkhead config-schema [--write PATH]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
 """
@@ -31,6 +32,16 @@ def _validate_capture(args: argparse.Namespace) -> int:
     return validate_main(args.root, subject=args.subject, sequence=args.sequence)
 
 
+def _config_schema(args: argparse.Namespace) -> int:
+    from .workflow_config import workflow_schema_text, write_workflow_schema
+
+    if args.write:
+        print(write_workflow_schema(args.write))
+    else:
+        sys.stdout.write(workflow_schema_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkhead",
@@ -56,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", help="check only this subject")
     p.add_argument("--sequence", help="check only this sequence (with --subject)")
     p.set_defaults(func=_validate_capture)
+
+    p = sub.add_parser(
+        "config-schema",
+        help="print the JSON schema of config/config.yaml, generated from the config dataclasses",
+    )
+    p.add_argument(
+        "--write",
+        metavar="PATH",
+        help="write it to PATH (the workflow's: workflow/schemas/config.schema.yaml)",
+    )
+    p.set_defaults(func=_config_schema)
     return parser
 
 

@@ -1,12 +1,18 @@
 # Input functions and helpers shared by every stage. Keep them cheap: they run for every
 # job of the DAG (a Nersemble-scale capture has ~10k sequences).
 
+import sys
 from pathlib import Path
 
 import jsonschema
 import pandas as pd
 import yaml
 from snakemake.exceptions import WorkflowError
+
+# The package, also for a Snakemake installed without it (the rules' conda envs have it).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from talkhead.errors import ConfigError
+from talkhead.workflow_config import load_workflow_config
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
@@ -22,12 +28,15 @@ def schema_problems(instance, schema_name):
 
 
 def check_config(cfg):
-    problems = schema_problems(cfg, "config.schema.yaml")
-    if problems:
-        raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
+    """The config as talkhead's dataclasses (talkhead.workflow_config): every problem at once,
+    one line each, named by its key as written in YAML."""
+    try:
+        return load_workflow_config(cfg)
+    except ConfigError as exc:
+        raise WorkflowError(f"invalid configuration:\n  {str(exc).replace(chr(10), chr(10) + '  ')}")
 
 
-check_config(config)
+CONFIG = check_config(config)
 
 SYNTHETIC = config["capture"]["source"] == "synthetic"
 SYNTH_CAPTURE = "resources/synthetic/capture"

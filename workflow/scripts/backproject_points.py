@@ -12,4 +12,5 @@ with log_to(snakemake.log[0]):
         snakemake.output.points,
         snakemake.output.metrics,
         snakemake.params.backproject,
+        face_mask_settings=snakemake.params.face_mask,
     )

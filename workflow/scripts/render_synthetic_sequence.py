@@ -4,6 +4,7 @@ from pathlib import Path
 
 import _bootstrap
 
+from talkhead.config import from_mapping
 from talkhead.logs import log_to
 from talkhead.synth.config import StudioConfig
 from talkhead.synth.studio import render_sequence
@@ -17,7 +18,7 @@ with log_to(snakemake.log[0]):
         gt_root,
         snakemake.wildcards.subject,
         snakemake.wildcards.sequence,
-        StudioConfig.from_workflow(snakemake.params.synthetic),
+        from_mapping(StudioConfig, snakemake.params.synthetic, "synthetic"),
         threads=snakemake.threads,
         landmarks_path=snakemake.input.landmarks,
         masks_path=snakemake.input.masks,

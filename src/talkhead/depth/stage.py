@@ -21,13 +21,13 @@ import numpy as np
 from ..capture.masks import FACE_LABELS, facial_masks, head_masks
 from ..capture.readers import read_images, read_landmarks
 from ..capture.sequence import CaptureSequence
+from ..config import from_mapping, to_mapping
 from ..errors import ConfigError, DepthError
 from ..io import PathLike, save_metrics
+from .config import BACKENDS, DepthConfig
 from .io import depth_frame_path, load_depth_frame, save_depth_frame
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "torch", "colmap", "precomputed")
 
 
 def resolve_backend(name: str, colmap_binary: str = "colmap") -> tuple[str, str]:
@@ -76,11 +76,9 @@ def _frame_masks(seq: CaptureSequence, t: int) -> np.ndarray:
     return head_masks(seq, t)
 
 
-def _run_torch(seq, out_dir, settings, depth_range, device, progress) -> None:
-    from .mvs.config import MVSConfig
+def _run_torch(seq, out_dir, cfg, depth_range, device, progress) -> None:
     from .mvs.estimate import estimate_depth_sequence
 
-    cfg = MVSConfig(**settings)
     cams = [seq.cameras[s] for s in seq.serials]
     frames = ((read_images(seq, t), _frame_masks(seq, t)) for t in seq.frame_ids)
     results = estimate_depth_sequence(
@@ -115,7 +113,7 @@ def _run_colmap(seq, out_dir, settings, depth_range) -> None:
         )
 
 
-def _run_precomputed(seq, out_dir, settings) -> None:
+def _run_precomputed(seq, out_dir, cfg) -> None:
     from ..capture.readers import read_precomputed_depth
     from .precomputed import depth_frame_from_depth_maps
 
@@ -126,7 +124,7 @@ def _run_precomputed(seq, out_dir, settings) -> None:
         )
     cams = [seq.cameras[s] for s in seq.serials]
     for t in seq.frame_ids:
-        depth = read_precomputed_depth(seq, t, max_depth=settings.get("max_depth", 2.0))
+        depth = read_precomputed_depth(seq, t, max_depth=cfg.max_depth)
         frame = depth_frame_from_depth_maps(depth, cams)
         save_depth_frame(
             depth_frame_path(out_dir, t), frame.depth, frame.normal, frame.confidence, seq.serials
@@ -172,17 +170,16 @@ def run_depth_stage(
     """Depth of every frame of ``seq`` into ``out_dir``, then its metrics into ``metrics_path``.
 
     Args:
-        settings: the ``depth:`` config section (backend and per-backend options).
+        settings: the ``depth:`` config section (:class:`~talkhead.depth.config.DepthConfig`;
+            missing keys take their defaults).
         face_labels: LaPa labels of the face mask the coverage is measured in.
         device: torch device for the torch backend (default: CUDA when available).
     """
-    backend, why = resolve_backend(
-        settings["backend"], settings.get("colmap", {}).get("binary", "colmap")
-    )
+    cfg = from_mapping(DepthConfig, settings, "depth")
+    backend, why = resolve_backend(cfg.backend, cfg.colmap.binary)
     log.info("depth backend: %s (%s)", backend, why)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    margin = float(settings.get("torch", {}).get("range_radius", 0.15))
-    depth_range, source = sequence_depth_range(seq, margin)
+    depth_range, source = sequence_depth_range(seq, cfg.range_radius)
     log.info(
         "depth range from %s: %.3f-%.3f m", source, depth_range[:, 0].min(), depth_range[:, 1].max()
     )
@@ -192,11 +189,11 @@ def run_depth_stage(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     start = time.perf_counter()
     if backend == "torch":
-        _run_torch(seq, out_dir, dict(settings.get("torch", {})), depth_range, device, progress)
+        _run_torch(seq, out_dir, cfg.torch, depth_range, device, progress)
     elif backend == "colmap":
-        _run_colmap(seq, out_dir, dict(settings.get("colmap", {})), depth_range)
+        _run_colmap(seq, out_dir, to_mapping(cfg.colmap), depth_range)
     else:
-        _run_precomputed(seq, out_dir, dict(settings.get("precomputed", {})))
+        _run_precomputed(seq, out_dir, cfg.precomputed)
     seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"backend": backend, "device": device if backend == "torch" else ""}
     metrics.update(depth_coverage(seq, out_dir, face_labels))

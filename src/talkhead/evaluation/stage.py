@@ -124,7 +124,8 @@ def run_evaluate_points(
     ``evaluation.json``."""
     from ..points.io import load_points
 
-    metrics = points_gt_metrics(load_points(points_path), GroundTruth.open(gt_dir))
+    gt = GroundTruth.open(gt_dir)
+    metrics = points_gt_metrics(load_points(points_path), gt)
     log.info("points against ground truth: %s", metrics)
     save_metrics(evaluation_path, metrics)
     return metrics

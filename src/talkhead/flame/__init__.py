@@ -5,67 +5,61 @@
 - :mod:`.lbs` — batched, differentiable linear blend skinning;
 - :mod:`.layer` — :class:`FlameLayer` (parameters -> vertices, landmarks, joints);
 - :mod:`.params` — FLAME parameter ``.npz`` files.
+
+Names are imported on first use (PEP 562), so ``import talkhead.flame.config`` or
+``talkhead.flame.params`` does not import torch.
 """
 
-from ..geometry.rotations import batch_rodrigues
-from .layer import FLAME_JOINTS, FlameLayer, FlameOutput, barycentric_landmarks
-from .lbs import batch_rigid_transform, blend_shapes, lbs, vertices2joints
-from .model import (
-    FLAME_NUM_EXPRESSION,
-    FLAME_NUM_SHAPE,
-    FlameModel,
-    describe_model,
-    format_description,
-    load_flame_model,
-    load_landmark_embedding,
-    load_region_masks,
-    model_from_arrays,
-    save_flame_model,
-    save_landmark_embedding,
-    save_region_masks,
-)
-from .params import FLAME_PARAM_KEYS, check_flame_params, load_flame_params, save_flame_params
-from .pickle_io import (
-    ALLOWED_GLOBALS,
-    RestrictedUnpickler,
-    dumps_legacy_pickle,
-    load_legacy_pickle,
-    loads_legacy_pickle,
-    read_pickled_npy,
-    save_legacy_pickle,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ALLOWED_GLOBALS",
-    "FLAME_JOINTS",
-    "FLAME_NUM_EXPRESSION",
-    "FLAME_NUM_SHAPE",
-    "FLAME_PARAM_KEYS",
-    "FlameLayer",
-    "FlameModel",
-    "FlameOutput",
-    "RestrictedUnpickler",
-    "barycentric_landmarks",
-    "batch_rigid_transform",
-    "batch_rodrigues",
-    "blend_shapes",
-    "check_flame_params",
-    "describe_model",
-    "dumps_legacy_pickle",
-    "format_description",
-    "lbs",
-    "load_flame_model",
-    "load_flame_params",
-    "load_landmark_embedding",
-    "load_legacy_pickle",
-    "load_region_masks",
-    "loads_legacy_pickle",
-    "model_from_arrays",
-    "read_pickled_npy",
-    "save_flame_model",
-    "save_flame_params",
-    "save_landmark_embedding",
-    "save_legacy_pickle",
-    "save_region_masks",
-    "vertices2joints",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ALLOWED_GLOBALS": ".pickle_io",
+    "FLAME_JOINTS": ".layer",
+    "FLAME_NUM_EXPRESSION": ".model",
+    "FLAME_NUM_SHAPE": ".model",
+    "FLAME_PARAM_KEYS": ".params",
+    "FlameLayer": ".layer",
+    "FlameModel": ".model",
+    "FlameOutput": ".layer",
+    "RestrictedUnpickler": ".pickle_io",
+    "barycentric_landmarks": ".layer",
+    "batch_rigid_transform": ".lbs",
+    "batch_rodrigues": "..geometry.rotations",
+    "blend_shapes": ".lbs",
+    "check_flame_params": ".params",
+    "describe_model": ".model",
+    "dumps_legacy_pickle": ".pickle_io",
+    "format_description": ".model",
+    "lbs": ".lbs",
+    "load_flame_model": ".model",
+    "load_flame_params": ".params",
+    "load_landmark_embedding": ".model",
+    "load_legacy_pickle": ".pickle_io",
+    "load_region_masks": ".model",
+    "loads_legacy_pickle": ".pickle_io",
+    "model_from_arrays": ".model",
+    "read_pickled_npy": ".pickle_io",
+    "save_flame_model": ".model",
+    "save_flame_params": ".params",
+    "save_landmark_embedding": ".model",
+    "save_legacy_pickle": ".pickle_io",
+    "save_region_masks": ".model",
+    "vertices2joints": ".lbs",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

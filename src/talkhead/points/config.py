@@ -1,73 +1,59 @@
-"""Settings of back-projection (the ``backproject`` config section)."""
+"""Settings of back-projection (the ``backproject`` config section).
+
+The facial mask (LaPa labels, alpha matte) is the ``face_mask`` section,
+:class:`talkhead.capture.config.FaceMaskConfig`, shared with the depth stage and the QC pages.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from ..capture.masks import FACE_LABELS
-from ..errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
+from ..config import option
 
 
 @dataclass(frozen=True)
 class BackprojectConfig:
-    """Settings of back-projection (the ``backproject`` config section).
+    """Settings of back-projection: the depth mask, downsampling and landmark lifting.
 
-    Attributes:
-        min_depth, max_depth: the depth mask (min, max] in metres.
-        face_labels: LaPa labels of the facial mask (when a segmentation is given).
-        use_alpha: also require alpha > ``alpha_threshold`` (when alpha is given).
-        alpha_threshold: fraction of full scale.
-        min_confidence: pixels with lower depth confidence are left out.
-        voxel_size: metres; per-frame voxel downsampling (None or 0 = keep every pixel).
-        landmark_min_conf: 2D landmarks below this confidence are not lifted.
-        landmark_search_radius_px: window of the nearest-valid-depth lookup.
-        landmark_max_depth_jump: metres; larger spread among 4 neighbours = no bilinear.
-        landmark_max_dev: metres; a view farther than this from the fused landmark is an
-            outlier.
-        landmark_min_views: views that must agree for a valid 3D landmark.
+    Build from YAML with ``talkhead.config.from_mapping(BackprojectConfig, data, "backproject")``.
     """
 
-    min_depth: float = 0.0
-    max_depth: float = 1.4
-    face_labels: tuple[int, ...] = FACE_LABELS
-    use_alpha: bool = True
-    alpha_threshold: float = 0.5
-    min_confidence: float = 0.0
-    voxel_size: float | None = 0.002
-    landmark_min_conf: float = 0.5
-    landmark_search_radius_px: int = 2
-    landmark_max_depth_jump: float = 0.03
-    landmark_max_dev: float = 0.005
-    landmark_min_views: int = 2
+    min_depth: float = option(
+        0.0, "Depth mask: keep depth in (min_depth, max_depth] (metres).", minimum=0
+    )
+    max_depth: float = option(
+        1.4, "Depth mask upper bound (metres; FaceTalk: 1.4).", exclusive_minimum=0
+    )
+    min_confidence: float = option(
+        0.0, "Pixels whose depth confidence is below this are left out.", minimum=0, maximum=1
+    )
+    voxel_size: float = option(
+        0.002,
+        "Voxel size (metres) for downsampling each fused frame; 0 keeps every point.",
+        minimum=0,
+    )
+    landmark_min_conf: float = option(
+        0.5, "2D landmarks below this confidence are not lifted.", minimum=0, maximum=1
+    )
+    landmark_search_radius_px: int = option(
+        2, "Window (pixels) searched for a valid depth under a landmark.", minimum=0
+    )
+    landmark_max_depth_jump: float = option(
+        0.03,
+        "Depth spread (metres) among a landmark's 4 neighbours above which it is not interpolated.",
+        exclusive_minimum=0,
+    )
+    landmark_max_dev: float = option(
+        0.005,
+        "A view's lifted landmark farther than this (metres) from the fused one is dropped.",
+        exclusive_minimum=0,
+    )
+    landmark_min_views: int = option(
+        2, "Views that must agree for a 3D landmark to be valid.", minimum=1
+    )
 
-    def validate(self) -> None:
-        if not self.max_depth > self.min_depth >= 0:
-            raise ConfigError(
-                f"backproject: need 0 <= min_depth < max_depth, got {self.min_depth}, "
-                f"{self.max_depth}"
-            )
-        if self.voxel_size is not None and self.voxel_size < 0:
-            raise ConfigError("backproject: voxel_size must be >= 0")
-        if self.landmark_min_views < 1 or self.landmark_max_dev <= 0:
-            raise ConfigError("backproject: landmark_min_views >= 1 and landmark_max_dev > 0")
-        if self.landmark_search_radius_px < 0:
-            raise ConfigError("backproject: landmark_search_radius_px must be >= 0")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> BackprojectConfig:
-        """Build from a config mapping; unknown keys raise :class:`ConfigError`."""
-        d = dict(d or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"backproject: unknown settings {unknown}")
-        if "face_labels" in d:
-            d["face_labels"] = tuple(int(x) for x in d["face_labels"])
-        cfg = cls(**d)
-        cfg.validate()
-        return cfg
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field rules, as ``(field, message)`` pairs."""
+        if self.min_depth >= self.max_depth:
+            return [("min_depth", f"must be < max_depth ({self.max_depth}), got {self.min_depth}")]
+        return []

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..capture.config import FaceMaskConfig
 from ..capture.masks import alpha_mask, face_mask
+from ..config import check, from_mapping
 from ..depth.io import depth_frame_path, list_depth_frames, load_depth_frame
 from ..errors import DepthError
 from ..geometry.cameras import Camera
@@ -39,6 +41,7 @@ def backproject_sequence(
     alpha: FrameFn | None = None,
     landmarks2d: FrameFn | None = None,
     config: BackprojectConfig | None = None,
+    face: FaceMaskConfig | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Back-project every frame of a sequence and lift its landmarks.
 
@@ -50,7 +53,8 @@ def backproject_sequence(
         alpha: ``(t, serials) -> (C, H, W)`` mattes, or None.
         landmarks2d: ``(t, serials) -> (C, 68, 3)`` x, y, confidence, or None (no landmarks:
             ``landmarks3d`` all invalid).
-        config: settings.
+        config: settings (the ``backproject`` section).
+        face: the facial mask (the ``face_mask`` section: labels, alpha matte).
 
     Returns:
         ``(data, stats)``: ``data`` holds the ``points.npz`` arrays (``points`` (P, 3)
@@ -64,8 +68,8 @@ def backproject_sequence(
         DepthError: missing or malformed depth files, masks of the wrong size (naming the
             frame and camera), missing calibration.
     """
-    cfg = config or BackprojectConfig()
-    cfg.validate()
+    cfg = check(config or BackprojectConfig(), "backproject")
+    face = check(face or FaceMaskConfig(), "face_mask")
     depth_dir = Path(depth_dir)
     frames = list(frames) if frames is not None else list_depth_frames(depth_dir)
     if not frames:
@@ -87,7 +91,7 @@ def backproject_sequence(
         cams = _camera_list(cameras, serials, str(path))
         C, H, W = frame.depth.shape
         labels = segmentation(t, serials) if segmentation is not None else None
-        mattes = alpha(t, serials) if (alpha is not None and cfg.use_alpha) else None
+        mattes = alpha(t, serials) if (alpha is not None and face.use_alpha) else None
         masks = np.ones((C, H, W), bool)
         for what, arr in (("segmentation", labels), ("alpha", mattes)):
             if arr is None:
@@ -100,9 +104,9 @@ def backproject_sequence(
             for i in range(C):
                 _check_shape(arr[i], (H, W), f"{what} mask", f"frame {t} camera {serials[i]}")
             masks &= (
-                face_mask(arr, cfg.face_labels)
+                face_mask(arr, face.labels)
                 if what == "segmentation"
-                else alpha_mask(arr, cfg.alpha_threshold)
+                else alpha_mask(arr, face.alpha_threshold)
             )
         fp = backproject_frame(
             frame,
@@ -192,6 +196,7 @@ def run_backproject_stage(
     points_path: PathLike,
     metrics_path: PathLike,
     settings: Mapping[str, Any] | None = None,
+    face_mask_settings: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Back-project a sequence's depth maps to ``points.npz`` and write its ``metrics.json``.
 
@@ -199,10 +204,12 @@ def run_backproject_stage(
         seq: the capture sequence (calibration, segmentation, alpha, 2D landmarks).
         depth_dir: the depth stage's ``frame_<t:05d>.npz`` files.
         settings: the ``backproject`` config section (:class:`BackprojectConfig` fields).
+        face_mask_settings: the ``face_mask`` config section (:class:`FaceMaskConfig` fields).
     """
     from ..capture.readers import read_alpha, read_landmarks, read_segmentation
 
-    cfg = BackprojectConfig.from_dict(settings)
+    cfg = from_mapping(BackprojectConfig, settings, "backproject")
+    face = from_mapping(FaceMaskConfig, face_mask_settings, "face_mask")
     column = {s: i for i, s in enumerate(seq.serials)}
     row = {t: i for i, t in enumerate(seq.frame_ids)}
     lmk = read_landmarks(seq) if seq.has_landmarks else None  # (C, T, 68, 3)
@@ -214,6 +221,7 @@ def run_backproject_stage(
         alpha=(lambda t, s: read_alpha(seq, t, s)) if seq.has_alpha else None,
         landmarks2d=(lambda t, s: lmk[[column[x] for x in s], row[t]]) if lmk is not None else None,
         config=cfg,
+        face=face,
     )
     save_points(points_path, data)
     metrics = points_metrics(stats, data)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..capture import layout
 from ..capture.calibration import read_camera_params, write_camera_params
+from ..config import from_mapping
 from ..errors import CaptureError, ConfigError
 from ..evaluation.ground_truth import GroundTruthWriter, ground_truth_dir
 from ..geometry.cameras import Camera, look_at, ring_rig
@@ -214,7 +215,7 @@ def write_head_model_for(cfg: StudioConfig | Mapping[str, Any], model_path: Path
     """
     from .head import build_head_model, write_head_model
 
-    cfg = cfg if isinstance(cfg, StudioConfig) else StudioConfig.from_workflow(cfg)
+    cfg = cfg if isinstance(cfg, StudioConfig) else from_mapping(StudioConfig, cfg, "synthetic")
     model_path = Path(model_path)
     if model_path.name != MODEL_FILE:
         raise ConfigError(f"{model_path}: the synthetic head model file must be named {MODEL_FILE}")
@@ -325,7 +326,7 @@ def render_sequence(
     from .speech import microphone
 
     t_start = time.perf_counter()
-    cfg = cfg if isinstance(cfg, StudioConfig) else StudioConfig.from_workflow(cfg)
+    cfg = cfg if isinstance(cfg, StudioConfig) else from_mapping(StudioConfig, cfg, "synthetic")
     model_path, landmarks_path, masks_path = head_model_paths(
         head_model_dir, landmarks_path, masks_path
     )

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...config import check
 from ...errors import DepthError
 from ...geometry.cameras import Camera
 from .config import MVSConfig
@@ -881,7 +882,7 @@ def _check_inputs(images, cameras, masks, depth_range, cfg: MVSConfig):
     if masks is not None and tuple(masks.shape) != (Fr, C, H, W):
         raise DepthError(f"masks must be (F, C, H, W) = {(Fr, C, H, W)}, got {tuple(masks.shape)}")
     if depth_range is None:
-        depth_range = depth_range_from_rig(cameras, cfg.range_radius)
+        depth_range = depth_range_from_rig(cameras)
     rng = np.asarray(depth_range, dtype=np.float64)
     if rng.shape == (2,):
         rng = np.broadcast_to(rng, (C, 2))
@@ -920,8 +921,7 @@ def estimate_depth_batch(
         depth (F, C, H, W) float32 (0 = invalid), normal (F, C, H, W, 3) float32,
         confidence (F, C, H, W) float32 — torch tensors on ``device``.
     """
-    cfg = config or MVSConfig()
-    cfg.validate()
+    cfg = check(config or MVSConfig(), "depth.torch")
     dev = torch.device(device)
     images = _as_tensor(images, dev)
     if masks is not None:
@@ -1157,12 +1157,11 @@ def estimate_depth_sequence(
     """
     from tqdm.auto import tqdm
 
-    cfg = config or MVSConfig()
-    cfg.validate()
+    cfg = check(config or MVSConfig(), "depth.torch")
     if total is None and hasattr(frames, "__len__"):
         total = len(frames)  # type: ignore[arg-type]
     if depth_range is None:
-        depth_range = depth_range_from_rig(cameras, cfg.range_radius)
+        depth_range = depth_range_from_rig(cameras)
     C = len(cameras)
     default_rng = np.broadcast_to(np.asarray(depth_range, dtype=np.float64), (C, 2))
     bar = tqdm(total=total, desc="depth (torch mvs)", unit="frame", disable=not progress)
