@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..capture.sequence import CaptureSequence, read_audio
-from ..depth.stage import landmark_points
+from ..depth.range import landmark_points
 from ..io import PathLike
 from .figures import plot_audio, plot_sequence_rig, sequence_contact_sheet
 
