@@ -41,13 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from talkhead.depth.mvs.config import MVSConfig  # noqa: E402
-from talkhead.depth.mvs.estimate import (  # noqa: E402
-    depth_range_from_points,
-    depth_range_from_rig,
-    estimate_depth_sequence,
-    triangulate_points,
-)
+from talkhead.depth.mvs.estimate import estimate_depth_sequence  # noqa: E402
+from talkhead.depth.range import depth_range_from_points, depth_range_from_rig  # noqa: E402
 from talkhead.evaluation.depth import DepthErrorAccumulator  # noqa: E402
+from talkhead.geometry.triangulation import triangulate_points  # noqa: E402
 
 
 @dataclass
@@ -152,13 +149,14 @@ def run_colmap(frames: list[Frame], cameras, device: str, args) -> Iterator[tupl
     """COLMAP PatchMatch stereo (CUDA pycolmap or a CUDA ``colmap`` binary) on each frame."""
     import tempfile
 
-    from talkhead.depth.colmap import ColmapConfig, estimate_depth_colmap
+    from talkhead.depth.colmap import estimate_depth_colmap
+    from talkhead.depth.config import ColmapConfig
 
     for f in frames:
         rng = np.asarray(f.depth_range, dtype=np.float64).reshape(-1, 2)
-        cfg = ColmapConfig(depth_min=float(rng[:, 0].min()), depth_max=float(rng[:, 1].max()))
+        near_far = (float(rng[:, 0].min()), float(rng[:, 1].max()))
         with tempfile.TemporaryDirectory(prefix="bench-colmap-") as work:
-            res = estimate_depth_colmap(f.images, cameras, f.masks, work, cfg)
+            res = estimate_depth_colmap(f.images, cameras, f.masks, work, near_far, ColmapConfig())
         yield res.depth, res.normal
 
 

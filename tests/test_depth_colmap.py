@@ -7,12 +7,11 @@ import cv2  # noqa: F401  (before pycolmap: see talkhead.depth.colmap)
 import numpy as np
 import pytest
 
+from talkhead.config import check, from_mapping
 from talkhead.depth.colmap import (
-    ColmapConfig,
     colmap_dense_available,
     colmap_reconstruction,
     colmap_to_depth_frame,
-    depth_range_from_points,
     estimate_depth_colmap,
     import_pycolmap,
     read_colmap_array,
@@ -22,6 +21,8 @@ from talkhead.depth.colmap import (
     write_colmap_array,
     write_colmap_workspace,
 )
+from talkhead.depth.config import ColmapConfig
+from talkhead.depth.range import depth_range_from_points
 from talkhead.errors import ConfigError, DepthError
 from talkhead.geometry.cameras import project, ring_rig
 
@@ -134,7 +135,8 @@ def test_source_views_and_depth_range(cams):
     assert all(i not in s and len(s) == 2 for i, s in enumerate(src))
     assert src[0] == [1, 2] and src[3] == [2, 1]
     pts = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.1]])
-    lo, hi = depth_range_from_points(pts, cams, margin=0.05)
+    ranges = depth_range_from_points(pts, cams, margin=0.05)
+    lo, hi = ranges[:, 0].min(), ranges[:, 1].max()  # COLMAP searches one range for all views
     zs = np.concatenate([project(pts, c.K, c.world_2_cam)[1] for c in cams])
     assert lo == pytest.approx(zs.min() - 0.05) and hi == pytest.approx(zs.max() + 0.05)
     with pytest.raises(DepthError, match="depth range"):
@@ -204,14 +206,14 @@ def test_conversion_of_colmap_maps(cams, tmp_path, rng):
 
 
 def test_config_validation():
-    ColmapConfig().validate()
-    with pytest.raises(ConfigError):
-        ColmapConfig(depth_min=1.0, depth_max=0.5).validate()
-    with pytest.raises(ConfigError):
-        ColmapConfig(depth_min=None).validate()
-    assert ColmapConfig.from_dict({"window_radius": 3}).window_radius == 3
-    with pytest.raises(ConfigError, match="window_radiu"):
-        ColmapConfig.from_dict({"window_radiu": 3})
+    check(ColmapConfig(), "depth.colmap")
+    with pytest.raises(ConfigError, match="depth.colmap.window_radius"):
+        check(ColmapConfig(window_radius=0), "depth.colmap")
+    with pytest.raises(ConfigError, match="depth.colmap.depth_min: unknown"):  # an argument now
+        from_mapping(ColmapConfig, {"depth_min": 0.3}, "depth.colmap")
+    assert from_mapping(ColmapConfig, {"window_radius": 3}, "depth.colmap").window_radius == 3
+    with pytest.raises(ConfigError, match="did you mean window_radius"):
+        from_mapping(ColmapConfig, {"window_radiu": 3}, "depth.colmap")
     opts = ColmapConfig(window_radius=7, geom_consistency=False).patch_match_options()
     assert opts["window_radius"] == 7 and opts["geom_consistency"] is False
     if pycolmap is not None:  # every option is a real PatchMatchOptions field
@@ -231,11 +233,19 @@ def test_availability_reports_why():
         assert not ok2 and "definitely-not-colmap-xyz" in why2
 
 
+def test_an_invalid_depth_range_is_refused_first(cams, tmp_path, rng):
+    images = rng.integers(0, 255, (len(cams), H, W, 3), dtype=np.uint8)
+    for bad in [(1.0, 0.5), (0.0, 1.0), (0.5, np.inf), (0.5,)]:
+        with pytest.raises(DepthError, match="depth_range"):
+            estimate_depth_colmap(images, cams, None, tmp_path / "ws", bad)
+    assert not (tmp_path / "ws").exists()
+
+
 @pytest.mark.skipif(DENSE_OK, reason="COLMAP dense stereo is available here")
 def test_without_cuda_a_clear_error(cams, tmp_path, rng):
     images = rng.integers(0, 255, (len(cams), H, W, 3), dtype=np.uint8)
     with pytest.raises(DepthError) as exc:
-        estimate_depth_colmap(images, cams, None, tmp_path / "ws", ColmapConfig())
+        estimate_depth_colmap(images, cams, None, tmp_path / "ws", (0.3, 2.0), ColmapConfig())
     msg = str(exc.value)
     assert "CUDA" in msg and "pycolmap-cuda12" in msg and "colmap" in msg
     assert exc.value.__cause__ is None  # no chained deep traceback
@@ -278,9 +288,7 @@ def test_real_patch_match_recovers_the_sphere(tmp_path):
     depth, _ = _sphere_maps(cams)
     images = _textured_sphere_images(cams, depth)
     masks = depth > 0
-    f = estimate_depth_colmap(
-        images, cams, masks, tmp_path / "ws", ColmapConfig(depth_min=0.5, depth_max=1.1)
-    )
+    f = estimate_depth_colmap(images, cams, masks, tmp_path / "ws", (0.5, 1.1), ColmapConfig())
     ok = f.depth > 0
     assert ok.sum() > 0.3 * masks.sum()
     assert np.median(np.abs(f.depth[ok] - depth[ok])) < 0.002

@@ -13,7 +13,6 @@ from talkhead.depth.io import (
     save_depth_frame,
 )
 from talkhead.depth.precomputed import (
-    normals_from_depth,
     precomputed_depth_frame,
     read_nersemble_depth_png,
     write_nersemble_depth_png,
@@ -164,24 +163,6 @@ def _plane_depth(K, n_cam, d0):
     u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
     rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T
     return -d0 / (rays @ n_cam)
-
-
-def test_normals_from_depth_of_planes():
-    K = intrinsics_from_fov(W, H, 40.0)
-    for n in ([0.0, 0.0, -1.0], [0.3, -0.2, -0.9], [-0.5, 0.1, -0.7]):
-        n = np.asarray(n) / np.linalg.norm(n)
-        depth = _plane_depth(K, n, 0.8)
-        assert (depth > 0).all()
-        est = normals_from_depth(depth, K)
-        assert est.dtype == np.float32 and est.shape == (H, W, 3)
-        assert np.allclose(est, n, atol=1e-4)  # faces the camera (n . P < 0)
-    # invalid pixels get no normal; a depth jump does not bleed into the tangents
-    depth = _plane_depth(K, np.array([0.0, 0.0, -1.0]), 0.8)
-    depth[:, : W // 2] = 1.6  # a second, farther plane
-    depth[5, 5] = 0.0
-    est = normals_from_depth(depth, K)
-    assert np.all(est[5, 5] == 0)
-    assert np.allclose(est[10:20, W // 2 - 1 : W // 2 + 1], [0, 0, -1], atol=1e-4)
 
 
 def test_precomputed_depth_frame(tmp_path):

@@ -15,19 +15,14 @@ import pytest
 import torch
 
 from talkhead.depth.mvs.config import MVSConfig
-from talkhead.depth.mvs.estimate import (
-    consistency_count,
-    depth_range_from_points,
-    depth_range_from_rig,
-    estimate_depth,
-    estimate_depth_sequence,
-    normals_from_depth,
-    select_neighbours,
-    triangulate_points,
-)
+from talkhead.depth.mvs.consistency import consistency_count
+from talkhead.depth.mvs.estimate import estimate_depth, estimate_depth_sequence
+from talkhead.depth.mvs.neighbours import select_neighbours
+from talkhead.depth.range import depth_range_from_points, depth_range_from_rig
 from talkhead.errors import DepthError
 from talkhead.evaluation.depth import DepthErrorAccumulator, depth_metrics
 from talkhead.geometry.cameras import Camera, ring_rig
+from talkhead.geometry.triangulation import triangulate_points
 
 # --------------------------------------------------------------------------------------------
 # the test scene (also used by benchmarks/bench_depth.py)
@@ -193,29 +188,8 @@ def result(scene, landmark_range):
 
 
 # --------------------------------------------------------------------------------------------
-# geometry helpers
+# depth range, neighbours, consistency
 # --------------------------------------------------------------------------------------------
-
-
-def test_triangulate_points_ignores_an_outlier_view(rng):
-    cams = make_cameras(6)
-    pts = rng.uniform(-0.08, 0.08, size=(30, 3))
-    uv = np.stack([c.project(pts)[0] for c in cams])
-    conf = np.ones(uv.shape[:2])
-    uv[2] += rng.uniform(15, 40, size=(30, 2)) * rng.choice([-1, 1], size=(30, 2))  # bad view
-    conf[4, :5] = 0.0  # undetected in another view
-    uv[4, :5] = np.nan
-    conf[1:, 29] = 0.0  # seen by one camera only: cannot be triangulated
-    X, valid = triangulate_points(uv, conf, cams)
-    assert valid[:29].all() and not valid[29]
-    assert np.isnan(X[29]).all()
-    assert np.abs(X[:29] - pts[:29]).max() < 1e-4
-
-
-def test_triangulate_points_rejects_bad_shapes():
-    cams = make_cameras(3)
-    with pytest.raises(DepthError, match="expected uv"):
-        triangulate_points(np.zeros((2, 5, 2)), np.ones((2, 5)), cams)
 
 
 def test_depth_range_from_points_brackets_the_true_depth(scene, landmark_range):
@@ -272,22 +246,6 @@ def test_consistency_count_on_true_depth(scene):
     count_bad, _ = consistency_count(bad, K, T, others, valid)
     assert (count_bad[0, 2][inside[0, 2]] > 0).float().mean() < 0.001
     assert count_bad[0, 3][inside[0, 3]].sum() < count[0, 3][inside[0, 3]].sum()
-
-
-def test_normals_from_depth_of_a_tilted_plane():
-    K = torch.tensor([[200.0, 0, 40], [0, 200.0, 30], [0, 0, 1]], dtype=torch.float64)
-    n_true = torch.tensor([0.3, -0.2, -1.0], dtype=torch.float64)
-    n_true = n_true / n_true.norm()  # facing the camera (negative z)
-    v, u = torch.meshgrid(torch.arange(60.0), torch.arange(80.0), indexing="ij")
-    rays = torch.stack([(u - 40) / 200, (v - 30) / 200, torch.ones_like(u)], -1).double()
-    depth = (-1.0 / (rays @ n_true)).float()  # plane n . X = 1 (n . X = -1 with -n ...)
-    depth[:, :5] = 0  # an invalid band
-    normal = normals_from_depth(depth[None], K.float(), window=5)[0]
-    ok = depth > 0
-    assert (normal[~ok] == 0).all()
-    np.testing.assert_allclose(normal[ok].norm(dim=-1).numpy(), 1.0, atol=1e-5)
-    err = torch.rad2deg(torch.arccos((normal[ok].double() @ n_true).clamp(-1, 1)))
-    assert err.max() < 0.05
 
 
 # --------------------------------------------------------------------------------------------

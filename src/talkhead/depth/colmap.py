@@ -18,8 +18,8 @@ One frame at a time (COLMAP works on one set of views):
 2. PatchMatch stereo (photometric, then geometric consistency, then filtering) runs through
    ``pycolmap.patch_match_stereo`` when pycolmap was built with CUDA (the
    ``pycolmap-cuda12`` wheel), else through a CUDA-enabled ``colmap`` binary
-   (:func:`run_patch_match`). The depth range comes from :class:`ColmapConfig` or from sparse
-   points (e.g. triangulated landmarks; :func:`depth_range_from_points`).
+   (:func:`run_patch_match`) over one depth range for all views, given by the caller (the
+   depth stage takes it from :func:`talkhead.depth.range.sequence_depth_range`).
 3. ``stereo/{depth,normal}_maps/<image>.geometric.bin`` are read with
    :func:`read_colmap_array` and converted to our format (:func:`colmap_to_depth_frame`).
 
@@ -38,23 +38,22 @@ import logging
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config import check
 from ..errors import ConfigError, DepthError
 from ..geometry.cameras import Camera
 from ..io import PathLike, atomic_path
+from .config import ColmapConfig
 from .io import DepthFrame, depth_frame_path, save_depth_frame, validate_depth_frame
 
 __all__ = [
-    "ColmapConfig",
     "colmap_dense_available",
     "colmap_reconstruction",
     "colmap_to_depth_frame",
-    "depth_range_from_points",
     "estimate_depth_colmap",
     "estimate_depth_colmap_sequence",
     "image_name",
@@ -72,113 +71,8 @@ log = logging.getLogger("talkhead.depth.colmap")
 NEEDS_CUDA = (
     "COLMAP dense stereo (PatchMatch) needs CUDA: install the pycolmap-cuda12 wheel "
     "(pip install pycolmap-cuda12==4.2.1, on a host with an NVIDIA GPU) or put a COLMAP binary "
-    "built with CUDA on PATH (config: colmap binary); or choose the depth backend 'mvs'"
+    "built with CUDA on PATH (config: depth.colmap.binary); or set depth.backend to 'torch'"
 )
-
-
-# --------------------------------------------------------------------------------------------
-# configuration
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ColmapConfig:
-    """Settings of the COLMAP backend (names follow ``PatchMatchOptions``).
-
-    Attributes:
-        depth_min, depth_max: depth range (metres) searched by PatchMatch. None (both) = from
-            the sparse points given to :func:`estimate_depth_colmap`, widened by
-            ``depth_margin``.
-        depth_margin: metres added on both sides of the sparse points' depth range.
-        window_radius, window_step: matching window (pixels).
-        num_samples, num_iterations: PatchMatch sampling and propagation iterations.
-        sigma_color, ncc_sigma: bilateral weighting and NCC likelihood.
-        min_triangulation_angle: degrees, below which a source view does not vote.
-        geom_consistency: second pass with multi-view geometric consistency.
-        filter, filter_min_ncc, filter_min_triangulation_angle, filter_min_num_consistent,
-            filter_geom_consistency_max_cost: output filtering.
-        max_image_size: downscale images whose larger side exceeds this (-1 = full size).
-        num_source_views: source views per reference view (nearest viewing directions).
-        min_source_angle_deg, max_source_angle_deg: admissible angle between a reference's
-            and a source's optical axes.
-        mask_images: black out the background of the images with the masks before matching.
-        gpu_index: COLMAP's ``gpu_index`` ("-1" = all GPUs).
-        binary: the ``colmap`` executable used when pycolmap has no CUDA.
-        keep_workspace: keep each frame's workspace (for debugging); else it is deleted.
-    """
-
-    depth_min: float | None = 0.3
-    depth_max: float | None = 2.0
-    depth_margin: float = 0.15
-    window_radius: int = 5
-    window_step: int = 1
-    num_samples: int = 15
-    num_iterations: int = 5
-    sigma_color: float = 0.2
-    ncc_sigma: float = 0.6
-    min_triangulation_angle: float = 1.0
-    geom_consistency: bool = True
-    filter: bool = True
-    filter_min_ncc: float = 0.1
-    filter_min_triangulation_angle: float = 3.0
-    filter_min_num_consistent: int = 2
-    filter_geom_consistency_max_cost: float = 1.0
-    max_image_size: int = -1
-    num_source_views: int = 6
-    min_source_angle_deg: float = 2.0
-    max_source_angle_deg: float = 60.0
-    mask_images: bool = True
-    gpu_index: str = "-1"
-    binary: str = "colmap"
-    keep_workspace: bool = False
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> ColmapConfig:
-        """Build from a config mapping; unknown keys raise :class:`ConfigError`."""
-        d = dict(d or {})
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(f"colmap: unknown settings {unknown}")
-        cfg = cls(**d)
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` for values COLMAP would reject deep inside."""
-        if (self.depth_min is None) != (self.depth_max is None):
-            raise ConfigError("colmap: set both depth_min and depth_max, or neither")
-        if self.depth_min is not None and not 0 < self.depth_min < self.depth_max:
-            raise ConfigError(
-                f"colmap: need 0 < depth_min < depth_max, got {self.depth_min}, {self.depth_max}"
-            )
-        if self.window_radius < 1 or self.window_step < 1:
-            raise ConfigError("colmap: window_radius and window_step must be >= 1")
-        if self.num_iterations < 1 or self.num_samples < 1:
-            raise ConfigError("colmap: num_iterations and num_samples must be >= 1")
-        if self.num_source_views < 1:
-            raise ConfigError("colmap: num_source_views must be >= 1")
-        if self.depth_margin < 0:
-            raise ConfigError("colmap: depth_margin must be >= 0")
-
-    def patch_match_options(self) -> dict[str, Any]:
-        """The ``PatchMatchOptions`` fields set from this config (depth range excluded)."""
-        return {
-            "max_image_size": int(self.max_image_size),
-            "gpu_index": str(self.gpu_index),
-            "window_radius": int(self.window_radius),
-            "window_step": int(self.window_step),
-            "num_samples": int(self.num_samples),
-            "num_iterations": int(self.num_iterations),
-            "sigma_color": float(self.sigma_color),
-            "ncc_sigma": float(self.ncc_sigma),
-            "min_triangulation_angle": float(self.min_triangulation_angle),
-            "geom_consistency": bool(self.geom_consistency),
-            "filter": bool(self.filter),
-            "filter_min_ncc": float(self.filter_min_ncc),
-            "filter_min_triangulation_angle": float(self.filter_min_triangulation_angle),
-            "filter_min_num_consistent": int(self.filter_min_num_consistent),
-            "filter_geom_consistency_max_cost": float(self.filter_geom_consistency_max_cost),
-        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,22 +256,6 @@ def select_source_views(
         ok = [int(j) for j in order if min_angle_deg <= ang[i, j] <= max_angle_deg]
         out.append(ok[:n] if ok else [int(order[0])] if order else [])
     return out
-
-
-def depth_range_from_points(
-    points: np.ndarray, cameras: Sequence[Camera], margin: float = 0.15
-) -> tuple[float, float]:
-    """Global (min, max) z-depth of ``points`` (N, 3) over all cameras, widened by ``margin``
-    (COLMAP takes one range for all views; :func:`talkhead.depth.mvs.depth_range_from_points`
-    gives the per-view ranges).
-
-    Raises:
-        DepthError: when no point lies in front of a camera.
-    """
-    from .mvs.estimate import depth_range_from_points as per_view
-
-    ranges = per_view(points, cameras, margin=margin)
-    return float(ranges[:, 0].min()), float(ranges[:, 1].max())
 
 
 def write_colmap_workspace(
@@ -630,13 +508,24 @@ def colmap_to_depth_frame(
 # --------------------------------------------------------------------------------------------
 
 
+def _check_depth_range(depth_range) -> tuple[float, float]:
+    """(near, far) as floats; DepthError unless finite with 0 < near < far."""
+    try:
+        near, far = (float(x) for x in np.asarray(depth_range, dtype=np.float64).reshape(2))
+    except (TypeError, ValueError):
+        raise DepthError(f"colmap: depth_range must be (near, far), got {depth_range!r}") from None
+    if not (np.isfinite(near) and np.isfinite(far) and 0 < near < far):
+        raise DepthError(f"colmap: depth_range needs 0 < near < far, got ({near}, {far})")
+    return near, far
+
+
 def estimate_depth_colmap(
     images: np.ndarray,
     cameras: Sequence[Camera],
     masks: np.ndarray | None,
     workdir: PathLike,
+    depth_range: tuple[float, float],
     config: ColmapConfig | None = None,
-    sparse_points: np.ndarray | None = None,
 ) -> DepthFrame:
     """Depth and normals of one frame with COLMAP PatchMatch stereo (needs CUDA).
 
@@ -645,26 +534,20 @@ def estimate_depth_colmap(
         cameras: the C cameras (known calibration).
         masks: optional (C, H, W) foreground masks (bool or alpha).
         workdir: scratch folder for the COLMAP workspace.
-        config: settings; with ``depth_min``/``depth_max`` None the range comes from
-            ``sparse_points``.
-        sparse_points: optional (N, 3) world points on the subject (e.g. triangulated
-            landmarks).
+        depth_range: (near, far) z-depth in metres searched in every view (e.g. the union of
+            :func:`talkhead.depth.range.depth_range_from_points`'s per-view ranges).
+        config: settings.
 
     Raises:
-        DepthError: COLMAP cannot run dense stereo here (saying what to install), no depth
-            range, or PatchMatch failed.
+        DepthError: an invalid depth range, COLMAP cannot run dense stereo here (saying what
+            to install), or PatchMatch failed.
     """
+    depth_range = _check_depth_range(depth_range)
     cfg = config or ColmapConfig()
-    cfg.validate()
+    check(cfg, "depth.colmap")
     ok, why = colmap_dense_available(cfg.binary)
     if not ok:
         raise DepthError(f"{NEEDS_CUDA} (here: {why})")
-    if cfg.depth_min is not None:
-        depth_range = (float(cfg.depth_min), float(cfg.depth_max))
-    elif sparse_points is not None:
-        depth_range = depth_range_from_points(sparse_points, cameras, cfg.depth_margin)
-    else:
-        raise DepthError("colmap: no depth range: set depth_min/depth_max or give sparse points")
     ws = Path(workdir)
     try:
         names = write_colmap_workspace(ws, images, cameras, masks, cfg)
@@ -687,8 +570,8 @@ def estimate_depth_colmap_sequence(
     cameras: Sequence[Camera],
     out_dir: PathLike,
     workdir: PathLike,
+    depth_range: tuple[float, float],
     config: ColmapConfig | None = None,
-    sparse_points: Callable[[int], np.ndarray | None] | None = None,
 ) -> dict[str, Any]:
     """Run :func:`estimate_depth_colmap` frame by frame and write ``frame_<t>.npz`` files.
 
@@ -698,12 +581,13 @@ def estimate_depth_colmap_sequence(
         cameras: the C cameras.
         out_dir: where the depth files go (:func:`depth_frame_path`).
         workdir: scratch folder (one sub-folder per frame, deleted unless kept).
+        depth_range: (near, far) metres searched in every view of every frame.
         config: settings.
-        sparse_points: optional ``t -> (N, 3)`` world points for the depth range.
 
     Returns:
         ``{"backend": which COLMAP ran, "frames": n, "valid_fraction": [per frame]}``.
     """
+    depth_range = _check_depth_range(depth_range)
     cfg = config or ColmapConfig()
     ok, why = colmap_dense_available(cfg.binary)
     if not ok:
@@ -713,9 +597,8 @@ def estimate_depth_colmap_sequence(
     n = 0
     for t in frames:
         images, masks = load_frame(t)
-        pts = sparse_points(t) if sparse_points is not None else None
         frame = estimate_depth_colmap(
-            images, cameras, masks, Path(workdir) / f"frame_{int(t):05d}", cfg, pts
+            images, cameras, masks, Path(workdir) / f"frame_{int(t):05d}", depth_range, cfg
         )
         save_depth_frame(
             depth_frame_path(out_dir, t), frame.depth, frame.normal, frame.confidence, frame.serials

@@ -3,7 +3,8 @@
 Nersemble v1 ships COLMAP depth as 16-bit PNGs per camera and frame
 (``timesteps/frame_<t>/colmap/depth_maps/cam_<serial>.png``): value / 65535 x 2 m, 0 = masked.
 The PNGs carry no normals, so normals are estimated from the depth
-(:func:`normals_from_depth`), and the confidence is 1 where the depth is valid.
+(:func:`talkhead.geometry.normals.normals_from_depth_finite_differences`), and the confidence
+is 1 where the depth is valid.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import numpy as np
 
 from ..errors import DepthError
 from ..geometry.cameras import Camera
+from ..geometry.normals import normals_from_depth_finite_differences
 from ..io import PathLike, atomic_path
 from .io import DepthFrame, validate_depth_frame
 
 __all__ = [
     "NERSEMBLE_MAX_DEPTH",
     "depth_frame_from_depth_maps",
-    "normals_from_depth",
     "precomputed_depth_frame",
     "read_nersemble_depth_png",
     "write_nersemble_depth_png",
@@ -97,64 +98,6 @@ def write_nersemble_depth_png(
             raise OSError(f"could not write depth PNG {path}")
 
 
-def normals_from_depth(depth: np.ndarray, K: np.ndarray, max_rel_jump: float = 0.05) -> np.ndarray:
-    """Camera-frame unit normals of a z-depth map, facing the camera.
-
-    The tangents are finite differences of the back-projected points along x and y (central
-    where both neighbours are valid, else one-sided); neighbours across a depth jump larger
-    than ``max_rel_jump`` x depth are not used. Normals are ``cross(dP/dv, dP/du)`` oriented
-    so that ``n . P < 0``.
-
-    Args:
-        depth: (H, W) z-depth in metres, 0 = invalid.
-        K: (3, 3) intrinsics (pixel centres at integers).
-        max_rel_jump: relative depth difference beyond which two neighbours are not on the
-            same surface.
-
-    Returns:
-        (H, W, 3) float32 unit normals; 0 where the depth is invalid or has no valid neighbour
-        in x or in y.
-    """
-    d = np.asarray(depth, dtype=np.float64)
-    H, W = d.shape
-    Kinv = np.linalg.inv(np.asarray(K, dtype=np.float64))
-    u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
-    rays = np.stack([u, v, np.ones_like(u)], axis=-1) @ Kinv.T
-    P = rays * d[..., None]
-    valid = np.isfinite(d) & (d > 0)
-
-    def tangent(axis: int) -> tuple[np.ndarray, np.ndarray]:
-        # neighbours at -1 and +1 along ``axis`` (padded with invalid)
-        def shifted(a: np.ndarray, s: int, fill) -> np.ndarray:
-            out = np.full_like(a, fill)
-            src = [slice(None)] * a.ndim
-            dst = [slice(None)] * a.ndim
-            if s > 0:
-                src[axis], dst[axis] = slice(s, None), slice(None, -s)
-            else:
-                src[axis], dst[axis] = slice(None, s), slice(-s, None)
-            out[tuple(dst)] = a[tuple(src)]
-            return out
-
-        with np.errstate(invalid="ignore"):
-            dn, dp = shifted(d, -1, 0.0), shifted(d, 1, 0.0)
-            vn = shifted(valid, -1, False) & (np.abs(dn - d) <= max_rel_jump * d)
-            vp = shifted(valid, 1, False) & (np.abs(dp - d) <= max_rel_jump * d)
-        Pn, Pp = shifted(P, -1, 0.0), shifted(P, 1, 0.0)
-        t = np.where((vn & vp)[..., None], 0.5 * (Pp - Pn), np.where(vp[..., None], Pp - P, P - Pn))
-        return t, valid & (vn | vp)
-
-    tx, okx = tangent(1)
-    ty, oky = tangent(0)
-    n = np.cross(ty, tx)
-    norm = np.linalg.norm(n, axis=-1, keepdims=True)
-    ok = okx & oky & (norm[..., 0] > 0)
-    n = np.where(ok[..., None], n / np.where(norm > 0, norm, 1.0), 0.0)
-    flip = np.einsum("hwc,hwc->hw", n, P) > 0
-    n[flip] *= -1.0
-    return n.astype(np.float32)
-
-
 def depth_frame_from_depth_maps(
     depth: np.ndarray, cameras: Sequence[Camera], source: str = "precomputed depth"
 ) -> DepthFrame:
@@ -174,7 +117,7 @@ def depth_frame_from_depth_maps(
         valid = np.isfinite(depth) & (depth > 0)
     normal = np.stack(
         [
-            normals_from_depth(np.where(v, d, 0.0), c.K)
+            normals_from_depth_finite_differences(np.where(v, d, 0.0), c.K)
             for d, v, c in zip(depth, valid, cameras, strict=True)
         ]
     )

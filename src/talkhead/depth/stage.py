@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from ..capture.masks import FACE_LABELS, facial_masks, head_masks
-from ..capture.readers import read_images, read_landmarks
+from ..capture.readers import read_images
 from ..capture.sequence import CaptureSequence
-from ..config import from_mapping, to_mapping
+from ..config import from_mapping
 from ..errors import ConfigError, DepthError
 from ..io import PathLike, save_metrics
 from .config import BACKENDS, DepthConfig
 from .io import depth_frame_path, load_depth_frame, save_depth_frame
+from .range import sequence_depth_range
 
 log = logging.getLogger(__name__)
 
@@ -42,34 +43,6 @@ def resolve_backend(name: str, colmap_binary: str = "colmap") -> tuple[str, str]
     if ok:
         return "colmap", f"auto: COLMAP dense stereo is available ({why})"
     return "torch", f"auto: COLMAP dense stereo is unavailable ({why}); using the torch stereo"
-
-
-def landmark_points(seq: CaptureSequence, n_frames: int = 8) -> np.ndarray | None:
-    """(N, 3) world points: 2D landmarks of a few frames triangulated across views (or None)."""
-    if not seq.has_landmarks:
-        return None
-    from .mvs.estimate import triangulate_points
-
-    lmk = read_landmarks(seq)  # (C, T, 68, 3)
-    cams = [seq.cameras[s] for s in seq.serials]
-    picks = np.unique(np.linspace(0, seq.n_frames - 1, min(n_frames, seq.n_frames)).astype(int))
-    points = []
-    for i in picks:
-        p, ok = triangulate_points(lmk[:, i, :, :2], lmk[:, i, :, 2], cams)
-        points.append(p[ok])
-    points = np.concatenate(points) if points else np.zeros((0, 3))
-    return points if len(points) >= 4 else None
-
-
-def sequence_depth_range(seq: CaptureSequence, margin: float) -> tuple[np.ndarray, str]:
-    """(C, 2) depth range per view from the calibration and the sparse geometry, and its source."""
-    from .mvs.estimate import depth_range_from_points, depth_range_from_rig
-
-    points = landmark_points(seq)
-    cams = [seq.cameras[s] for s in seq.serials]
-    if points is not None:
-        return depth_range_from_points(points, cams, margin=margin), "triangulated 2D landmarks"
-    return depth_range_from_rig(cams, margin), "the rig's convergence point"
 
 
 def _frame_masks(seq: CaptureSequence, t: int) -> np.ndarray:
@@ -96,11 +69,10 @@ def _run_torch(seq, out_dir, cfg, depth_range, device, progress) -> None:
         )
 
 
-def _run_colmap(seq, out_dir, settings, depth_range) -> None:
-    from .colmap import ColmapConfig, estimate_depth_colmap_sequence
+def _run_colmap(seq, out_dir, cfg, depth_range) -> None:
+    from .colmap import estimate_depth_colmap_sequence
 
     near, far = float(depth_range[:, 0].min()), float(depth_range[:, 1].max())
-    cfg = ColmapConfig.from_dict({**settings, "depth_min": near, "depth_max": far})
     cams = [seq.cameras[s] for s in seq.serials]
     with tempfile.TemporaryDirectory(prefix="talkhead-colmap-") as work:
         estimate_depth_colmap_sequence(
@@ -109,6 +81,7 @@ def _run_colmap(seq, out_dir, settings, depth_range) -> None:
             cams,
             out_dir,
             work,
+            (near, far),
             cfg,
         )
 
@@ -191,7 +164,7 @@ def run_depth_stage(
     if backend == "torch":
         _run_torch(seq, out_dir, cfg.torch, depth_range, device, progress)
     elif backend == "colmap":
-        _run_colmap(seq, out_dir, to_mapping(cfg.colmap), depth_range)
+        _run_colmap(seq, out_dir, cfg.colmap, depth_range)
     else:
         _run_precomputed(seq, out_dir, cfg.precomputed)
     seconds = time.perf_counter() - start

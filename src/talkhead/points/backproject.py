@@ -25,7 +25,8 @@ import numpy as np
 from ..capture.masks import FACE_LABELS, alpha_mask, face_mask
 from ..depth.io import DepthFrame
 from ..errors import ConfigError, DepthError
-from ..geometry.cameras import Camera, unproject
+from ..geometry.cameras import Camera
+from ..geometry.depth_maps import depth_to_points
 
 if TYPE_CHECKING:
     pass
@@ -106,9 +107,10 @@ def backproject_view(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Back-project the masked pixels of one view to world points and normals.
 
-    Screen -> camera -> world with :func:`talkhead.geometry.cameras.unproject` (pixel centres at
-    integer coordinates, z-depth); normals rotated to world by ``R^T`` and normalised. Pixels
-    whose normal is zero or non-finite are left out (no direction to give them).
+    Screen -> camera -> world with :func:`talkhead.geometry.depth_maps.depth_to_points` (pixel
+    centres at integer coordinates, z-depth); normals rotated to world by ``R^T`` and
+    normalised. Pixels whose normal is zero or non-finite are left out (no direction to give
+    them).
 
     Args:
         depth: (H, W) z-depth in metres; normal: (H, W, 3) camera-frame normals;
@@ -133,14 +135,8 @@ def backproject_view(
     with np.errstate(invalid="ignore"):
         nn = np.linalg.norm(normal, axis=-1)
         sel = mask & np.isfinite(depth) & (depth > 0) & np.isfinite(nn) & (nn > 1e-6)
-    v, u = np.nonzero(sel)
-    uv = np.stack([u, v], axis=-1).astype(np.float64)
-    pts = unproject(
-        uv,
-        depth[v, u].astype(np.float64),
-        np.asarray(K, np.float64),
-        np.asarray(world_2_cam, np.float64),
-    )
+    pts, uv = depth_to_points(depth, K, world_2_cam, mask=sel)
+    u, v = uv.astype(np.int64).T
     R = np.asarray(world_2_cam, dtype=np.float64)[:3, :3]
     n = normal[v, u].astype(np.float64) @ R  # (R^T n^T)^T
     n /= np.linalg.norm(n, axis=-1, keepdims=True)

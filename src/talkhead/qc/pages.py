@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..capture.readers import read_audio, read_images
 from ..capture.sequence import CaptureSequence
 from ..depth.io import depth_frame_path, load_depth_frame
-from ..depth.stage import landmark_points
+from ..depth.range import landmark_points
 from ..io import PathLike
 from .audio import plot_audio
 from .contact_sheet import sequence_contact_sheet
