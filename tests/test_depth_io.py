@@ -6,17 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
+from talkhead.capture.depth_png import read_nersemble_depth_png, write_nersemble_depth_png
 from talkhead.depth.io import (
     depth_frame_path,
     list_depth_frames,
     load_depth_frame,
     save_depth_frame,
 )
-from talkhead.depth.precomputed import (
-    precomputed_depth_frame,
-    read_nersemble_depth_png,
-    write_nersemble_depth_png,
-)
+from talkhead.depth.precomputed import precomputed_depth_frame
 from talkhead.errors import DepthError
 from talkhead.geometry.cameras import Camera, intrinsics_from_fov, look_at, ring_rig, unproject
 

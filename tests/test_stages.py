@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
+from talkhead.capture.depth_png import write_nersemble_depth_png
 from talkhead.capture.sequence import open_sequence
 from talkhead.config import from_mapping
 from talkhead.depth.io import depth_frame_path, load_depth_frame
-from talkhead.depth.precomputed import write_nersemble_depth_png
 from talkhead.depth.stage import resolve_backend, run_depth_stage
 from talkhead.errors import ConfigError, DepthError, EvaluationError
 from talkhead.evaluation.ground_truth import GroundTruth

@@ -300,7 +300,7 @@ def read_precomputed_depth(
 ) -> np.ndarray:
     """Nersemble's 16-bit COLMAP depth PNGs of frame ``t`` as (C, H, W) float32 metres
     (value / 65535 * max_depth; 0 = masked)."""
-    from ..depth.precomputed import read_nersemble_depth_png
+    from .depth_png import read_nersemble_depth_png
 
     serials = _serials(seq, serials)
 

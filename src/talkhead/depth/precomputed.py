@@ -14,88 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..capture.depth_png import NERSEMBLE_MAX_DEPTH, read_nersemble_depth_png
 from ..errors import DepthError
 from ..geometry.cameras import Camera
 from ..geometry.normals import normals_from_depth_finite_differences
-from ..io import PathLike, atomic_path
+from ..io import PathLike
 from .io import DepthFrame, validate_depth_frame
 
 __all__ = [
-    "NERSEMBLE_MAX_DEPTH",
     "depth_frame_from_depth_maps",
     "precomputed_depth_frame",
-    "read_nersemble_depth_png",
-    "write_nersemble_depth_png",
 ]
-
-NERSEMBLE_MAX_DEPTH = 2.0
-"""Depth (metres) of the PNG value 65535."""
-
-
-def read_nersemble_depth_png(
-    path: PathLike,
-    max_depth: float = NERSEMBLE_MAX_DEPTH,
-    expected_size: tuple[int, int] | None = None,
-) -> np.ndarray:
-    """Read a Nersemble 16-bit depth PNG.
-
-    Args:
-        path: the PNG.
-        max_depth: metres of the value 65535.
-        expected_size: (width, height) the map must have (the camera's image size), or None.
-
-    Returns:
-        (H, W) float32 z-depth in metres, 0 = masked.
-
-    Raises:
-        DepthError: naming the file when it is missing or unreadable, not single-channel
-            16-bit (e.g. an 8-bit PNG), or not of ``expected_size``.
-    """
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise DepthError(f"{path}: depth PNG is missing")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DepthError(f"{path}: unreadable depth PNG")
-    if img.dtype != np.uint16:
-        raise DepthError(
-            f"{path}: depth PNG must be 16-bit (value/65535 x {max_depth:g} m), got {img.dtype}"
-        )
-    if img.ndim != 2:
-        raise DepthError(f"{path}: depth PNG must have one channel, got shape {img.shape}")
-    if expected_size is not None and expected_size[0] > 0 and expected_size[1] > 0:
-        w, h = int(expected_size[0]), int(expected_size[1])
-        if img.shape != (h, w):
-            raise DepthError(
-                f"{path}: depth PNG is {img.shape[1]}x{img.shape[0]}, the camera's images are "
-                f"{w}x{h}"
-            )
-    return img.astype(np.float32) * np.float32(max_depth / 65535.0)
-
-
-def write_nersemble_depth_png(
-    path: PathLike, depth: np.ndarray, max_depth: float = NERSEMBLE_MAX_DEPTH
-) -> None:
-    """Write (H, W) z-depth in metres as a Nersemble 16-bit PNG, atomically.
-
-    Depth outside (0, max_depth] and non-finite depth become 0 (masked). Quantisation error is
-    at most ``max_depth / 65535 / 2``.
-    """
-    import cv2
-
-    depth = np.asarray(depth, dtype=np.float64)
-    if depth.ndim != 2:
-        raise DepthError(f"{path}: depth to write must be (H, W), got shape {depth.shape}")
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
-    q = np.zeros(depth.shape, dtype=np.uint16)
-    # a tiny valid depth must not round to 0 (masked)
-    q[ok] = np.clip(np.rint(depth[ok] / max_depth * 65535.0), 1, 65535).astype(np.uint16)
-    with atomic_path(path, suffix=".png") as tmp:
-        if not cv2.imwrite(str(tmp), q):
-            raise OSError(f"could not write depth PNG {path}")
 
 
 def depth_frame_from_depth_maps(
