@@ -38,13 +38,15 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 )
 FLOOR_OF = {name: level for level, names in enumerate(FLOORS) for name in names}
 
-#: Ground-truth file and folder names: spelled only in synth/ and evaluation/ (and their rules).
+#: Ground-truth paths and file names: spelled only in synth/ and evaluation/ (and their rules).
 GROUND_TRUTH_NAMES = (
-    "ground_truth",
+    "synthetic/ground_truth",
+    "ground_truth/",
     "vertices.npy",
     "landmarks3d.npy",
     "audio_clean.wav",
     "phonemes.json",
+    "faces.npy",
 )
 
 

@@ -1,7 +1,9 @@
-"""Workflow tests: the DAG builds, the lint is clean, bad config stops with a clear message."""
+"""Workflow tests: the DAG builds, the lint is clean, ground truth reaches only the evaluate
+rules, bad config stops with a clear message."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,17 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "tests" / "configs"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+PRODUCTION_RULES = (
+    "validate_capture",
+    "plot_capture",
+    "estimate_depth",
+    "plot_depth",
+    "backproject_points",
+    "plot_points",
+)
+EVALUATE_RULES = ("evaluate_depth", "evaluate_points")
 
 
 def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -18,11 +30,54 @@ def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.Co
     )
 
 
-def test_dry_run_default_config():
+def job_counts(out: str) -> dict[str, int]:
+    """Snakemake's job-count table of a dry-run: {rule: jobs}."""
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^([a-z_]+)\s+(\d+)\s*$", out, re.M)
+        if m.group(1) != "total"
+    }
+
+
+def test_dry_run_default_config_lists_production_and_evaluate_rules():
     res = snakemake("-n", "--forceall", "--quiet", "rules")
     assert res.returncode == 0, res.stderr
-    for rule in ("synth_sequence", "validate_capture", "qc_capture", "depth", "backproject"):
-        assert rule in res.stdout + res.stderr
+    counts = job_counts(res.stdout + res.stderr)
+    synth = ("build_head_model", "write_synthetic_rig", "render_synthetic_sequence")
+    for rule in (*synth, *PRODUCTION_RULES, *EVALUATE_RULES):
+        assert counts.get(rule) == 1, (rule, counts)
+
+
+def test_two_by_two_dry_run_has_one_job_per_sequence_and_one_head_model():
+    res = snakemake(
+        "-n", "--forceall", "--quiet", "rules", "--configfile", str(CONFIGS / "two_by_two.yaml")
+    )
+    assert res.returncode == 0, res.stderr
+    counts = job_counts(res.stdout + res.stderr)
+    assert counts["build_head_model"] == 1 and counts["write_synthetic_rig"] == 2
+    for rule in ("render_synthetic_sequence", *PRODUCTION_RULES, *EVALUATE_RULES):
+        assert counts[rule] == 4, (rule, counts)
+
+
+def rule_inputs(filegraph: str) -> dict[str, list[str]]:
+    """{rule: its input files} from ``snakemake --filegraph`` (one node per rule)."""
+    out: dict[str, list[str]] = {}
+    for node in filegraph.split("label=<<table")[1:]:
+        rule = re.search(r'<font point-size="18">([^<]+)</font>', node).group(1)
+        inputs = node.split("&#8618; input", 1)[1].split("<hr/>", 1)[0] if "input" in node else ""
+        out[rule] = re.findall(r'<font face="monospace">([^<]+)</font>', inputs)
+    return out
+
+
+def test_ground_truth_reaches_only_the_evaluate_rules():
+    res = snakemake("--nolock", "--forceall", "--filegraph")
+    assert res.returncode == 0, res.stderr
+    inputs = rule_inputs(res.stdout)
+    for rule in PRODUCTION_RULES:
+        assert inputs[rule], rule
+        assert not [f for f in inputs[rule] if "ground_truth" in f], (rule, inputs[rule])
+    for rule in EVALUATE_RULES:
+        assert any("ground_truth" in f for f in inputs[rule]), (rule, inputs[rule])
 
 
 def test_lint_is_clean():
@@ -33,15 +88,9 @@ def test_lint_is_clean():
 
 
 def write_config(tmp_path: Path, **sections) -> Path:
-    """The default config with some sections updated, written to a file."""
-    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    for key, value in sections.items():
-        if isinstance(value, dict):
-            cfg[key].update(value)
-        else:
-            cfg[key] = value
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    """A small override file holding only ``sections`` (Snakemake merges it over the defaults)."""
+    path = tmp_path / "override.yaml"
+    path.write_text(yaml.safe_dump(sections))
     return path
 
 
@@ -84,7 +133,7 @@ def test_slurm_profile_asks_gpu_for_gpu_rules():
     for block in out.split("\nrule ")[1:]:
         name = block.split(":", 1)[0]
         jobs[name] = next(line for line in block.splitlines() if "resources:" in line)
-    assert "gpu=1" in jobs["depth"]
+    assert "gpu=1" in jobs["estimate_depth"]
     assert "gpu=0" in jobs["validate_capture"]
 
 
@@ -127,3 +176,38 @@ def test_workflow_refuses_a_broken_capture_with_the_validators_message(tmp_path)
     problem = next(line for line in expected.splitlines() if serial in line)
     assert "has no image" in problem and problem.strip() in log
     assert not (work / target).exists()
+
+
+def test_a_real_capture_has_no_evaluate_rules(tmp_path):
+    """Without ground truth (a NeRSemble-style capture), the evaluate rules are not in the DAG
+    and the production rules are."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_capture import SEQ, SUBJECT, make_tree
+
+    tree = make_tree(tmp_path / "capture")
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"subject\tsequence\tfps\n{SUBJECT}\t{SEQ}\t\n")
+    cfg = tmp_path / "real.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {"capture": {"source": "nersemble", "root": str(tree.root)}, "samples": str(sheet)}
+        )
+    )
+    work = tmp_path / "run"
+    work.mkdir()
+    res = snakemake(
+        "-n",
+        "--quiet",
+        "rules",
+        "--directory",
+        str(work),
+        "-s",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(cfg),
+    )
+    assert res.returncode == 0, res.stderr
+    counts = job_counts(res.stdout + res.stderr)
+    assert all(counts.get(rule) == 1 for rule in PRODUCTION_RULES), counts
+    assert not any(rule in counts for rule in EVALUATE_RULES), counts
+    assert "render_synthetic_sequence" not in counts

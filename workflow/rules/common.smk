@@ -148,3 +148,20 @@ def all_targets():
         "results/points/{subject}/{sequence}/points.png",
     ]
     return [target for pattern in patterns for target in per_sequence(pattern)]
+
+
+def ground_truth_dir(wildcards):
+    """The sequence's ground-truth folder (synth.smk writes it, evaluate.smk reads it)."""
+    return f"{GROUND_TRUTH}/{wildcards.subject}/{wildcards.sequence}"
+
+
+def evaluation_targets():
+    """Every evaluation output of the sheet's sequences, or none without ground truth."""
+    if not SYNTHETIC:
+        return []
+    patterns = [
+        "results/depth/{subject}/{sequence}/evaluation.json",
+        "results/depth/{subject}/{sequence}/depth_errors.png",
+        "results/points/{subject}/{sequence}/evaluation.json",
+    ]
+    return [target for pattern in patterns for target in per_sequence(pattern)]

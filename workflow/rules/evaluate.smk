@@ -3,23 +3,6 @@
 # beside the stage's own metrics.json; pictures of the errors go to the report.
 
 
-def ground_truth_dir(wildcards):
-    """The sequence's ground-truth folder (written by render_synthetic_sequence)."""
-    return f"{GROUND_TRUTH}/{wildcards.subject}/{wildcards.sequence}"
-
-
-def evaluation_targets():
-    """Every evaluation output of the sheet's sequences, or none without ground truth."""
-    if not SYNTHETIC:
-        return []
-    patterns = [
-        "results/depth/{subject}/{sequence}/evaluation.json",
-        "results/depth/{subject}/{sequence}/depth_errors.png",
-        "results/points/{subject}/{sequence}/evaluation.json",
-    ]
-    return [target for pattern in patterns for target in per_sequence(pattern)]
-
-
 rule evaluate_depth:
     input:
         unpack(capture_inputs),
