@@ -6,12 +6,16 @@
 #
 # Stages live in workflow/rules/*.smk; the algorithms in src/talkhead.
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The documented defaults, also when run with --directory elsewhere; --configfile FILE merges
+# a user's settings over them.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -7,7 +7,7 @@ median normal error, pooled over all frames and evaluated on the face (segmentat
 
 Data:
 - ``--capture ROOT --subject S --sequence Q --gt GT_ROOT``: a Nersemble-style capture (e.g.
-  the synthetic studio) and its ground truth (``GT_ROOT/S/Q/depth/frame_<t:05d>.npz``).
+  the synthetic studio) and its ground-truth root (read by talkhead.evaluation.ground_truth).
   The depth range comes from the triangulated 2D landmarks, as in the workflow.
 - otherwise: the ray-cast test scene of ``tests/test_depth_mvs.py`` (a bumpy ellipsoid at
   1 m from an arc of cameras; ``--views``, ``--width``, ``--height``).
@@ -44,6 +44,7 @@ from talkhead.depth.mvs.config import MVSConfig  # noqa: E402
 from talkhead.depth.mvs.estimate import estimate_depth_sequence  # noqa: E402
 from talkhead.depth.range import depth_range_from_points, depth_range_from_rig  # noqa: E402
 from talkhead.evaluation.depth import DepthErrorAccumulator  # noqa: E402
+from talkhead.evaluation.ground_truth import GroundTruth, ground_truth_dir  # noqa: E402
 from talkhead.geometry.triangulation import triangulate_points  # noqa: E402
 
 
@@ -105,7 +106,6 @@ def capture_dataset(
     from talkhead.capture.masks import facial_masks, head_masks
     from talkhead.capture.readers import read_images, read_landmarks
     from talkhead.capture.sequence import open_sequence
-    from talkhead.io import load_npz
 
     seq = open_sequence(root, subject, sequence, validate=False)
     cams = [seq.cameras[s] for s in seq.serials]
@@ -123,10 +123,9 @@ def capture_dataset(
         gt_depth = np.zeros(masks.shape, np.float32)
         gt_normal = None
         if gt_root is not None:
-            gt = load_npz(Path(gt_root) / subject / sequence / "depth" / f"frame_{t:05d}.npz")
-            order = [list(map(str, gt["serials"])).index(s) for s in seq.serials]
-            gt_depth = gt["depth"][order]
-            gt_normal = gt["normal"][order] if "normal" in gt else None
+            true = GroundTruth.open(ground_truth_dir(gt_root, subject, sequence)).depth_frame(t)
+            order = [true.index(s) for s in seq.serials]
+            gt_depth, gt_normal = true.depth[order], true.normal[order]
         ds.frames.append(Frame(images, masks, rng, gt_depth, gt_normal, face))
     return ds
 
@@ -276,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--capture", help="capture root (Nersemble layout)")
     p.add_argument("--subject")
     p.add_argument("--sequence")
-    p.add_argument("--gt", help="ground-truth root (GT/<subject>/<sequence>/depth/...)")
+    p.add_argument("--gt", help="ground-truth root (resources/synthetic/ground_truth)")
     p.add_argument("--frames", type=int, default=3)
     p.add_argument("--views", type=int, default=8, help="test scene: cameras")
     p.add_argument("--width", type=int, default=256, help="test scene: image width")

@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 # The package, also for a Snakemake installed without it (the rules' conda envs have it).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from talkhead.config import to_mapping
 from talkhead.errors import ConfigError
 from talkhead.workflow_config import load_workflow_config
 
@@ -37,6 +38,8 @@ def check_config(cfg):
 
 
 CONFIG = check_config(config)
+# Every setting spelled out (defaults filled in), so rules and scripts never repeat a default.
+config.update(to_mapping(CONFIG))
 
 SYNTHETIC = config["capture"]["source"] == "synthetic"
 SYNTH_CAPTURE = "resources/synthetic/capture"
