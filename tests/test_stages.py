@@ -172,7 +172,7 @@ def test_default_capture_meets_the_depth_targets(tmp_path):
         tmp_path / "depth",
         config["depth"],
         tmp_path / "metrics.json",
-        face_labels=labels,
+        face_mask=config["face_mask"],
         progress=False,
     )
     gt = GroundTruth.open(tmp_path / "gt" / SUBJECT / SEQUENCE)

@@ -14,5 +14,5 @@ with log_to(snakemake.log[0]):
         snakemake.output.frames,
         snakemake.params.depth,
         snakemake.output.metrics,
-        face_labels=tuple(snakemake.params.face_mask["labels"]),
+        face_mask=snakemake.params.face_mask,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..capture.config import FaceMaskConfig
 from ..capture.masks import FACE_LABELS, facial_masks, head_masks
 from ..capture.readers import read_images
 from ..capture.sequence import CaptureSequence
@@ -45,15 +46,11 @@ def resolve_backend(name: str, colmap_binary: str = "colmap") -> tuple[str, str]
     return "torch", f"auto: COLMAP dense stereo is unavailable ({why}); using the torch stereo"
 
 
-def _frame_masks(seq: CaptureSequence, t: int) -> np.ndarray:
-    return head_masks(seq, t)
-
-
-def _run_torch(seq, out_dir, cfg, depth_range, device, progress) -> None:
+def _run_torch(seq, out_dir, cfg, depth_range, device, progress, masks) -> None:
     from .mvs.estimate import estimate_depth_sequence
 
     cams = [seq.cameras[s] for s in seq.serials]
-    frames = ((read_images(seq, t), _frame_masks(seq, t)) for t in seq.frame_ids)
+    frames = ((read_images(seq, t), masks(t)) for t in seq.frame_ids)
     results = estimate_depth_sequence(
         frames,
         cams,
@@ -69,7 +66,7 @@ def _run_torch(seq, out_dir, cfg, depth_range, device, progress) -> None:
         )
 
 
-def _run_colmap(seq, out_dir, cfg, depth_range) -> None:
+def _run_colmap(seq, out_dir, cfg, depth_range, masks) -> None:
     from .colmap import estimate_depth_colmap_sequence
 
     near, far = float(depth_range[:, 0].min()), float(depth_range[:, 1].max())
@@ -77,7 +74,7 @@ def _run_colmap(seq, out_dir, cfg, depth_range) -> None:
     with tempfile.TemporaryDirectory(prefix="talkhead-colmap-") as work:
         estimate_depth_colmap_sequence(
             seq.frame_ids,
-            lambda t: (read_images(seq, t), _frame_masks(seq, t)),
+            lambda t: (read_images(seq, t), masks(t)),
             cams,
             out_dir,
             work,
@@ -136,7 +133,7 @@ def run_depth_stage(
     out_dir: PathLike,
     settings: Mapping[str, Any],
     metrics_path: PathLike,
-    face_labels: tuple[int, ...] = FACE_LABELS,
+    face_mask: Mapping[str, Any] | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -145,10 +142,14 @@ def run_depth_stage(
     Args:
         settings: the ``depth:`` config section (:class:`~talkhead.depth.config.DepthConfig`;
             missing keys take their defaults).
-        face_labels: LaPa labels of the face mask the coverage is measured in.
+        face_mask: the ``face_mask`` config section
+            (:class:`~talkhead.capture.config.FaceMaskConfig`): the matching masks are the
+            alpha mattes above ``alpha_threshold``, the coverage is measured in the face
+            ``labels``.
         device: torch device for the torch backend (default: CUDA when available).
     """
     cfg = from_mapping(DepthConfig, settings, "depth")
+    face = from_mapping(FaceMaskConfig, face_mask, "face_mask")
     backend, why = resolve_backend(cfg.backend, cfg.colmap.binary)
     log.info("depth backend: %s (%s)", backend, why)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -161,15 +162,18 @@ def run_depth_stage(
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     start = time.perf_counter()
+    def masks(t: int) -> np.ndarray:
+        return head_masks(seq, t, alpha_threshold=face.alpha_threshold)
+
     if backend == "torch":
-        _run_torch(seq, out_dir, cfg.torch, depth_range, device, progress)
+        _run_torch(seq, out_dir, cfg.torch, depth_range, device, progress, masks)
     elif backend == "colmap":
-        _run_colmap(seq, out_dir, cfg.colmap, depth_range)
+        _run_colmap(seq, out_dir, cfg.colmap, depth_range, masks)
     else:
         _run_precomputed(seq, out_dir, cfg.precomputed)
     seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"backend": backend, "device": device if backend == "torch" else ""}
-    metrics.update(depth_coverage(seq, out_dir, face_labels))
+    metrics.update(depth_coverage(seq, out_dir, face.labels))
     megapixels = seq.width * seq.height * seq.n_cameras * seq.n_frames / 1e6
     metrics["seconds_per_frame"] = seconds / max(seq.n_frames, 1)
     metrics["megapixel_views_per_second"] = megapixels / max(seconds, 1e-9)
