@@ -52,7 +52,9 @@ def refine_inverse_depth(
     """
     cfg = config
     if cfg.refine_steps < 1:
-        raise ConfigError(f"MVSConfig.refine_steps must be >= 1 to refine, got {cfg.refine_steps}")
+        raise ConfigError(
+            f"depth.torch.refine_steps: must be >= 1 to refine, got {cfg.refine_steps}"
+        )
     n = cfg.refine_hypotheses
     unit = torch.linspace(-1, 1, n, device=ref.device, dtype=ref.dtype)
     for step in range(cfg.refine_steps):
