@@ -4,16 +4,16 @@
 
 rule backproject:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         summary="results/capture/{subject}/{sequence}/capture.json",
         frames="results/depth/{subject}/{sequence}/frames",
-        ground_truth=gt_sequence_dir,
+        ground_truth=GT_SEQUENCE_DIR,
     output:
         points="results/points/{subject}/{sequence}/points.npz",
         metrics="results/points/{subject}/{sequence}/metrics.json",
     params:
-        root=lambda wc: capture_root(),
-        fps=sequence_fps,
+        root=lambda wc: CAPTURE_ROOT,
+        fps=FPS_PARAM,
         backproject=config["backproject"],
     threads: 2
     resources:

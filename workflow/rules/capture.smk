@@ -4,12 +4,12 @@
 
 rule validate_capture:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
     output:
         "results/capture/{subject}/{sequence}/capture.json",
     params:
-        root=lambda wc: capture_root(),
-        fps=sequence_fps,
+        root=lambda wc: CAPTURE_ROOT,
+        fps=FPS_PARAM,
     log:
         "logs/capture/{subject}/{sequence}/validate.log",
     conda:
@@ -20,7 +20,7 @@ rule validate_capture:
 
 rule qc_capture:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         summary="results/capture/{subject}/{sequence}/capture.json",
     output:
         rig=report(
@@ -45,8 +45,8 @@ rule qc_capture:
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "microphone"},
         ),
     params:
-        root=lambda wc: capture_root(),
-        fps=sequence_fps,
+        root=lambda wc: CAPTURE_ROOT,
+        fps=FPS_PARAM,
         qc=config["report"],
     log:
         "logs/capture/{subject}/{sequence}/qc.log",

@@ -74,8 +74,32 @@ wildcard_constraints:
     sequence=r"[A-Za-z0-9_.\-]+",
 
 
+# Per-job values. Snakemake evaluates a rule's input and params for every job (10k sequences:
+# ~70k jobs), and each input or params *function* costs it far more than a pattern string or
+# a constant (signature inspection, a Wildcards object, a call). So what does not depend on
+# the sequence is a constant here, inputs are patterns, and the one per-sequence value (the
+# frame rate of a real capture) is a dict lookup built once. Rules use the UPPER_CASE names.
+
+CAPTURE_ROOT = SYNTH_CAPTURE if SYNTHETIC else config["capture"]["root"]
+DEFAULT_FPS = float(config["capture"]["fps"])
+
+
+def _fps_table():
+    """{(subject, sequence): fps} of the sheet rows that give one (real captures only)."""
+    if SYNTHETIC or "fps" not in SEQUENCES:
+        return {}
+    return {
+        (s, q): float(fps)
+        for s, q, fps in zip(SEQUENCES["subject"], SEQUENCES["sequence"], SEQUENCES["fps"])
+        if fps
+    }
+
+
+FPS = _fps_table()
+
+
 def capture_root():
-    return SYNTH_CAPTURE if SYNTHETIC else config["capture"]["root"]
+    return CAPTURE_ROOT
 
 
 def gt_root():
@@ -84,11 +108,11 @@ def gt_root():
 
 
 def capture_sequence_dir(wildcards):
-    return f"{capture_root()}/{wildcards.subject}/sequences/{wildcards.sequence}"
+    return f"{CAPTURE_ROOT}/{wildcards.subject}/sequences/{wildcards.sequence}"
 
 
 def capture_calibration(wildcards):
-    return f"{capture_root()}/{wildcards.subject}/camera_params.json"
+    return f"{CAPTURE_ROOT}/{wildcards.subject}/camera_params.json"
 
 
 def capture_inputs(wildcards):
@@ -101,14 +125,7 @@ def capture_inputs(wildcards):
 
 def sequence_fps(wildcards):
     """Frame rate of a sequence: the sheet's fps column, else capture.fps (sequence.json wins)."""
-    if not SYNTHETIC:
-        row = SEQUENCES[
-            (SEQUENCES["subject"] == wildcards.subject)
-            & (SEQUENCES["sequence"] == wildcards.sequence)
-        ]
-        if len(row) and row.iloc[0].get("fps", ""):
-            return float(row.iloc[0]["fps"])
-    return float(config["capture"]["fps"])
+    return FPS.get((wildcards.subject, wildcards.sequence), DEFAULT_FPS)
 
 
 def gt_sequence_dir(wildcards):
@@ -131,12 +148,24 @@ def head_model_files():
     }
 
 
+# The same values for rules: `input: **CAPTURE_INPUTS, ground_truth=GT_SEQUENCE_DIR` (patterns)
+# and `params: root=lambda wc: CAPTURE_ROOT, fps=FPS_PARAM`. The root param stays a function:
+# `snakemake --lint` refuses a hard-coded param that prefixes an input path.
+CAPTURE_INPUTS = {
+    "calibration": f"{CAPTURE_ROOT}/{{subject}}/camera_params.json",
+    "sequence": f"{CAPTURE_ROOT}/{{subject}}/sequences/{{sequence}}",
+}
+# A list, as gt_sequence_dir returns: scripts read input.ground_truth[0] when non-empty.
+GT_SEQUENCE_DIR = [f"{SYNTH_GT}/{{subject}}/{{sequence}}"] if SYNTHETIC else []
+# A constant unless some sequence of the sheet has its own frame rate.
+FPS_PARAM = sequence_fps if FPS else DEFAULT_FPS
+HEAD_MODEL_FILES = head_model_files()
+PAIRS = list(zip(SEQUENCES["subject"], SEQUENCES["sequence"]))
+
+
 def per_sequence(pattern):
     """Expand a results pattern over every (subject, sequence) of the sheet."""
-    return [
-        pattern.format(subject=s, sequence=q)
-        for s, q in zip(SEQUENCES["subject"], SEQUENCES["sequence"])
-    ]
+    return [pattern.format(subject=s, sequence=q) for s, q in PAIRS]
 
 
 def all_targets():

@@ -4,15 +4,15 @@
 
 rule depth:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         summary="results/capture/{subject}/{sequence}/capture.json",
-        ground_truth=gt_sequence_dir,
+        ground_truth=GT_SEQUENCE_DIR,
     output:
         frames=directory("results/depth/{subject}/{sequence}/frames"),
         metrics="results/depth/{subject}/{sequence}/metrics.json",
     params:
-        root=lambda wc: capture_root(),
-        fps=sequence_fps,
+        root=lambda wc: CAPTURE_ROOT,
+        fps=FPS_PARAM,
         depth=config["depth"],
         backproject=config["backproject"],
     threads: 8
@@ -31,10 +31,10 @@ rule depth:
 
 rule qc_depth:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         frames="results/depth/{subject}/{sequence}/frames",
         metrics="results/depth/{subject}/{sequence}/metrics.json",
-        ground_truth=gt_sequence_dir,
+        ground_truth=GT_SEQUENCE_DIR,
     output:
         maps=report(
             "results/depth/{subject}/{sequence}/depth_maps.png",
@@ -51,8 +51,8 @@ rule qc_depth:
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "depth error"},
         ),
     params:
-        root=lambda wc: capture_root(),
-        fps=sequence_fps,
+        root=lambda wc: CAPTURE_ROOT,
+        fps=FPS_PARAM,
         backproject=config["backproject"],
         qc=config["report"],
     log:

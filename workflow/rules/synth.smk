@@ -32,7 +32,7 @@ rule synth_rig:
 
 rule synth_sequence:
     input:
-        unpack(lambda wc: head_model_files()),
+        **HEAD_MODEL_FILES,
         calibration=f"{SYNTH_CAPTURE}/{{subject}}/camera_params.json",
     output:
         sequence=directory(f"{SYNTH_CAPTURE}/{{subject}}/sequences/{{sequence}}"),
