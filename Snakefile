@@ -30,7 +30,7 @@ include: "workflow/rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
         evaluation_targets(),
-    default_target: True

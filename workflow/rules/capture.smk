@@ -4,22 +4,22 @@
 
 rule validate_capture:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
     output:
         "results/capture/{subject}/{sequence}/capture.json",
-    params:
-        fps=sequence_fps,
     log:
         "logs/capture/{subject}/{sequence}/validate.log",
     conda:
         "../../envs/talkhead.yaml"
+    params:
+        fps=FPS_PARAM,
     script:
         "../scripts/validate_capture.py"
 
 
 rule plot_capture:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         summary="results/capture/{subject}/{sequence}/capture.json",
     output:
         rig=report(
@@ -43,12 +43,12 @@ rule plot_capture:
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "microphone"},
         ),
-    params:
-        fps=sequence_fps,
-        qc=config["report"],
     log:
         "logs/capture/{subject}/{sequence}/qc.log",
     conda:
         "../../envs/talkhead.yaml"
+    params:
+        fps=FPS_PARAM,
+        qc=config["report"],
     script:
         "../scripts/plot_capture.py"

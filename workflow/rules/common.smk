@@ -34,7 +34,9 @@ def check_config(cfg):
     try:
         return load_workflow_config(cfg)
     except ConfigError as exc:
-        raise WorkflowError(f"invalid configuration:\n  {str(exc).replace(chr(10), chr(10) + '  ')}")
+        raise WorkflowError(
+            f"invalid configuration:\n  {str(exc).replace(chr(10), chr(10) + '  ')}"
+        )
 
 
 CONFIG = check_config(config)
@@ -85,36 +87,33 @@ wildcard_constraints:
     sequence=r"[A-Za-z0-9_.\-]+",
 
 
-def capture_root():
-    return SYNTH_CAPTURE if SYNTHETIC else config["capture"]["root"]
+# Per-job values. Snakemake evaluates a rule's input and params for every job (10k sequences:
+# ~70k jobs), and each input or params *function* costs it far more than a pattern string or
+# a constant (signature inspection, a Wildcards object, a call). So what does not depend on
+# the sequence is a constant here, inputs are patterns, and the one per-sequence value (the
+# frame rate of a real capture) is a dict lookup built once. Rules use the UPPER_CASE names.
+
+CAPTURE_ROOT = SYNTH_CAPTURE if SYNTHETIC else config["capture"]["root"]
+DEFAULT_FPS = float(config["capture"]["fps"])
 
 
-def capture_sequence_dir(wildcards):
-    return f"{capture_root()}/{wildcards.subject}/sequences/{wildcards.sequence}"
-
-
-def capture_calibration(wildcards):
-    return f"{capture_root()}/{wildcards.subject}/camera_params.json"
-
-
-def capture_inputs(wildcards):
-    """The raw capture of one sequence: calibration and the sequence tree."""
+def _fps_table():
+    """{(subject, sequence): fps} of the sheet rows that give one (real captures only)."""
+    if SYNTHETIC or "fps" not in SEQUENCES:
+        return {}
     return {
-        "calibration": capture_calibration(wildcards),
-        "sequence": capture_sequence_dir(wildcards),
+        (s, q): float(fps)
+        for s, q, fps in zip(SEQUENCES["subject"], SEQUENCES["sequence"], SEQUENCES["fps"])
+        if fps
     }
+
+
+FPS = _fps_table()
 
 
 def sequence_fps(wildcards):
     """Frame rate of a sequence: the sheet's fps column, else capture.fps (sequence.json wins)."""
-    if not SYNTHETIC:
-        row = SEQUENCES[
-            (SEQUENCES["subject"] == wildcards.subject)
-            & (SEQUENCES["sequence"] == wildcards.sequence)
-        ]
-        if len(row) and row.iloc[0].get("fps", ""):
-            return float(row.iloc[0]["fps"])
-    return float(config["capture"]["fps"])
+    return FPS.get((wildcards.subject, wildcards.sequence), DEFAULT_FPS)
 
 
 def head_model_files():
@@ -133,12 +132,20 @@ def head_model_files():
     }
 
 
+# The raw capture of one sequence, as patterns: `input: **CAPTURE_INPUTS`.
+CAPTURE_INPUTS = {
+    "calibration": f"{CAPTURE_ROOT}/{{subject}}/camera_params.json",
+    "sequence": f"{CAPTURE_ROOT}/{{subject}}/sequences/{{sequence}}",
+}
+# `params: fps=FPS_PARAM`: a constant unless some sequence of the sheet has its own frame rate.
+FPS_PARAM = sequence_fps if FPS else DEFAULT_FPS
+HEAD_MODEL_FILES = head_model_files()
+PAIRS = list(zip(SEQUENCES["subject"], SEQUENCES["sequence"]))
+
+
 def per_sequence(pattern):
     """Expand a results pattern over every (subject, sequence) of the sheet."""
-    return [
-        pattern.format(subject=s, sequence=q)
-        for s, q in zip(SEQUENCES["subject"], SEQUENCES["sequence"])
-    ]
+    return [pattern.format(subject=s, sequence=q) for s, q in PAIRS]
 
 
 def all_targets():
@@ -151,11 +158,6 @@ def all_targets():
         "results/points/{subject}/{sequence}/points.png",
     ]
     return [target for pattern in patterns for target in per_sequence(pattern)]
-
-
-def ground_truth_dir(wildcards):
-    """The sequence's ground-truth folder (synth.smk writes it, evaluate.smk reads it)."""
-    return f"{GROUND_TRUTH}/{wildcards.subject}/{wildcards.sequence}"
 
 
 def evaluation_targets():

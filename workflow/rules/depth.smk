@@ -4,32 +4,32 @@
 
 rule estimate_depth:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         summary="results/capture/{subject}/{sequence}/capture.json",
     output:
         frames=directory("results/depth/{subject}/{sequence}/frames"),
         metrics="results/depth/{subject}/{sequence}/metrics.json",
-    params:
-        fps=sequence_fps,
-        depth=config["depth"],
-        face_mask=config["face_mask"],
-    threads: 8
-    resources:
-        mem_mb=8000,
-        gpu=0,
     log:
         "logs/depth/{subject}/{sequence}.log",
     benchmark:
         "benchmarks/snakemake/estimate_depth/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
+    threads: 8
+    resources:
+        mem_mb=8000,
+        gpu=0,
+    params:
+        fps=FPS_PARAM,
+        depth=config["depth"],
+        face_mask=config["face_mask"],
     script:
         "../scripts/estimate_depth.py"
 
 
 rule plot_depth:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         frames="results/depth/{subject}/{sequence}/frames",
         metrics="results/depth/{subject}/{sequence}/metrics.json",
     output:
@@ -38,14 +38,18 @@ rule plot_depth:
             caption="../report/depth_maps.rst",
             category="2. Depth",
             subcategory="{subject} / {sequence}",
-            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "depth and normals"},
+            labels={
+                "subject": "{subject}",
+                "sequence": "{sequence}",
+                "figure": "depth and normals",
+            },
         ),
-    params:
-        fps=sequence_fps,
-        qc=config["report"],
     log:
         "logs/depth/{subject}/{sequence}.qc.log",
     conda:
         "../../envs/talkhead.yaml"
+    params:
+        fps=FPS_PARAM,
+        qc=config["report"],
     script:
         "../scripts/plot_depth.py"

@@ -5,9 +5,9 @@
 
 rule evaluate_depth:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         frames="results/depth/{subject}/{sequence}/frames",
-        ground_truth=ground_truth_dir,
+        ground_truth=f"{GROUND_TRUTH}/{{subject}}/{{sequence}}",
     output:
         evaluation="results/depth/{subject}/{sequence}/evaluation.json",
         errors=report(
@@ -17,14 +17,14 @@ rule evaluate_depth:
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "depth error"},
         ),
-    params:
-        fps=sequence_fps,
-        face_mask=config["face_mask"],
-        qc=config["report"],
     log:
         "logs/evaluate/{subject}/{sequence}/depth.log",
     conda:
         "../../envs/talkhead.yaml"
+    params:
+        fps=FPS_PARAM,
+        face_mask=config["face_mask"],
+        qc=config["report"],
     script:
         "../scripts/evaluate_depth.py"
 
@@ -32,7 +32,7 @@ rule evaluate_depth:
 rule evaluate_points:
     input:
         points="results/points/{subject}/{sequence}/points.npz",
-        ground_truth=ground_truth_dir,
+        ground_truth=f"{GROUND_TRUTH}/{{subject}}/{{sequence}}",
     output:
         evaluation="results/points/{subject}/{sequence}/evaluation.json",
     log:

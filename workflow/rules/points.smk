@@ -4,25 +4,25 @@
 
 rule backproject_points:
     input:
-        unpack(capture_inputs),
+        **CAPTURE_INPUTS,
         summary="results/capture/{subject}/{sequence}/capture.json",
         frames="results/depth/{subject}/{sequence}/frames",
     output:
         points="results/points/{subject}/{sequence}/points.npz",
         metrics="results/points/{subject}/{sequence}/metrics.json",
-    params:
-        fps=sequence_fps,
-        backproject=config["backproject"],
-        face_mask=config["face_mask"],
-    threads: 2
-    resources:
-        mem_mb=4000,
     log:
         "logs/points/{subject}/{sequence}.log",
     benchmark:
         "benchmarks/snakemake/backproject_points/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        fps=FPS_PARAM,
+        backproject=config["backproject"],
+        face_mask=config["face_mask"],
     script:
         "../scripts/backproject_points.py"
 

@@ -10,12 +10,12 @@ rule build_head_model:
         model=f"{HEAD_MODEL_DIR}/generic_model.pkl",
         landmarks=f"{HEAD_MODEL_DIR}/landmark_embedding.npz",
         masks=f"{HEAD_MODEL_DIR}/FLAME_masks.pkl",
-    params:
-        synthetic=config["synthetic"],
     log:
         "logs/synth/head_model.log",
     conda:
         "../../envs/talkhead.yaml"
+    params:
+        synthetic=config["synthetic"],
     script:
         "../scripts/build_head_model.py"
 
@@ -23,33 +23,33 @@ rule build_head_model:
 rule write_synthetic_rig:
     output:
         f"{SYNTH_CAPTURE}/{{subject}}/camera_params.json",
-    params:
-        synthetic=config["synthetic"],
     log:
         "logs/synth/{subject}/rig.log",
     conda:
         "../../envs/talkhead.yaml"
+    params:
+        synthetic=config["synthetic"],
     script:
         "../scripts/write_synthetic_rig.py"
 
 
 rule render_synthetic_sequence:
     input:
-        unpack(lambda wc: head_model_files()),
+        **HEAD_MODEL_FILES,
         calibration=f"{SYNTH_CAPTURE}/{{subject}}/camera_params.json",
     output:
         sequence=directory(f"{SYNTH_CAPTURE}/{{subject}}/sequences/{{sequence}}"),
         ground_truth=directory(f"{GROUND_TRUTH}/{{subject}}/{{sequence}}"),
-    params:
-        synthetic=config["synthetic"],
-    threads: 4
-    resources:
-        mem_mb=4000,
     log:
         "logs/synth/{subject}/{sequence}.log",
     benchmark:
         "benchmarks/snakemake/render_synthetic_sequence/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
+    threads: 4
+    resources:
+        mem_mb=4000,
+    params:
+        synthetic=config["synthetic"],
     script:
         "../scripts/render_synthetic_sequence.py"

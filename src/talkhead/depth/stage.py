@@ -162,6 +162,7 @@ def run_depth_stage(
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     start = time.perf_counter()
+
     def masks(t: int) -> np.ndarray:
         return head_masks(seq, t, alpha_threshold=face.alpha_threshold)
 
