@@ -10,7 +10,10 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 # The package, also for a Snakemake installed without it (the rules' conda envs have it).
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+_SRC = str(Path(workflow.basedir) / "src")
+while _SRC in sys.path:
+    sys.path.remove(_SRC)
+sys.path.insert(0, _SRC)
 from talkhead.config import to_mapping
 from talkhead.errors import ConfigError
 from talkhead.workflow_config import load_workflow_config

@@ -97,9 +97,10 @@ def plot_depth_errors(
         ax.axis("off")
     fig.colorbar(im, ax=axes[0, -1], fraction=0.046, pad=0.02, label="absolute depth error (mm)")
     fig.suptitle(
-        f"depth error in the face mask: median {metrics.get('depth_median_abs_err_mm', 0):.2f}"
-        f" mm, p90 {metrics.get('depth_p90_abs_err_mm', 0):.2f} mm, valid "
-        f"{100 * metrics.get('valid_fraction', 0):.1f} % (cyan: no depth)",
+        f"depth error in the face mask (cyan: no depth)\nmedian "
+        f"{metrics.get('depth_median_abs_err_mm', 0):.2f} mm, p90 "
+        f"{metrics.get('depth_p90_abs_err_mm', 0):.2f} mm, valid "
+        f"{100 * metrics.get('valid_fraction', 0):.1f} %",
         fontsize=10,
     )
     fig.tight_layout()

@@ -21,13 +21,16 @@ def plot_points(
     dpi: float = 100,
 ) -> Path:
     """The cloud coloured by normal (RGB = (n + 1) / 2) with the 3D landmarks (red: valid,
-    grey crosses: rejected), seen from the front (x, y) and the side (z, y), metres.
+    grey crosses: lifted but rejected; a landmark no view lifted is not drawn), seen from the
+    front (x, y) and the side (z, y), metres.
 
     Args:
         points, normals: (P, 3) world; landmarks3d: (68, 3) world; landmarks_valid: (68,) bool.
     """
     colors = np.clip((normals + 1) / 2, 0, 1)
     ok = np.asarray(landmarks_valid, dtype=bool)
+    # A landmark no view could lift is stored at the origin: there is nothing to draw.
+    rejected = ~ok & np.any(landmarks3d != 0, axis=-1)
     fig = new_figure((11, 6), dpi, constrained=False)
     axes = fig.subplots(1, 2)
     for ax, (a, b, name) in zip(axes, [(0, 1, "front (x, y)"), (2, 1, "side (z, y)")], strict=True):
@@ -36,10 +39,10 @@ def plot_points(
         ax.scatter(
             landmarks3d[ok, a], landmarks3d[ok, b], c="red", s=12, label="3D landmark (valid)"
         )
-        if (~ok).any():
+        if rejected.any():
             ax.scatter(
-                landmarks3d[~ok, a],
-                landmarks3d[~ok, b],
+                landmarks3d[rejected, a],
+                landmarks3d[rejected, b],
                 c="0.6",
                 s=12,
                 marker="x",
