@@ -321,3 +321,66 @@ def test_eye_opening_finds_the_blink():
     assert np.allclose(eyes, openness / 100, atol=0.01)
     assert blink_frame(eyes) == 13
     assert blink_frame(np.full(20, 0.08)) is None  # no blink: eyes open all along
+
+
+# ---------------------------------------------------------------------------------------------
+# Depth errors and points
+
+
+def _axes_box(img: np.ndarray, colour: tuple[int, int, int], tol: int = 8) -> np.ndarray:
+    """(y0, y1, x0, x1) of the pixels of ``colour`` in an RGB image."""
+    ys, xs = np.nonzero(np.all(np.abs(img - np.array(colour)) <= tol, axis=-1))
+    assert ys.size, f"no pixel of colour {colour}"
+    return np.array([ys.min(), ys.max(), xs.min(), xs.max()])
+
+
+def test_depth_error_figure_draws_missing_pixels_cyan_where_they_are(tmp_path: Path) -> None:
+    """Missing face pixels in the left half of a camera are cyan there; the evaluated right half
+    is drawn with the colormap (no cyan); the title carries the figures."""
+    from talkhead.qc.depth import plot_depth_errors
+
+    H, W = 60, 80
+    images = np.full((1, H, W, 3), 128, np.uint8)
+    error = np.full((1, H, W), np.nan)
+    error[0, :, W // 2 :] = 1.0  # 1 mm on the right half
+    missing = np.zeros((1, H, W), bool)
+    missing[0, 10:50, 5:30] = True  # a block without depth on the left half
+    metrics = {"depth_median_abs_err_mm": 1.0, "depth_p90_abs_err_mm": 1.5, "valid_fraction": 0.5}
+    img = read_png(plot_depth_errors(images, error, missing, ["cam0"], tmp_path / "e.png", metrics))
+    y0, y1, x0, x1 = _axes_box(img, (51, 255, 255), tol=40)  # cyan over a grey background
+    # the image is drawn at a uniform scale: find the panel by the error colour (inferno at 0.5)
+    ey0, ey1, ex0, ex1 = _axes_box(img, (188, 55, 84), tol=40)
+    assert x1 < ex0  # the cyan block lies left of the evaluated half
+    assert y0 > ey0 and y1 < ey1  # and within the image's height
+    width = ex1 - ex0
+    assert 0.5 * width < (x1 - x0) * (W // 2) / 25 < 1.5 * width  # 25 of 40 columns wide
+
+
+def test_points_figure_does_not_draw_unlifted_landmarks_at_the_origin(tmp_path: Path) -> None:
+    """Rejected landmarks that were lifted are grey crosses where they are; landmarks no view
+    lifted (stored at the origin) are not drawn."""
+    from talkhead.qc.points import plot_points
+
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-0.05, 0.05, (2000, 3)) + [0.0, 0.0, 1.0]
+    nrm = np.tile([0.0, 0.0, 1.0], (2000, 1))
+    lmk = np.zeros((68, 3))
+    lmk[:10] = [0.04, 0.04, 1.0]  # valid
+    lmk[10:20] = [-0.04, -0.04, 1.0]  # lifted, rejected
+    valid = np.zeros(68, bool)
+    valid[:10] = True
+
+    def draw(keep: np.ndarray, name: str) -> np.ndarray:
+        return read_png(plot_points(pts, nrm, lmk[keep], valid[keep], tmp_path / name, title="t"))
+
+    everything = draw(np.ones(68, bool), "all.png")
+    lifted = draw(np.arange(68) < 20, "lifted.png")
+    valid_only = draw(np.arange(68) < 10, "valid.png")
+    assert np.array_equal(everything, lifted)  # nothing drawn for the 48 at the origin
+    changed = np.any(lifted != valid_only, axis=-1)  # the rejected crosses (and the legend)
+    ys, xs = np.nonzero(changed[:, : lifted.shape[1] // 2])
+    assert ys.size > 20
+    red = np.all(np.abs(lifted - [255, 0, 0]) < 40, axis=-1)[:, : lifted.shape[1] // 2]
+    ry, rx = np.nonzero(red)
+    # front view: the crosses at (-x, -y) lie left of and below the valid dots at (+x, +y)
+    assert np.median(xs) < rx.mean() and np.median(ys) > ry.mean()
