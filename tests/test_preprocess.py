@@ -332,13 +332,16 @@ def detected(raw_capture, tmp_path_factory):
     return mattes, out, metrics
 
 
-def test_landmarks_land_on_the_true_landmarks(raw_capture, small_studio, detected) -> None:
+def test_landmarks_land_on_the_true_landmarks(
+    raw_capture, small_studio, detected, tmp_path
+) -> None:
     """Measured: every view detected, median 1.7 px (bound 3 px) at 256x320; lifted with the
     true depth and fused as the points stage does, median 3D error ~1.5 mm (bound 3 mm), 84 %
     of the landmarks valid with these 4 views."""
     from talkhead.capture.readers import load_landmark_file
     from talkhead.evaluation.ground_truth import GroundTruth
-    from talkhead.evaluation.landmarks2d import landmark_errors2d, true_landmarks2d
+    from talkhead.evaluation.landmarks2d import run_evaluate_landmarks2d
+    from talkhead.io import load_json
     from talkhead.points.landmarks import fuse_landmarks, lift_landmarks
 
     seq = raw_capture
@@ -349,8 +352,9 @@ def test_landmarks_land_on_the_true_landmarks(raw_capture, small_studio, detecte
     )
     cams = [seq.cameras[s] for s in seq.serials]
     gt = GroundTruth.open(small_studio.gt_root / seq.subject / seq.sequence)
-    uv, vis = true_landmarks2d(gt, cams, seq.frame_ids)
-    m = landmark_errors2d(det, uv, vis, seq.serials)
+    evaluation = tmp_path / "evaluation.json"
+    m = run_evaluate_landmarks2d(seq, out, gt.path, evaluation)
+    assert load_json(evaluation) == pytest.approx(m)
     assert m["landmarks2d_detection_rate"] == 1.0
     assert m["landmarks2d_median_err_px"] <= 3.0
     assert all(m[f"cam_{s}_median_err_px"] <= 4.0 for s in seq.serials)

@@ -3,6 +3,8 @@
 - :func:`true_landmarks2d`: the true 3D landmarks projected into every view, with a visibility
   flag from the true depth (a landmark behind the surface in a view is not visible there);
 - :func:`landmark_errors2d`: median pixel error and detection rate per camera;
+- :func:`run_evaluate_landmarks2d`: both for a sequence's landmark files, written as the
+  evaluate rule's flat ``evaluation.json``;
 - :func:`fit_mesh_mapping`: for each of the 68, the MediaPipe face-mesh vertex, or the blend of
   2-3 vertices, closest to the true landmark over all views (how
   :data:`talkhead.preprocess.landmarks.MESH_TO_IBUG68` was checked and adjusted).
@@ -14,15 +16,31 @@ confidence (0 = not detected).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..capture import layout
+from ..capture.readers import load_landmark_file
 from ..errors import EvaluationError
 from ..geometry.cameras import Camera
+from ..io import PathLike, save_metrics
 from .ground_truth import GroundTruth
 
-__all__ = ["fit_mesh_mapping", "landmark_errors2d", "true_landmarks2d"]
+if TYPE_CHECKING:
+    from ..capture.sequence import CaptureSequence
+
+__all__ = [
+    "fit_mesh_mapping",
+    "landmark_errors2d",
+    "run_evaluate_landmarks2d",
+    "true_landmarks2d",
+]
+
+log = logging.getLogger(__name__)
 
 
 def true_landmarks2d(
@@ -127,6 +145,45 @@ def landmark_errors2d(
         out[f"cam_{serial}_median_err_px"] = med(err[c][measured[c]])
         out[f"cam_{serial}_detection_rate"] = rate(conf[c], vis[c])
     return out
+
+
+def run_evaluate_landmarks2d(
+    seq: CaptureSequence,
+    landmarks_seq_dir: PathLike,
+    gt_dir: PathLike,
+    evaluation_path: PathLike | None = None,
+    min_conf: float = 0.5,
+) -> dict[str, float | int | None]:
+    """Evaluate a sequence's 2D landmark files against the true projected landmarks.
+
+    Args:
+        seq: the capture sequence (cameras, frame ids).
+        landmarks_seq_dir: the sequence folder holding ``annotations/landmarks2D/cam_*.npy``
+            (the landmarks product's, or the capture's own ``seq.sequence_dir``).
+        gt_dir: the sequence's ground-truth folder.
+        evaluation_path: where to write the flat ``evaluation.json`` (None: not written).
+        min_conf: see :func:`landmark_errors2d`.
+
+    Returns:
+        the figures of :func:`landmark_errors2d`.
+
+    Raises:
+        CaptureError: a landmark file is missing or malformed (naming it);
+        EvaluationError: ground truth missing or not matching the capture.
+    """
+    det = np.stack(
+        [
+            load_landmark_file(layout.landmarks_path(Path(landmarks_seq_dir), s), seq.n_frames)
+            for s in seq.serials
+        ]
+    )
+    cams = [seq.cameras[s] for s in seq.serials]
+    uv, visible = true_landmarks2d(GroundTruth.open(gt_dir), cams, seq.frame_ids)
+    metrics = landmark_errors2d(det, uv, visible, seq.serials, min_conf)
+    log.info("2D landmarks against ground truth: %s", metrics)
+    if evaluation_path is not None:
+        save_metrics(evaluation_path, metrics)
+    return metrics
 
 
 def _blend_weights(P: np.ndarray, u: np.ndarray) -> np.ndarray:
