@@ -310,6 +310,13 @@ def test_mattes_stage_skips_or_refuses(small_studio, raw_capture, tmp_path) -> N
         run_mattes_stage(
             raw_capture, tmp_path / "y", MatteConfig(method="background"), tmp_path / "none"
         )
+    from talkhead.io import save_image
+
+    plates = tmp_path / "plates"
+    for s in raw_capture.serials:
+        save_image(plates / f"cam_{s}.png", np.zeros((10, 12, 3), np.uint8))
+    with pytest.raises(CaptureError, match=r"cam_\d+\.png: background plate is 12x10"):
+        run_mattes_stage(raw_capture, tmp_path / "z", MatteConfig(), plates)
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,6 +402,26 @@ def test_small_faces_are_found_in_the_head_crop(raw_capture, detected) -> None:
         assert det.detect(np.full((320, 256, 3), 90, np.uint8)) is None
     assert ref is not None and crop is not None
     assert np.median(np.linalg.norm(crop[:, :2] - [x0, y0] - ref[:, :2], axis=-1)) < 1.5
+
+
+def test_views_without_a_face_are_counted_and_get_confidence_zero(raw_capture, tmp_path) -> None:
+    from talkhead.capture.readers import load_landmark_file
+    from talkhead.capture.sequence import open_sequence
+    from talkhead.io import save_image
+    from talkhead.preprocess.stage import run_landmarks_stage
+
+    root = tmp_path / "capture"
+    shutil.copytree(raw_capture.root, root)
+    seq = open_sequence(root, raw_capture.subject, raw_capture.sequence, validate=False)
+    blank = seq.serials[2]
+    t = seq.frame_ids[1]
+    save_image(seq.image_path(t, blank), np.full((seq.height, seq.width, 3), 90, np.uint8))
+    out = layout.sequence_dir(tmp_path / "lmk", seq.subject, seq.sequence)
+    m = run_landmarks_stage(seq, out)
+    assert m["failed_views"] == 1 and m[f"cam_{blank}_failed_views"] == 1
+    assert m["detection_rate"] == pytest.approx(1 - 1 / (seq.n_cameras * seq.n_frames))
+    lm = load_landmark_file(layout.landmarks_path(out, blank), seq.n_frames)
+    assert np.all(lm[1, :, 2] == 0) and np.all(lm[0, :, 2] > 0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -53,7 +53,10 @@ def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
                     arr = arr.T  # (channels, n) -> (n, channels)
                 else:
                     arr = arr.reshape(-1, len(frame.layout.channels))
-                if np.issubdtype(arr.dtype, np.integer):
+                if np.issubdtype(arr.dtype, np.unsignedinteger):  # u8: offset binary
+                    half = (np.iinfo(arr.dtype).max + 1) / 2.0
+                    arr = (arr.astype(np.float32) - half) / half
+                elif np.issubdtype(arr.dtype, np.integer):
                     arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
                 chunks.append(arr.astype(np.float32))
                 sr = frame.sample_rate or sr

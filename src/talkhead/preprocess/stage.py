@@ -130,9 +130,15 @@ def run_mattes_stage(
             p = background_plate_path(bg_dir, serial)
             if p.is_file():
                 try:
-                    plates[serial] = read_image(p)
+                    plate = read_image(p)
                 except OSError:
                     raise CaptureError(f"{p}: unreadable background plate") from None
+                if plate.shape[:2] != (seq.height, seq.width):
+                    raise CaptureError(
+                        f"{p}: background plate is {plate.shape[1]}x{plate.shape[0]}, "
+                        f"the images {seq.width}x{seq.height}"
+                    )
+                plates[serial] = plate
             elif cfg.method == "background":
                 raise CaptureError(
                     f"{p}: background plate is missing (preprocess.mattes.method is "
