@@ -155,9 +155,11 @@ def read_config_file(path: PathLike) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        what = " ".join(
-            str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x
-        )
+        context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+        begun = getattr(exc, "context_mark", None)
+        if context and begun is not None and mark is not None and begun.line != mark.line:
+            context = f"{context} (begun on line {begun.line + 1})"
+        what = " ".join(str(x) for x in (context, problem) if x)
         raise ConfigError(f"{where}: YAML syntax error: {what or exc}") from None
     if data is None:
         return {}
