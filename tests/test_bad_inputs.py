@@ -16,6 +16,7 @@ Each kind builds its input in a temporary folder and runs what a user would run:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import os
@@ -24,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +37,9 @@ import pytest
 import yaml
 
 from talkhead.cli import main
-from talkhead.errors import ConfigError
+from talkhead.errors import ConfigError, DepthError
 from talkhead.samples import read_sample_sheet
-from talkhead.workflow_config import load_workflow_config, merge_config
+from talkhead.workflow_config import WorkflowConfig, load_workflow_config, merge_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_capture import SEQ, SUBJECT, Tree, make_tree  # noqa: E402
@@ -55,6 +57,31 @@ def _defaults() -> dict[str, Any]:
 
 def files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _key_paths(cls: type, prefix: str = "") -> set[str]:
+    hints = typing.get_type_hints(cls)
+    out = set()
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        out.add(key)
+        if dataclasses.is_dataclass(hints[f.name]):
+            out |= _key_paths(hints[f.name], key + ".")
+    return out
+
+
+KEYS = _key_paths(WorkflowConfig)
+_DOTTED = re.compile(
+    rf"\b(?:{'|'.join(f.name for f in dataclasses.fields(WorkflowConfig))})(?:\.\w+)+"
+)
+
+
+def assert_advice_names_real_settings(message: str) -> None:
+    """Every dotted setting a message mentions, after the key it is about, exists."""
+    for line in message.splitlines():
+        advice = line.split(": ", 1)[-1]
+        for key in _DOTTED.findall(advice):
+            assert key in KEYS, f"{key!r} is not a setting: {line}"
 
 
 def one_line_matching(text: str, pattern: str) -> str:
@@ -189,6 +216,7 @@ def test_config_value(override, pattern, tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_workflow_config(merge_config(copy.deepcopy(_defaults()), override))
     one_line_matching(str(exc.value), pattern)
+    assert_advice_names_real_settings(str(exc.value))
     assert files_under(tmp_path) == before
 
 
@@ -487,6 +515,46 @@ def test_model_file(defect, tmp_path, capsys):
     err = capsys.readouterr().err
     one_line_matching(err, "talkhead: error: " + pattern.format(re.escape(args[0])))
     assert files_under(tmp_path) == before
+
+
+# --------------------------------------------------------------------------------------------
+# stage settings that cannot work here: the message names the setting to change, a real one
+# --------------------------------------------------------------------------------------------
+
+
+def test_depth_without_neighbour_views_names_the_angle_settings(tmp_path):
+    from talkhead.depth.mvs.estimate import estimate_depth
+    from talkhead.geometry.cameras import ring_rig
+
+    cams = ring_rig(2, 32, 40, 30.0, yaw_span_deg=100.0)
+    with pytest.raises(DepthError) as exc:
+        estimate_depth(np.zeros((2, 40, 32, 3), np.uint8), cams, depth_range=(0.8, 1.2))
+    one_line_matching(
+        str(exc.value),
+        r"cameras \[.*\] have no neighbour view within depth\.torch\.min_neighbour_angle_deg "
+        r"\(2\) \.\. depth\.torch\.max_neighbour_angle_deg \(60\) degrees .*head rig.*",
+    )
+    assert_advice_names_real_settings(str(exc.value))
+    assert files_under(tmp_path) == []
+
+
+def test_colmap_without_cuda_advises_settings_that_exist(tmp_path):
+    from talkhead.depth.colmap import colmap_dense_available, run_patch_match
+    from talkhead.depth.config import BACKENDS, ColmapConfig
+
+    if colmap_dense_available("no-such-colmap")[0]:
+        pytest.skip("COLMAP dense stereo is available here")
+    with pytest.raises(DepthError) as exc:
+        run_patch_match(tmp_path / "ws", (0.5, 1.5), ColmapConfig(binary="no-such-colmap"))
+    line = one_line_matching(
+        str(exc.value),
+        r"COLMAP dense stereo \(PatchMatch\) needs CUDA: .*depth\.colmap\.binary.*"
+        r"set depth\.backend to 'torch'.*",
+    )
+    assert_advice_names_real_settings(line)
+    advised = re.findall(r"depth\.backend to '(\w+)'", line)
+    assert advised and set(advised) <= set(BACKENDS), line
+    assert files_under(tmp_path) == []
 
 
 # --------------------------------------------------------------------------------------------
