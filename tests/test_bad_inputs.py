@@ -592,9 +592,18 @@ def assert_stopped_at_start_up(run: Run, pattern: str) -> None:
 def test_workflow_stops_on_a_bad_config_value_with_one_block(tmp_path):
     override = tmp_path / "override.yaml"
     override.write_text("depth:\n  torch:\n    window: 4\n    n_planes: 0\n")
-    run = snakemake(tmp_path, "--dry-run", "--configfile", str(override))
+    run = snakemake(
+        tmp_path,
+        "--dry-run",
+        "--configfile",
+        str(override),
+        "--config",
+        "report={n_frames: 3}",  # nested values from --config arrive as text
+    )
     assert_stopped_at_start_up(run, r"  depth\.torch\.window: must be odd, got 4")
     one_line_matching(run.out, r"  depth\.torch\.n_planes: must be >= 3, got 0")
+    one_line_matching(run.out, r"  report\.n_frames: expected an integer, got '3'")
+    one_line_matching(run.out, r"  \(--config sets top-level keys only .* --configfile FILE\)")
     one_line_matching(run.out, r"talkhead: invalid configuration:")
 
 
