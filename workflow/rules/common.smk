@@ -7,15 +7,17 @@ from talkhead.samples import NAME_PATTERN, SampleRow, read_sample_sheet
 from talkhead.workflow_config import load_workflow_config
 
 
-def stop(message):
-    """End the run at start-up with ``message`` on stderr: no Python traceback."""
-    raise SystemExit(f"talkhead: {message}")
+def stop(message, problems):
+    """End the run at start-up: ``message`` then the problems (a ConfigError's lines), one
+    indented line each, on stderr, and no Python traceback."""
+    lines = str(problems).splitlines()
+    raise SystemExit("\n  ".join([f"talkhead: {message}", *lines]))
 
 
 # --config KEY=VALUE sets top-level keys only, and nested values arrive as text: say so when
 # a check fails on a run that used it.
 _CONFIG_ARGS_HINT = (
-    "\n  (--config sets top-level keys only and passes nested values as text: put nested "
+    "(--config sets top-level keys only and passes nested values as text: put nested "
     "settings in a small YAML file and pass it with --configfile FILE)"
 )
 
@@ -26,8 +28,8 @@ def check_config(cfg):
     try:
         return load_workflow_config(cfg)
     except ConfigError as exc:
-        hint = _CONFIG_ARGS_HINT if workflow.config_settings.config_args else ""
-        stop(f"invalid configuration:\n  {str(exc).replace(chr(10), chr(10) + '  ')}{hint}")
+        hint = f"\n{_CONFIG_ARGS_HINT}" if workflow.config_settings.config_args else ""
+        stop("invalid configuration:", f"{exc}{hint}")
 
 
 CONFIG = check_config(config)
@@ -54,9 +56,7 @@ def _read_sheet():
     try:
         return read_sample_sheet(config["samples"])
     except ConfigError as exc:
-        stop(
-            f"invalid sample sheet (config key: samples):\n  {str(exc).replace(chr(10), chr(10) + '  ')}"
-        )
+        stop("invalid sample sheet (config key: samples):", exc)
 
 
 #: Every sequence of the run, as talkhead.samples.SampleRow (subject, sequence, fps, ...).
