@@ -7,15 +7,34 @@
 # Stages live in workflow/rules/*.smk; the algorithms in src/talkhead.
 
 import os
+import sys
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
+# The package, first on the path (also for a Snakemake installed without it: the rules'
+# conda envs have it).
+_SRC = os.path.join(workflow.basedir, "src")
+while _SRC in sys.path:
+    sys.path.remove(_SRC)
+sys.path.insert(0, _SRC)
+
+from talkhead.errors import ConfigError
+from talkhead.workflow_config import read_config_file
 
 # The documented defaults, also when run with --directory elsewhere; --configfile FILE merges
-# a user's settings over them.
-configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+# a user's settings over them. Read here first so that a YAML syntax error names the file and
+# line (Snakemake reads --configfile files itself, before this file runs: `talkhead
+# check-config config/config.yaml FILE` names the line of theirs).
+DEFAULTS = os.path.join(workflow.basedir, "config", "config.yaml")
+try:
+    read_config_file(DEFAULTS)
+except ConfigError as exc:
+    raise SystemExit(f"talkhead: {exc}")
+
+
+configfile: DEFAULTS
 
 
 report: "workflow/report/workflow.rst"

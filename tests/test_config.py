@@ -432,3 +432,117 @@ def test_config_schema_command_prints_and_writes(tmp_path, capsys):
     assert main(["config-schema", "--write", str(target)]) == 0
     assert target.read_text() == workflow_schema_text()
     assert write_workflow_schema(tmp_path / "again.yaml").read_text() == target.read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# tables kept beside their source: the actor's options, the sample sheet's columns
+# --------------------------------------------------------------------------------------------
+
+
+def test_actor_options_are_the_speaking_actors_keyword_options():
+    """synthetic.actor is checked at start-up against a table (the actor's module is heavy to
+    import there): the table must list every keyword option of the actor, with its shape."""
+    import inspect
+
+    from talkhead.synth.actor import _keyword_options, animate, random_utterance
+    from talkhead.synth.config import ACTOR_OPTIONS
+    from talkhead.synth.speech import synthesize
+
+    expected = {}
+    for fn in (random_utterance, synthesize, animate):
+        params = inspect.signature(fn).parameters
+        for name in _keyword_options(fn):
+            default = params[name].default
+            expected[name] = len(default) if isinstance(default, tuple) else 0
+    assert ACTOR_OPTIONS == expected
+    # each option accepted with its default's shape; a wrong shape or name refused
+    ok = {k: [1.0] * n if n else 1.0 for k, n in ACTOR_OPTIONS.items()}
+    load_workflow_config({"synthetic": {"actor": ok}})
+    lines = problem_lines({"synthetic": {"actor": {"gaze_deg": 3.0, "blink_interval": [2, 5]}}})
+    assert lines[0] == "synthetic.actor.gaze_deg: expected a list of 2 numbers, got 3.0"
+    assert lines[1].startswith(
+        "synthetic.actor.blink_interval: unknown actor option (did you mean blink_interval_s?)"
+    )
+
+
+def test_synthetic_rig_directions_are_the_rendered_rigs():
+    """The start-up check of depth neighbours uses the nominal rig: the same viewing directions
+    as the cameras the studio places (before their jitter)."""
+    import numpy as np
+
+    from talkhead.geometry.cameras import ring_rig
+    from talkhead.synth.config import StudioConfig
+
+    cfg = StudioConfig(n_cameras=5, yaw_span_deg=140.0, pitch_deg=(-10.0, 5.0, 12.0))
+    cams = ring_rig(5, 64, 80, cfg.fov_deg, cfg.rig_radius, cfg.yaw_span_deg, cfg.pitch_deg)
+    centres = np.stack([c.center / np.linalg.norm(c.center) for c in cams])
+    np.testing.assert_allclose(np.array(cfg.view_directions()), centres, atol=1e-9)
+
+
+def test_start_up_checks_follow_the_settings_they_name():
+    """Cross-section rules fire exactly when their settings conflict."""
+    load_workflow_config({"synthetic": {"n_cameras": 2}, "depth": {"backend": "colmap"}})
+    load_workflow_config(
+        {"synthetic": {"n_cameras": 2}, "depth": {"torch": {"max_neighbour_angle_deg": 120.0}}}
+    )
+    load_workflow_config({"synthetic": {"n_cameras": 3}, "backproject": {"landmark_min_views": 3}})
+    assert problem_lines({"synthetic": {"n_cameras": 3, "yaw_span_deg": 170.0}})[0].startswith(
+        "synthetic.n_cameras: 3 cameras over synthetic.yaw_span_deg 170 "
+    )
+    assert problem_lines({"backproject": {"landmark_min_views": 4}, "synthetic": {"n_cameras": 3}})
+    # a real capture's camera count is unknown at start-up: checked when the points stage runs
+    real = {"capture": {"source": "nersemble", "root": "/data"}}
+    load_workflow_config({**real, "backproject": {"landmark_min_views": 40}})
+    with pytest.raises(ConfigError, match=r"^backproject.landmark_min_views: must be <= the 3 "):
+        from talkhead.points.config import BackprojectConfig
+
+        BackprojectConfig(landmark_min_views=4).check_cameras(3)
+
+
+def test_sample_sheet_schema_lists_the_reader_columns():
+    from talkhead.samples import COLUMNS, REQUIRED
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "sequences.schema.yaml").read_text())
+    assert tuple(schema["properties"]) == COLUMNS
+    assert tuple(schema["required"]) == REQUIRED
+
+
+def test_sample_sheet_reads_every_column(tmp_path):
+    from talkhead.samples import SampleRow, read_sample_sheet
+
+    sheet = tmp_path / "s.tsv"
+    sheet.write_text(
+        "# comment\n"
+        "subject\tsequence\tlayout\troot\tfps\taudio\taudio_offset_s\tcameras\n"
+        "018\tEXP-1+head\tv2\t/data\t73\ta.wav\t-0.25\t220700191, 220700192\n"
+        "\n"
+        "019\tSEN-01\n"
+    )
+    rows = read_sample_sheet(sheet, layouts=("v1", "v2"))
+    assert rows == [
+        SampleRow(
+            "018",
+            "EXP-1+head",
+            "v2",
+            "/data",
+            73.0,
+            "a.wav",
+            -0.25,
+            ("220700191", "220700192"),
+            line=3,
+        ),
+        SampleRow("019", "SEN-01", line=5),
+    ]
+    sheet.write_text("subject\tsequence\tlayout\n018\tSEN-01\tnersembl\n")
+    with pytest.raises(ConfigError, match=r":2: layout must be one of v1, nersemble \(did you"):
+        read_sample_sheet(sheet, layouts=("v1", "nersemble"))
+
+
+def test_check_config_command_merges_files_in_order(tmp_path, capsys):
+    over = tmp_path / "a.yaml"
+    over.write_text("depth:\n  torch:\n    window: 4\n")
+    fix = tmp_path / "b.yaml"
+    fix.write_text("depth:\n  torch:\n    window: 7\n")
+    assert main(["check-config", str(CONFIG), str(over)]) == 2
+    assert main(["check-config", str(CONFIG), str(over), str(fix)]) == 0
+    assert "config ok" in capsys.readouterr().out

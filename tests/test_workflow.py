@@ -110,7 +110,7 @@ def test_bad_sample_sheet_stops(tmp_path):
     )
     res = snakemake("-n", "--configfile", str(cfg))
     assert res.returncode != 0
-    assert "row 1" in res.stdout + res.stderr
+    assert f"{sheet}:2: sequence" in res.stdout + res.stderr
 
 
 def test_nersemble_source_requires_root(tmp_path):

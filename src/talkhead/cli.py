@@ -3,6 +3,7 @@
     talkhead inspect-model PATH [--landmarks FILE] [--masks FILE]
     talkhead validate-capture ROOT [--subject S] [--sequence Q]
     talkhead config-schema [--write PATH]
+    talkhead check-config FILE [FILE ...]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
 """
@@ -42,6 +43,14 @@ def _config_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_config(args: argparse.Namespace) -> int:
+    from .workflow_config import load_config_files
+
+    load_config_files(args.files)
+    print(f"config ok: {' + '.join(args.files)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkhead",
@@ -78,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="write it to PATH (the workflow's: workflow/schemas/config.schema.yaml)",
     )
     p.set_defaults(func=_config_schema)
+
+    p = sub.add_parser(
+        "check-config",
+        help="check config files as the workflow would (merged in order): YAML syntax with "
+        "file and line, then every setting",
+    )
+    p.add_argument(
+        "files", nargs="+", help="config/config.yaml, then the files given to --configfile"
+    )
+    p.set_defaults(func=_check_config)
     return parser
 
 

@@ -39,6 +39,7 @@ from .errors import ConfigError
 __all__ = [
     "Option",
     "check",
+    "did_you_mean",
     "from_mapping",
     "json_schema",
     "option",
@@ -232,10 +233,16 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
     return config
 
 
+def did_you_mean(key: str, names: list[str] | tuple[str, ...]) -> str:
+    """``" (did you mean NAME?)"`` for the known name closest to a mistyped ``key``, else ``""``."""
+    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _unknown(key: str, path: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return f"{_join(path, key)}: unknown setting{hint}; known: {', '.join(names)}"
+    return (
+        f"{_join(path, key)}: unknown setting{did_you_mean(key, names)}; known: {', '.join(names)}"
+    )
 
 
 def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:

@@ -11,7 +11,8 @@ their defaults and ``workflow/schemas/config.schema.yaml`` is generated from the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
+from .errors import ConfigError
 from .flame.config import FlameFilesConfig
 from .io import PathLike
 from .points.config import BackprojectConfig
@@ -29,7 +31,10 @@ __all__ = [
     "SCHEMA_COMMAND",
     "SCHEMA_PATH",
     "WorkflowConfig",
+    "load_config_files",
     "load_workflow_config",
+    "merge_config",
+    "read_config_file",
     "workflow_schema",
     "workflow_schema_text",
     "write_workflow_schema",
@@ -65,6 +70,56 @@ class WorkflowConfig:
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
 
+    def problems(self) -> list[tuple[str, str]]:
+        """Rules across sections, as ``(key path, message)`` pairs: what the synthetic rig
+        must give the later stages (a real capture's cameras are checked when it is read)."""
+        if self.capture.source != "synthetic":
+            return []
+        out = []
+        n = self.synthetic.n_cameras
+        views = self.backproject.landmark_min_views
+        if views > n:
+            out.append(
+                (
+                    "backproject.landmark_min_views",
+                    f"must be <= synthetic.n_cameras ({n}), got {views}: a 3D landmark needs "
+                    "that many views, so none would be valid",
+                )
+            )
+        if self.depth.backend in ("torch", "auto"):
+            out.extend(_rig_neighbour_problems(self))
+        return out
+
+
+def _rig_neighbour_problems(cfg: WorkflowConfig) -> list[tuple[str, str]]:
+    """The torch stereo matches each view against neighbours whose viewing direction is within
+    [min, max]_neighbour_angle_deg: a synthetic camera without one stops the depth stage."""
+    dirs = cfg.synthetic.view_directions()
+    lo, hi = cfg.depth.torch.min_neighbour_angle_deg, cfg.depth.torch.max_neighbour_angle_deg
+    lonely = []
+    nearest = []
+    for i, a in enumerate(dirs):
+        cosines = [math.fsum(x * y for x, y in zip(a, b, strict=True)) for b in dirs]
+        angles = [
+            math.degrees(math.acos(max(-1.0, min(1.0, c)))) for j, c in enumerate(cosines) if j != i
+        ]
+        if not any(lo <= g <= hi for g in angles):
+            lonely.append(i)
+            nearest.append(min(angles, default=float("nan")))
+    if not lonely:
+        return []
+    syn = cfg.synthetic
+    return [
+        (
+            "synthetic.n_cameras",
+            f"{syn.n_cameras} cameras over synthetic.yaw_span_deg {syn.yaw_span_deg:g} leave "
+            f"{len(lonely)} camera(s) (nearest other view {min(nearest):.1f} degrees away) "
+            f"without a neighbour view within depth.torch.min_neighbour_angle_deg ({lo:g}) .. "
+            f"depth.torch.max_neighbour_angle_deg ({hi:g}), which the torch depth backend "
+            "needs: add cameras, narrow synthetic.yaw_span_deg or widen those angles",
+        )
+    ]
+
 
 def load_workflow_config(config: Mapping[str, Any] | None) -> WorkflowConfig:
     """The workflow's config (Snakemake's ``config`` dict) as a checked :class:`WorkflowConfig`.
@@ -76,6 +131,70 @@ def load_workflow_config(config: Mapping[str, Any] | None) -> WorkflowConfig:
             as written in ``config/config.yaml`` (``depth.torch.n_planes: must be >= 3, got 0``).
     """
     return from_mapping(WorkflowConfig, config, "")
+
+
+def read_config_file(path: PathLike) -> dict[str, Any]:
+    """A YAML config file (``config/config.yaml`` or a ``--configfile``) as a mapping.
+
+    Raises:
+        ConfigError: one line naming the file: it does not exist or cannot be read, its YAML
+            is malformed (with the line and column of the problem, as an editor counts them),
+            or it does not hold a mapping of settings.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+        begun = getattr(exc, "context_mark", None)
+        if context and begun is not None and mark is not None and begun.line != mark.line:
+            context = f"{context} (begun on line {begun.line + 1})"
+        what = " ".join(str(x) for x in (context, problem) if x)
+        raise ConfigError(f"{where}: YAML syntax error: {what or exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{path}: a config file holds a mapping of settings (key: value), got "
+            f"{type(data).__name__}"
+        )
+    return dict(data)
+
+
+def merge_config(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base`` key by key, nested mappings recursively (as
+    Snakemake merges a ``--configfile`` over the workflow's defaults)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config_files(paths: Sequence[PathLike]) -> WorkflowConfig:
+    """The config that ``snakemake --configfile`` would run with: the files merged in order
+    (``config/config.yaml`` first), then checked.
+
+    Raises:
+        ConfigError: as :func:`read_config_file` for the first unreadable file, else as
+            :func:`load_workflow_config`.
+    """
+    merged: dict[str, Any] = {}
+    for path in paths:
+        merged = merge_config(merged, read_config_file(path))
+    return load_workflow_config(merged)
 
 
 def workflow_schema() -> dict[str, Any]:

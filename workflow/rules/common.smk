@@ -1,45 +1,35 @@
 # Input functions and helpers shared by every stage. Keep them cheap: they run for every
 # job of the DAG (a Nersemble-scale capture has ~10k sequences).
 
-import sys
-from pathlib import Path
-
-import jsonschema
-import pandas as pd
-import yaml
-from snakemake.exceptions import WorkflowError
-
-# The package, also for a Snakemake installed without it (the rules' conda envs have it).
-_SRC = str(Path(workflow.basedir) / "src")
-while _SRC in sys.path:
-    sys.path.remove(_SRC)
-sys.path.insert(0, _SRC)
 from talkhead.config import to_mapping
 from talkhead.errors import ConfigError
+from talkhead.samples import NAME_PATTERN, SampleRow, read_sample_sheet
 from talkhead.workflow_config import load_workflow_config
 
-SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+
+def stop(message, problems):
+    """End the run at start-up: ``message`` then the problems (a ConfigError's lines), one
+    indented line each, on stderr, and no Python traceback."""
+    lines = str(problems).splitlines()
+    raise SystemExit("\n  ".join([f"talkhead: {message}", *lines]))
 
 
-def schema_problems(instance, schema_name):
-    """One line per violation of a JSON schema, each naming the offending key."""
-    schema = yaml.safe_load((SCHEMAS / schema_name).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    return [
-        f"{'.'.join(str(p) for p in err.absolute_path) or '(top level)'}: {err.message}"
-        for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
-    ]
+# --config KEY=VALUE sets top-level keys only, and nested values arrive as text: say so when
+# a check fails on a run that used it.
+_CONFIG_ARGS_HINT = (
+    "(--config sets top-level keys only and passes nested values as text: put nested "
+    "settings in a small YAML file and pass it with --configfile FILE)"
+)
 
 
 def check_config(cfg):
     """The config as talkhead's dataclasses (talkhead.workflow_config): every problem at once,
-    one line each, named by its key as written in YAML."""
+    one line each, named by its key as written in YAML; ends the run on any."""
     try:
         return load_workflow_config(cfg)
     except ConfigError as exc:
-        raise WorkflowError(
-            f"invalid configuration:\n  {str(exc).replace(chr(10), chr(10) + '  ')}"
-        )
+        hint = f"\n{_CONFIG_ARGS_HINT}" if workflow.config_settings.config_args else ""
+        stop("invalid configuration:", f"{exc}{hint}")
 
 
 CONFIG = check_config(config)
@@ -52,42 +42,31 @@ HEAD_MODEL_DIR = "resources/head_model"
 
 
 def _synthetic_sheet():
+    """The synthetic studio's sequences: syn000/SEN-00, ... (synthetic.n_subjects, n_sequences)."""
     syn = config["synthetic"]
-    rows = [
-        {"subject": f"syn{s:03d}", "sequence": f"SEN-{q:02d}"}
+    return [
+        SampleRow(subject=f"syn{s:03d}", sequence=f"SEN-{q:02d}")
         for s in range(syn["n_subjects"])
         for q in range(syn["n_sequences"])
     ]
-    return pd.DataFrame(rows)
 
 
 def _read_sheet():
-    path = config["samples"]
+    """The sample sheet's rows (talkhead.samples): every problem at once, naming the line."""
     try:
-        sheet = pd.read_csv(path, sep="\t", dtype=str, comment="#").fillna("")
-    except (OSError, pd.errors.ParserError) as exc:
-        raise WorkflowError(f"sample sheet {path}: {exc}") from None
-    problems = [
-        f"row {i + 1}: {problem}"
-        for i, row in enumerate(sheet.to_dict("records"))
-        for problem in schema_problems(row, "sequences.schema.yaml")
-    ]
-    if problems:
-        raise WorkflowError(f"sample sheet {path}:\n  " + "\n  ".join(problems))
-    duplicated = sheet.duplicated(["subject", "sequence"])
-    if duplicated.any():
-        dup = sheet.loc[duplicated, ["subject", "sequence"]].to_records(index=False).tolist()
-        raise ValueError(f"{config['samples']}: duplicated subject/sequence rows {dup}")
-    return sheet
+        return read_sample_sheet(config["samples"])
+    except ConfigError as exc:
+        stop("invalid sample sheet (config key: samples):", exc)
 
 
+#: Every sequence of the run, as talkhead.samples.SampleRow (subject, sequence, fps, ...).
 SEQUENCES = _synthetic_sheet() if SYNTHETIC else _read_sheet()
-SUBJECTS = sorted(SEQUENCES["subject"].unique())
+SUBJECTS = sorted({row.subject for row in SEQUENCES})
 
 
 wildcard_constraints:
-    subject=r"[A-Za-z0-9_.\-]+",
-    sequence=r"[A-Za-z0-9_.\-]+",
+    subject=NAME_PATTERN,
+    sequence=NAME_PATTERN,
 
 
 # Per-job values. Snakemake evaluates a rule's input and params for every job (10k sequences:
@@ -102,13 +81,7 @@ DEFAULT_FPS = float(config["capture"]["fps"])
 
 def _fps_table():
     """{(subject, sequence): fps} of the sheet rows that give one (real captures only)."""
-    if SYNTHETIC or "fps" not in SEQUENCES:
-        return {}
-    return {
-        (s, q): float(fps)
-        for s, q, fps in zip(SEQUENCES["subject"], SEQUENCES["sequence"], SEQUENCES["fps"])
-        if fps
-    }
+    return {(r.subject, r.sequence): r.fps for r in SEQUENCES if r.fps is not None}
 
 
 FPS = _fps_table()
@@ -143,7 +116,7 @@ CAPTURE_INPUTS = {
 # `params: fps=FPS_PARAM`: a constant unless some sequence of the sheet has its own frame rate.
 FPS_PARAM = sequence_fps if FPS else DEFAULT_FPS
 HEAD_MODEL_FILES = head_model_files()
-PAIRS = list(zip(SEQUENCES["subject"], SEQUENCES["sequence"]))
+PAIRS = [(row.subject, row.sequence) for row in SEQUENCES]
 
 
 def per_sequence(pattern):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import option
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,17 @@ class BackprojectConfig:
         if self.min_depth >= self.max_depth:
             return [("min_depth", f"must be < max_depth ({self.max_depth}), got {self.min_depth}")]
         return []
+
+    def check_cameras(self, n_cameras: int, where: str = "the capture") -> None:
+        """Check the settings that depend on the capture's number of cameras (known only once
+        a real capture is read; the synthetic rig is checked at start-up).
+
+        Raises:
+            ConfigError: ``backproject.landmark_min_views`` exceeds ``n_cameras``.
+        """
+        if self.landmark_min_views > n_cameras:
+            raise ConfigError(
+                f"backproject.landmark_min_views: must be <= the {n_cameras} cameras of "
+                f"{where}, got {self.landmark_min_views}: a 3D landmark needs that many views, "
+                "so none would be valid"
+            )

@@ -70,6 +70,7 @@ def backproject_sequence(
     """
     cfg = check(config or BackprojectConfig(), "backproject")
     face = check(face or FaceMaskConfig(), "face_mask")
+    cfg.check_cameras(len(cameras), f"the calibration of {depth_dir}")
     depth_dir = Path(depth_dir)
     frames = list(frames) if frames is not None else list_depth_frames(depth_dir)
     if not frames:

@@ -2,9 +2,70 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
-from ..config import option
+from ..config import did_you_mean, option
+
+__all__ = ["ACTOR_OPTIONS", "StudioConfig"]
+
+#: The options of ``synthetic.actor``: the keyword options of the speaking actor's utterance,
+#: voice and motion (:func:`talkhead.synth.actor.speaking_actor`), each with its number of
+#: items (0: a single number). tests/test_config.py keeps this table equal to their signatures.
+ACTOR_OPTIONS: dict[str, int] = {
+    # utterance (talkhead.synth.actor.random_utterance)
+    "speech_rate": 0,
+    "syllables_per_word": 2,
+    "onset_prob": 0,
+    "coda_prob": 0,
+    "pause_prob": 0,
+    "pause_s": 2,
+    "lead_s": 2,
+    "tail_s": 2,
+    # voice (talkhead.synth.speech.synthesize)
+    "f0_hz": 0,
+    "formant_scale": 0,
+    "accent": 0,
+    "declination": 0,
+    "drift": 0,
+    "jitter": 0,
+    "shimmer_db": 0,
+    "breathiness": 0,
+    "peak": 0,
+    # motion (talkhead.synth.actor.animate)
+    "articulation": 0,
+    "head_rotation_deg": 3,
+    "head_translation_mm": 3,
+    "neck_deg": 0,
+    "gaze_deg": 2,
+    "blink_interval_s": 2,
+    "blink_duration_s": 2,
+    "brow_rate_hz": 0,
+    "smile": 0,
+    "expression_noise": 0,
+}
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _actor_problem(key: str, value: object) -> str | None:
+    """What is wrong with ``synthetic.actor.<key>: value`` (None: nothing)."""
+    if key not in ACTOR_OPTIONS:
+        return (
+            f"unknown actor option{did_you_mean(key, tuple(ACTOR_OPTIONS))}; "
+            f"known: {', '.join(ACTOR_OPTIONS)}"
+        )
+    n = ACTOR_OPTIONS[key]
+    if n == 0 and not _is_number(value):
+        return f"expected a number, got {value!r}"
+    if n and not (
+        isinstance(value, list | tuple) and len(value) == n and all(map(_is_number, value))
+    ):
+        return f"expected a list of {n} numbers, got {value!r}"
+    return None
 
 
 @dataclass
@@ -89,6 +150,28 @@ class StudioConfig:
         maximum=1,
     )
     actor: dict = option({}, "Options of the speaking actor (talkhead.synth.actor.speaking_actor).")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field rules, as ``(field, message)`` pairs: the actor's options by name."""
+        return [
+            (f"actor.{key}", problem)
+            for key, value in self.actor.items()
+            if (problem := _actor_problem(str(key), value)) is not None
+        ]
+
+    def view_directions(self) -> list[tuple[float, float, float]]:
+        """Unit vectors from the head to each camera of the nominal rig (before jitter), as
+        :func:`talkhead.geometry.cameras.ring_rig` places them (head facing +z)."""
+        n = self.n_cameras
+        yaws = [-self.yaw_span_deg / 2 + self.yaw_span_deg * i / (n - 1) for i in range(n)]
+        out = []
+        for i, yaw_deg in enumerate(yaws if n > 1 else [0.0]):
+            yaw = math.radians(yaw_deg)
+            pitch = math.radians(self.pitch_deg[i % len(self.pitch_deg)])
+            out.append(
+                (math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch))
+            )
+        return out
 
     @property
     def n_frames(self) -> int:

@@ -179,7 +179,11 @@ def estimate_depth_batch(
     if not nbv_np.any(axis=1).all():
         bad = [cameras[i].serial for i in np.flatnonzero(~nbv_np.any(axis=1))]
         raise DepthError(
-            f"cameras {bad} have no neighbour view within {cfg.max_neighbour_angle_deg} degrees"
+            f"cameras {bad} have no neighbour view within depth.torch.min_neighbour_angle_deg "
+            f"({cfg.min_neighbour_angle_deg:g}) .. depth.torch.max_neighbour_angle_deg "
+            f"({cfg.max_neighbour_angle_deg:g}) degrees of their viewing direction: widen those "
+            "angles or add cameras between them (the depth range, depth.range_radius, and the "
+            "1.4 m depth mask, backproject.max_depth, assume a head rig about 1 m from the face)"
         )
     # relative transforms ref -> src, per camera and neighbour (float64, then float32)
     Trel = Tnp[nb_np] @ np.linalg.inv(Tnp)[:, None]  # (C, N, 4, 4)
