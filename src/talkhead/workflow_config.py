@@ -20,6 +20,7 @@ from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
 from .flame.config import FlameFilesConfig
+from .floors import QCConfig
 from .io import PathLike
 from .points.config import BackprojectConfig
 from .qc.config import ReportConfig
@@ -64,6 +65,7 @@ class WorkflowConfig:
         BackprojectConfig, "Depth maps to points and 2D landmarks to 3D."
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
+    qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")
 
 
 def load_workflow_config(config: Mapping[str, Any] | None) -> WorkflowConfig:
