@@ -34,3 +34,27 @@ rule all:
     input:
         all_targets(),
         evaluation_targets(),
+
+
+# One subject or one sequence, with everything it needs and everything made of it (QC figures,
+# evaluation):  snakemake --cores all subject_syn001   /   sequence_syn001_SEN-00.
+# Defined by the main process only: a cluster job never needs them (and 10k sequences' rules
+# would cost each job seconds to parse).
+if workflow.is_main_process:
+    for _subject in SUBJECTS:
+
+        rule:
+            name:
+                f"subject_{_subject}"
+            input:
+                subject_targets(_subject),
+            localrule: True
+
+    for _subject, _sequence in PAIRS:
+
+        rule:
+            name:
+                f"sequence_{_subject}_{_sequence}"
+            input:
+                sequence_targets(_subject, _sequence),
+            localrule: True
