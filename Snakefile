@@ -37,24 +37,24 @@ rule all:
 
 
 # One subject or one sequence, with everything it needs and everything made of it (QC figures,
-# evaluation):  snakemake --cores all subject_syn001   /   sequence_syn001_SEN-00.
-# Defined by the main process only: a cluster job never needs them (and 10k sequences' rules
-# would cost each job seconds to parse).
-if workflow.is_main_process:
-    for _subject in SUBJECTS:
+# evaluation): `snakemake --cores all subject_syn001`, `... sequence_syn001_SEN-00`. A rule per
+# subject; a rule per sequence only for those named on the command line (a rule for each of a
+# 10k-sequence sheet would cost every run seconds and 100 MB to parse).
+for _subject in SUBJECTS:
 
-        rule:
-            name:
-                f"subject_{_subject}"
-            input:
-                subject_targets(_subject),
-            localrule: True
+    rule:
+        name:
+            f"subject_{_subject}"
+        input:
+            subject_targets(_subject),
+        localrule: True
 
-    for _subject, _sequence in PAIRS:
 
-        rule:
-            name:
-                f"sequence_{_subject}_{_sequence}"
-            input:
-                sequence_targets(_subject, _sequence),
-            localrule: True
+for _subject, _sequence in requested_sequences():
+
+    rule:
+        name:
+            f"sequence_{_subject}_{_sequence}"
+        input:
+            sequence_targets(_subject, _sequence),
+        localrule: True

@@ -192,6 +192,13 @@ def sequence_targets(subject, sequence):
     return [pattern.format(subject=subject, sequence=sequence) for pattern in patterns]
 
 
+def requested_sequences():
+    """The (subject, sequence) pairs named as ``sequence_<subject>_<sequence>`` targets on the
+    command line."""
+    named = set(sys.argv[1:])
+    return [(s, q) for s, q in PAIRS if f"sequence_{s}_{q}" in named]
+
+
 def subject_targets(subject):
     """Everything of one subject: :func:`sequence_targets` of each of its sequences."""
     return [t for s, q in PAIRS if s == subject for t in sequence_targets(s, q)]
