@@ -53,3 +53,27 @@ rule all:
     input:
         all_targets(),
         evaluation_targets(),
+
+
+# One subject or one sequence, with everything it needs and everything made of it (QC figures,
+# evaluation): `snakemake --cores all subject_syn001`, `... sequence_syn001_SEN-00`. A rule per
+# subject; a rule per sequence only for those named on the command line (a rule for each of a
+# 10k-sequence sheet would cost every run seconds and 100 MB to parse).
+for _subject in SUBJECTS:
+
+    rule:
+        name:
+            f"subject_{_subject}"
+        input:
+            subject_targets(_subject),
+        localrule: True
+
+
+for _subject, _sequence in requested_sequences():
+
+    rule:
+        name:
+            f"sequence_{_subject}_{_sequence}"
+        input:
+            sequence_targets(_subject, _sequence),
+        localrule: True

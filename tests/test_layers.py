@@ -18,7 +18,7 @@ PKG = REPO / "src" / "talkhead"
 #: Floors bottom-up; a module imports only from its own floor or below. A floor is a top-level
 #: module or subpackage of talkhead.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "io", "logs", "config", "samples"),
+    ("errors", "io", "logs", "config", "samples", "floors"),
     ("geometry",),
     ("capture",),
     ("preprocess",),

@@ -121,16 +121,171 @@ def test_nersemble_source_requires_root(tmp_path):
     assert "capture.root" in res.stdout + res.stderr
 
 
-def test_slurm_profile_asks_gpu_for_gpu_rules():
-    res = snakemake("-n", "--forceall", "--profile", "profiles/slurm")
+def dry_run_jobs(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, {field: value}) of every job of a dry-run's output (``rule x:`` or
+    ``localrule x:`` blocks; fields as printed: ``wildcards``, ``resources``, ...)."""
+    jobs = []
+    for block in re.split(r"^(?:local)?rule ", out, flags=re.M)[1:]:
+        name, _, body = block.partition(":\n")
+        fields = {}
+        for line in body.splitlines():
+            m = re.match(r"^    ([a-z]+): (.*)$", line)
+            if not m:
+                break
+            fields[m.group(1)] = m.group(2)
+        jobs.append((name, fields))
+    return jobs
+
+
+def listed(field: str) -> dict[str, str]:
+    """``a=1, b=x`` as {"a": "1", "b": "x"}."""
+    return dict(item.split("=", 1) for item in field.split(", ") if "=" in item)
+
+
+PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+GPU_LINE, GRES_LINE = "    gpu: 1  # GPU request", '    # gres: "gpu:1"  # GPU request'
+
+
+def profile_resources(profile: dict, rule: str) -> dict[str, str]:
+    """A rule's resources as a profile sets them (default-resources, then set-resources),
+    printed the way Snakemake prints them."""
+    merged = {**profile["default-resources"], **profile.get("set-resources", {}).get(rule, {})}
+    return {k: str(v) for k, v in merged.items()}
+
+
+def slurm_dry_run(profile_dir: Path) -> dict[str, dict[str, str]]:
+    """{rule: its resources} of a dry-run of everything under a cluster profile; every rule
+    must show the same resources in every job."""
+    res = snakemake(
+        "-n",
+        "--forceall",
+        "--profile",
+        str(profile_dir),
+        "--configfile",
+        str(CONFIGS / "two_by_two.yaml"),
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    jobs = {}
-    for block in out.split("\nrule ")[1:]:
-        name = block.split(":", 1)[0]
-        jobs[name] = next(line for line in block.splitlines() if "resources:" in line)
-    assert "gpu=1" in jobs["estimate_depth"]
-    assert "gpu=0" in jobs["validate_capture"]
+    shown: dict[str, dict[str, str]] = {}
+    for rule, fields in dry_run_jobs(out):
+        resources = listed(fields["resources"])
+        assert shown.setdefault(rule, resources) == resources, rule
+    return shown
+
+
+def test_slurm_profile_resources_hold_for_every_rule():
+    """profiles/default (applied on top of any --profile) sets no resources, so each rule gets
+    exactly what profiles/slurm says: its default-resources, then its set-resources."""
+    profile = yaml.safe_load(PROFILE.read_text())
+    shown = slurm_dry_run(PROFILE.parent)
+    rules = set(shown) - {"all"}
+    assert {*PRODUCTION_RULES, *EVALUATE_RULES, "build_head_model"} <= rules
+    for rule in rules:
+        expected = profile_resources(profile, rule)
+        got = {k: shown[rule].get(k) for k in expected}
+        assert got == expected, rule
+    assert shown["estimate_depth"]["gpu"] == "1" and "gres" not in shown["estimate_depth"]
+    assert shown["validate_capture"]["gpu"] == "0"
+    # threads and the CPUs asked for agree
+    for rule, threads in profile["set-threads"].items():
+        assert shown[rule]["cpus_per_task"] == str(threads), rule
+
+
+def test_slurm_profile_switches_to_gres_as_documented(tmp_path):
+    text = PROFILE.read_text()
+    assert GPU_LINE in text and GRES_LINE in text
+    swapped = text.replace(GPU_LINE, "    # " + GPU_LINE.strip()).replace(
+        GRES_LINE, "    " + GRES_LINE.strip().removeprefix("# ")
+    )
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm" / "config.yaml").write_text(swapped)
+    shown = slurm_dry_run(tmp_path / "slurm")
+    assert shown["estimate_depth"]["gres"] == "gpu:1"
+    assert shown["estimate_depth"]["gpu"] == "0"  # the rule's own: no second request
+    assert "gres" not in shown["validate_capture"]
+
+
+def test_slurm_local_profile_is_self_contained():
+    """The opt-in SLURM test's profile: no account database, squeue for states, and no job
+    asking for more CPUs than its threads."""
+    profile = yaml.safe_load((REPO / "profiles" / "slurm-local" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and profile["slurm-no-account"] is True
+    assert profile["slurm-status-command"] == "squeue"
+    for rule, threads in profile["set-threads"].items():
+        assert profile["set-resources"][rule]["cpus_per_task"] == threads, rule
+
+
+def test_workflow_profile_sets_no_resources():
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    assert not {"default-resources", "set-resources", "set-threads", "resources"} & set(profile)
+
+
+def subjects_of(jobs) -> set[str]:
+    return {
+        listed(f["wildcards"])["subject"] for _, f in jobs if "subject" in f.get("wildcards", "")
+    }
+
+
+def test_one_subject_target_builds_that_subject_only():
+    res = snakemake(
+        "-n", "--forceall", "subject_syn001", "--configfile", str(CONFIGS / "two_by_two.yaml")
+    )
+    assert res.returncode == 0, res.stderr
+    jobs = dry_run_jobs(res.stdout + res.stderr)
+    assert subjects_of(jobs) == {"syn001"}
+    counts = {rule: sum(r == rule for r, _ in jobs) for rule, _ in jobs}
+    for rule in ("render_synthetic_sequence", *PRODUCTION_RULES, *EVALUATE_RULES):
+        assert counts[rule] == 2, (rule, counts)  # its two sequences, QC and evaluation
+    assert counts["build_head_model"] == 1 and counts["subject_syn001"] == 1
+
+    res = snakemake(
+        "-n",
+        "--forceall",
+        "sequence_syn001_SEN-01",
+        "--configfile",
+        str(CONFIGS / "two_by_two.yaml"),
+    )
+    assert res.returncode == 0, res.stderr
+    jobs = dry_run_jobs(res.stdout + res.stderr)
+    pairs = {
+        (w["subject"], w["sequence"])
+        for w in (listed(f.get("wildcards", "")) for _, f in jobs)
+        if "sequence" in w
+    }
+    assert pairs == {("syn001", "SEN-01")}
+    for rule in (*PRODUCTION_RULES, *EVALUATE_RULES):
+        assert sum(r == rule for r, _ in jobs) == 1, rule
+
+
+def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
+    """A finished 2-subject run (outputs stand-ins, in DAG order); redoing syn001 as the README
+    says touches syn001's jobs only; even a --forceall of syn001, which rebuilds the shared
+    head model, leaves syn000 up to date."""
+    run = ["-d", str(tmp_path), "-s", str(REPO / "Snakefile")]
+    cfg = ["--configfile", str(CONFIGS / "two_by_two.yaml")]
+    res = snakemake("-n", "--forceall", *run, *cfg)
+    assert res.returncode == 0, res.stderr
+    for _, fields in dry_run_jobs(res.stdout + res.stderr):
+        for out in fields.get("output", "").split(", ") if "output" in fields else []:
+            path = tmp_path / out
+            if path.suffix:  # files have a suffix, directory outputs do not
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+    assert snakemake("--touch", "--cores", "1", *run, *cfg).returncode == 0
+    assert "Nothing to be done" in snakemake("-n", *run, *cfg).stdout
+
+    res = snakemake("-n", "subject_syn001", "--forcerun", "validate_capture", *run, *cfg)
+    jobs = dry_run_jobs(res.stdout + res.stderr)
+    assert subjects_of(jobs) == {"syn001"}
+    assert {r for r, _ in jobs} == {*PRODUCTION_RULES, *EVALUATE_RULES, "subject_syn001"}
+
+    res = snakemake("--touch", "--forceall", "--cores", "1", "subject_syn001", *run, *cfg)
+    assert res.returncode == 0, res.stderr
+    assert "build_head_model" in res.stdout + res.stderr
+    res = snakemake("-n", *run, *cfg)
+    assert "Nothing to be done" in res.stdout, res.stdout[-3000:]
 
 
 def test_workflow_refuses_a_broken_capture_with_the_validators_message(tmp_path):

@@ -25,3 +25,7 @@ class DepthError(TalkheadError):
 
 class EvaluationError(TalkheadError):
     """Ground truth missing or malformed, or predictions that cannot be compared with it."""
+
+
+class StageOutputError(TalkheadError):
+    """A stage's output is empty or degenerate: one of its figures is below its qc floor."""

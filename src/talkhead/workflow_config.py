@@ -22,6 +22,7 @@ from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
 from .errors import ConfigError
 from .flame.config import FlameFilesConfig
+from .floors import QCConfig
 from .io import PathLike
 from .points.config import BackprojectConfig
 from .qc.config import ReportConfig
@@ -69,6 +70,7 @@ class WorkflowConfig:
         BackprojectConfig, "Depth maps to points and 2D landmarks to 3D."
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
+    qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules across sections, as ``(key path, message)`` pairs: what the synthetic rig

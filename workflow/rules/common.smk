@@ -115,7 +115,14 @@ CAPTURE_INPUTS = {
 }
 # `params: fps=FPS_PARAM`: a constant unless some sequence of the sheet has its own frame rate.
 FPS_PARAM = sequence_fps if FPS else DEFAULT_FPS
-HEAD_MODEL_FILES = head_model_files()
+# The synthetic head model is shared by every subject: ancient() keeps a rebuild of it (same
+# content, e.g. under --forceall on one subject's target) from making every other subject out
+# of date. A change of its settings still reruns them (params). A user's FLAME files count by
+# date as usual.
+HEAD_MODEL_FILES = {
+    key: path if config["flame"]["model"] else ancient(path)
+    for key, path in head_model_files().items()
+}
 PAIRS = [(row.subject, row.sequence) for row in SEQUENCES]
 
 
@@ -124,25 +131,47 @@ def per_sequence(pattern):
     return [pattern.format(subject=s, sequence=q) for s, q in PAIRS]
 
 
+# What a sequence is done with: its production outputs (the QC figures, which need every stage
+# before them) and, where the capture has ground truth, its evaluation.
+PRODUCTION_TARGETS = [
+    "results/capture/{subject}/{sequence}/rig.png",
+    "results/capture/{subject}/{sequence}/contact_sheet.png",
+    "results/capture/{subject}/{sequence}/microphone.png",
+    "results/depth/{subject}/{sequence}/depth_maps.png",
+    "results/points/{subject}/{sequence}/points.png",
+]
+EVALUATION_TARGETS = [
+    "results/depth/{subject}/{sequence}/evaluation.json",
+    "results/depth/{subject}/{sequence}/depth_errors.png",
+    "results/points/{subject}/{sequence}/evaluation.json",
+]
+
+
 def all_targets():
     """The production outputs (QC figures) of every sequence of the sheet."""
-    patterns = [
-        "results/capture/{subject}/{sequence}/rig.png",
-        "results/capture/{subject}/{sequence}/contact_sheet.png",
-        "results/capture/{subject}/{sequence}/microphone.png",
-        "results/depth/{subject}/{sequence}/depth_maps.png",
-        "results/points/{subject}/{sequence}/points.png",
-    ]
-    return [target for pattern in patterns for target in per_sequence(pattern)]
+    return [target for pattern in PRODUCTION_TARGETS for target in per_sequence(pattern)]
 
 
 def evaluation_targets():
     """Every evaluation output of the sheet's sequences, or none without ground truth."""
     if not SYNTHETIC:
         return []
-    patterns = [
-        "results/depth/{subject}/{sequence}/evaluation.json",
-        "results/depth/{subject}/{sequence}/depth_errors.png",
-        "results/points/{subject}/{sequence}/evaluation.json",
-    ]
-    return [target for pattern in patterns for target in per_sequence(pattern)]
+    return [target for pattern in EVALUATION_TARGETS for target in per_sequence(pattern)]
+
+
+def sequence_targets(subject, sequence):
+    """Everything of one sequence: its QC figures and, with ground truth, its evaluation."""
+    patterns = PRODUCTION_TARGETS + (EVALUATION_TARGETS if SYNTHETIC else [])
+    return [pattern.format(subject=subject, sequence=sequence) for pattern in patterns]
+
+
+def requested_sequences():
+    """The (subject, sequence) pairs named as ``sequence_<subject>_<sequence>`` targets on the
+    command line."""
+    named = set(sys.argv[1:])
+    return [(s, q) for s, q in PAIRS if f"sequence_{s}_{q}" in named]
+
+
+def subject_targets(subject):
+    """Everything of one subject: :func:`sequence_targets` of each of its sequences."""
+    return [t for s, q in PAIRS if s == subject for t in sequence_targets(s, q)]

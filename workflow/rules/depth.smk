@@ -9,6 +9,8 @@ rule estimate_depth:
     output:
         frames=directory("results/depth/{subject}/{sequence}/frames"),
         metrics="results/depth/{subject}/{sequence}/metrics.json",
+        # Wall-clock figures: they differ on every run, so nothing reads them.
+        timing="results/depth/{subject}/{sequence}/timing.json",
     log:
         "logs/depth/{subject}/{sequence}.log",
     benchmark:
@@ -23,6 +25,7 @@ rule estimate_depth:
         fps=FPS_PARAM,
         depth=config["depth"],
         face_mask=config["face_mask"],
+        floors=config["qc"],
     script:
         "../scripts/estimate_depth.py"
 

@@ -23,6 +23,7 @@ rule backproject_points:
         fps=FPS_PARAM,
         backproject=config["backproject"],
         face_mask=config["face_mask"],
+        floors=config["qc"],
     script:
         "../scripts/backproject_points.py"
 

@@ -13,4 +13,5 @@ with log_to(snakemake.log[0]):
         snakemake.output.metrics,
         snakemake.params.backproject,
         face_mask_settings=snakemake.params.face_mask,
+        qc=snakemake.params.floors,
     )

@@ -15,4 +15,6 @@ with log_to(snakemake.log[0]):
         snakemake.params.depth,
         snakemake.output.metrics,
         face_mask=snakemake.params.face_mask,
+        qc=snakemake.params.floors,
+        timing_path=snakemake.output.timing,
     )

@@ -1,6 +1,8 @@
 """The depth stage of one sequence: choose a backend, run it on every frame, write one
-``frame_<t:05d>.npz`` per frame (:mod:`talkhead.depth.io`) and a flat ``metrics.json`` of the
-stage's own figures (backend, coverage of the face mask, timing).
+``frame_<t:05d>.npz`` per frame (:mod:`talkhead.depth.io`), a flat ``metrics.json`` of the
+stage's own figures (backend, coverage of the face mask) checked against the ``qc`` floors
+(:mod:`talkhead.floors`), and optionally a ``timing.json`` (the only figures that differ
+between two runs of the same config; nothing reads them).
 
 Backends: ``torch`` (our multi-view stereo, CPU or GPU), ``colmap`` (PatchMatch stereo; needs a
 CUDA build of pycolmap or a ``colmap`` binary), ``precomputed`` (Nersemble's 16-bit depth PNGs)
@@ -10,6 +12,7 @@ and ``auto`` (COLMAP when dense stereo can run here, else torch). The log says w
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -24,7 +27,8 @@ from ..capture.readers import read_images
 from ..capture.sequence import CaptureSequence
 from ..config import from_mapping
 from ..errors import ConfigError, DepthError
-from ..io import PathLike, save_metrics
+from ..floors import QCConfig, check_floors, enforce_floors
+from ..io import PathLike, save_json, save_metrics
 from .config import BACKENDS, DepthConfig
 from .io import depth_frame_path, load_depth_frame, save_depth_frame
 from .range import sequence_depth_range
@@ -109,9 +113,11 @@ def depth_coverage(
     """The depth stage's own figures, pooled over frames, inside the face mask.
 
     Returns:
-        ``face_valid_fraction``: face pixels with a valid depth; ``median_confidence``: median
-        confidence of those pixels (NaN when there is none). No ground truth is involved
-        (figures against ground truth are :mod:`talkhead.evaluation`'s).
+        ``face_pixels``: face-mask pixels over every view and frame; ``face_valid_fraction``:
+        the fraction of them with a valid depth (0 when there is none);
+        ``median_confidence``: median confidence of those pixels (NaN when there is none). No
+        ground truth is involved (figures against ground truth are
+        :mod:`talkhead.evaluation`'s).
     """
     valid, total, conf = 0, 0, []
     for t in seq.frame_ids:
@@ -123,6 +129,7 @@ def depth_coverage(
         conf.append(pred.confidence[ok])
     allconf = np.concatenate(conf) if conf else np.zeros(0)
     return {
+        "face_pixels": total,
         "face_valid_fraction": valid / max(total, 1),
         "median_confidence": float(np.median(allconf)) if allconf.size else float("nan"),
     }
@@ -136,8 +143,14 @@ def run_depth_stage(
     face_mask: Mapping[str, Any] | None = None,
     device: str | None = None,
     progress: bool = True,
+    qc: Mapping[str, Any] | None = None,
+    timing_path: PathLike | None = None,
 ) -> dict[str, Any]:
     """Depth of every frame of ``seq`` into ``out_dir``, then its metrics into ``metrics_path``.
+
+    The frames are written into ``.<out_dir name>.partial`` beside ``out_dir`` (one left by an
+    interrupted run is removed first) and moved onto ``out_dir`` once every frame is there and
+    the figures pass their floors, so ``out_dir`` is never half-written.
 
     Args:
         settings: the ``depth:`` config section (:class:`~talkhead.depth.config.DepthConfig`;
@@ -147,37 +160,77 @@ def run_depth_stage(
             alpha mattes above ``alpha_threshold``, the coverage is measured in the face
             ``labels``.
         device: torch device for the torch backend (default: CUDA when available).
+        qc: the ``qc`` config section (:class:`~talkhead.floors.QCConfig`): the floor under
+            ``face_valid_fraction`` and what a breach does.
+        timing_path: where to write ``seconds_per_frame`` and ``megapixel_views_per_second``
+            (JSON), or None. They are kept out of ``metrics.json``, which is the same byte for
+            byte on every run of the same config.
+
+    Returns:
+        The metrics written.
+
+    Raises:
+        StageOutputError: a figure below its floor with ``qc.on_breach: fail`` (nothing is
+            written then).
+        DepthError, ConfigError: from the backends and the settings.
     """
     cfg = from_mapping(DepthConfig, settings, "depth")
     face = from_mapping(FaceMaskConfig, face_mask, "face_mask")
+    floors = from_mapping(QCConfig, qc, "qc")
     backend, why = resolve_backend(cfg.backend, cfg.colmap.binary)
     log.info("depth backend: %s (%s)", backend, why)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    depth_range, source = sequence_depth_range(seq, cfg.range_radius)
-    log.info(
-        "depth range from %s: %.3f-%.3f m", source, depth_range[:, 0].min(), depth_range[:, 1].max()
-    )
-    if device is None:
-        import torch
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(f".{out_dir.name}.partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        depth_range, source = sequence_depth_range(seq, cfg.range_radius)
+        log.info(
+            "depth range from %s: %.3f-%.3f m",
+            source,
+            depth_range[:, 0].min(),
+            depth_range[:, 1].max(),
+        )
+        if device is None:
+            import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    start = time.perf_counter()
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        start = time.perf_counter()
 
-    def masks(t: int) -> np.ndarray:
-        return head_masks(seq, t, alpha_threshold=face.alpha_threshold)
+        def masks(t: int) -> np.ndarray:
+            return head_masks(seq, t, alpha_threshold=face.alpha_threshold)
 
-    if backend == "torch":
-        _run_torch(seq, out_dir, cfg.torch, depth_range, device, progress, masks)
-    elif backend == "colmap":
-        _run_colmap(seq, out_dir, cfg.colmap, depth_range, masks)
-    else:
-        _run_precomputed(seq, out_dir, cfg.precomputed)
-    seconds = time.perf_counter() - start
-    metrics: dict[str, Any] = {"backend": backend, "device": device if backend == "torch" else ""}
-    metrics.update(depth_coverage(seq, out_dir, face.labels))
-    megapixels = seq.width * seq.height * seq.n_cameras * seq.n_frames / 1e6
-    metrics["seconds_per_frame"] = seconds / max(seq.n_frames, 1)
-    metrics["megapixel_views_per_second"] = megapixels / max(seconds, 1e-9)
-    log.info("depth metrics: %s", metrics)
+        if backend == "torch":
+            _run_torch(seq, partial, cfg.torch, depth_range, device, progress, masks)
+        elif backend == "colmap":
+            _run_colmap(seq, partial, cfg.colmap, depth_range, masks)
+        else:
+            _run_precomputed(seq, partial, cfg.precomputed)
+        seconds = time.perf_counter() - start
+        metrics: dict[str, Any] = {
+            "backend": backend,
+            "device": device if backend == "torch" else "",
+        }
+        metrics.update(depth_coverage(seq, partial, face.labels))
+        log.info("depth metrics: %s", metrics)
+        enforce_floors(
+            check_floors(metrics, floors), floors, f"depth of {seq.subject}/{seq.sequence}"
+        )
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        partial.rename(out_dir)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
     save_metrics(metrics_path, metrics)
+    if timing_path is not None:
+        megapixels = seq.width * seq.height * seq.n_cameras * seq.n_frames / 1e6
+        timing = {
+            "seconds": seconds,
+            "seconds_per_frame": seconds / max(seq.n_frames, 1),
+            "megapixel_views_per_second": megapixels / max(seconds, 1e-9),
+        }
+        log.info("depth timing: %s", timing)
+        save_json(timing_path, timing)
     return metrics

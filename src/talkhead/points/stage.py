@@ -1,5 +1,6 @@
 """The points stage of one sequence: back-project every frame, lift and fuse the 2D landmarks,
-write ``points.npz`` and a flat ``metrics.json`` of the stage's own figures.
+write ``points.npz`` and a flat ``metrics.json`` of the stage's own figures, once they pass the
+``qc`` floors (:mod:`talkhead.floors`).
 
 :func:`backproject_sequence` works from a depth folder and per-frame callables (segmentation,
 alpha, landmarks), so any capture reader can feed it; :func:`run_backproject_stage` feeds it
@@ -20,6 +21,7 @@ from ..capture.masks import alpha_mask, face_mask
 from ..config import check, from_mapping
 from ..depth.io import depth_frame_path, list_depth_frames, load_depth_frame
 from ..errors import DepthError
+from ..floors import QCConfig, check_floors, enforce_floors
 from ..geometry.cameras import Camera
 from ..io import PathLike, save_metrics
 from .backproject import FrameFn, _camera_list, _check_shape, backproject_frame
@@ -198,6 +200,7 @@ def run_backproject_stage(
     metrics_path: PathLike,
     settings: Mapping[str, Any] | None = None,
     face_mask_settings: Mapping[str, Any] | None = None,
+    qc: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Back-project a sequence's depth maps to ``points.npz`` and write its ``metrics.json``.
 
@@ -206,11 +209,23 @@ def run_backproject_stage(
         depth_dir: the depth stage's ``frame_<t:05d>.npz`` files.
         settings: the ``backproject`` config section (:class:`BackprojectConfig` fields).
         face_mask_settings: the ``face_mask`` config section (:class:`FaceMaskConfig` fields).
+        qc: the ``qc`` config section (:class:`~talkhead.floors.QCConfig`): floors under
+            ``points_per_frame_min`` and ``landmarks_valid_fraction`` (the latter only when
+            the capture has 2D landmarks) and what a breach does.
+
+    Returns:
+        The metrics written.
+
+    Raises:
+        StageOutputError: a figure below its floor with ``qc.on_breach: fail`` (nothing is
+            written then).
+        DepthError: from :func:`backproject_sequence`.
     """
     from ..capture.readers import read_alpha, read_landmarks, read_segmentation
 
     cfg = from_mapping(BackprojectConfig, settings, "backproject")
     face = from_mapping(FaceMaskConfig, face_mask_settings, "face_mask")
+    floors = from_mapping(QCConfig, qc, "qc")
     column = {s: i for i, s in enumerate(seq.serials)}
     row = {t: i for i, t in enumerate(seq.frame_ids)}
     lmk = read_landmarks(seq) if seq.has_landmarks else None  # (C, T, 68, 3)
@@ -224,8 +239,15 @@ def run_backproject_stage(
         config=cfg,
         face=face,
     )
-    save_points(points_path, data)
     metrics = points_metrics(stats, data)
     log.info("back-projection metrics: %s", metrics)
+    figures = dict(metrics)
+    if lmk is None:
+        log.info("the capture has no 2D landmarks: no floor under landmarks_valid_fraction")
+        figures.pop("landmarks_valid_fraction")
+    enforce_floors(
+        check_floors(figures, floors), floors, f"back-projection of {seq.subject}/{seq.sequence}"
+    )
+    save_points(points_path, data)
     save_metrics(metrics_path, metrics)
     return metrics

@@ -1,0 +1,113 @@
+"""Reruns give the same results byte for byte, also after an interrupted run.
+
+Two runs of the tiny workflow (tests/configs/tiny.yaml) into separate folders: one straight
+through; one killed with SIGKILL while the depth stage runs (Snakemake and its jobs, as a power
+cut or an out-of-memory kill would), then recovered the way the README says (the plain rerun
+stops on the lock, ``--unlock``, the same command again). Every file under ``results/`` is
+the same in both, metrics included; only ``timing.json`` (wall-clock figures, read by
+nothing) may differ.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+#: Files that may differ between runs: wall-clock figures.
+UNSTABLE = {"timing.json"}
+
+pytestmark = pytest.mark.slow
+
+
+def command(work: Path, *extra: str) -> list[str]:
+    """The user's command, run in ``work`` (--configfile last: it takes several values)."""
+    return [
+        *(sys.executable, "-m", "snakemake", "--cores", "2", "-d", str(work)),
+        *("-s", str(REPO / "Snakefile"), *extra, "all", "--configfile", str(TINY)),
+    ]
+
+
+def run(cmd: list[str], timeout: int = 1200) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    """{relative path: content} of every file under ``root``."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("straight")
+    res = run(command(work))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return work
+
+
+def kill_during_depth(work: Path, timeout: float = 900) -> None:
+    """Start the run and SIGKILL Snakemake and its jobs once the depth stage is under way."""
+    proc = subprocess.Popen(
+        command(work),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    partial = work / "results/depth/syn000/SEN-00/.frames.partial"
+    deadline = time.monotonic() + timeout
+    try:
+        while not partial.exists():
+            assert proc.poll() is None, "the run ended before the depth stage started"
+            assert time.monotonic() < deadline, "the depth stage did not start"
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_interrupted_run_recovers_to_the_same_results(straight, tmp_path):
+    work = tmp_path / "interrupted"
+    work.mkdir()
+    kill_during_depth(work)
+    assert not (work / "results/depth/syn000/SEN-00/metrics.json").exists()
+
+    res = run(command(work))
+    assert res.returncode != 0
+    assert "LockException" in res.stdout + res.stderr
+
+    res = run(command(work, "--unlock"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run(command(work))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+    # the capture rendered, then everything made from it
+    assert files_of(straight / "resources") == files_of(work / "resources")
+    first, second = files_of(straight / "results"), files_of(work / "results")
+    assert sorted(first) == sorted(second)
+    # nothing left by the killed job: no hidden file but Snakemake's directory-output marker
+    hidden = [n for n in second if "/." in n and not n.endswith("/.snakemake_timestamp")]
+    assert not hidden
+    differ = [name for name in first if first[name] != second[name]]
+    assert [Path(name).name for name in differ if Path(name).name not in UNSTABLE] == []
+    assert any(Path(name).name == "metrics.json" for name in first)
+    assert any(name.endswith(".npz") for name in first) and any(
+        name.endswith(".png") for name in first
+    )
+
+
+def test_a_second_run_does_nothing(straight):
+    """Nothing a run writes makes its own outputs out of date (timing.json is read by no rule)."""
+    res = run(command(straight, "-n"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Nothing to be done" in res.stdout + res.stderr
