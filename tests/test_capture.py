@@ -209,8 +209,11 @@ def test_readers_name_the_file_on_bad_data(tree: Tree) -> None:
     with pytest.raises(CaptureError, match="missing"):
         capture.read_images(seq, 1)
     lmk = seq.landmarks_path(tree.serials[0])
-    np.save(lmk, np.zeros((N_FRAMES, 68, 2), np.float32))
-    with pytest.raises(CaptureError, match=r"cam_.*\.npy.*\(T, 68, 3\)"):
+    np.save(lmk, np.zeros((N_FRAMES, 478, 3), np.float32))
+    with pytest.raises(CaptureError, match=r"cam_.*\.npy.*MediaPipe's 478-point.*\(T, 68, 3\)"):
+        capture.read_landmarks(seq)
+    np.save(lmk, np.zeros((N_FRAMES + 1, 68, 3), np.float32))
+    with pytest.raises(CaptureError, match=r"cam_.*\.npy.*have 5 frames, the sequence has 4"):
         capture.read_landmarks(seq)
     seq.audio_path.write_bytes(b"RIFF0000WAVEnot really")
     with pytest.raises(CaptureError, match="audio_recording.wav"):
