@@ -294,8 +294,9 @@ def intrinsics_problems(
     """Intrinsics that cannot be in pixels for the images they come with.
 
     Refused: focal lengths below :data:`MIN_FOCAL_PX` (intrinsics normalised by the image size,
-    fx ~ 1 and cx ~ 0.5: a singular matrix for depth), a principal point outside the image
-    (intrinsics of another resolution: the likely factor is given, or of a rotated image).
+    fx ~ 1 and cx ~ 0.5: a singular matrix for depth), a principal point outside the image or
+    at a uniform multiple (1.5x or more, 1/1.5 or less) of the image centre (intrinsics of
+    another resolution: the likely factor is given; or of a rotated image).
     Cameras with the same problem are reported together.
 
     Args:
@@ -318,10 +319,14 @@ def intrinsics_problems(
             continue
         w, h = wh
         cx, cy = float(K[0, 2]), float(K[1, 2])
-        if -0.5 <= cx <= w - 0.5 and -0.5 <= cy <= h - 0.5:
+        inside = -0.5 <= cx <= w - 0.5 and -0.5 <= cy <= h - 0.5
+        # the principal point at a uniform multiple of the image centre: a rescaled image
+        rx, ry = (cx + 0.5) / (w / 2), (cy + 0.5) / (h / 2)
+        uniform = rx > 0 and ry > 0 and abs(rx - ry) < 0.1 * max(rx, ry)
+        if inside and not (uniform and not 1 / 1.5 < rx < 1.5):
             continue
-        rx, ry = cx / (w / 2), cy / (h / 2)
-        if rx > 0 and ry > 0 and abs(rx - ry) < 0.1 * max(rx, ry):
+        where = "outside" if not inside else f"at {rx:.2g}x the centre of"
+        if uniform:
             hint = (
                 f"intrinsics of {rx:.2g}x larger images? scale the first two rows by {1 / rx:.2g}"
             )
@@ -329,9 +334,8 @@ def intrinsics_problems(
             hint = "intrinsics of the rotated image (portrait vs landscape)?"
         else:
             hint = "intrinsics of another image size?"
-        outside[
-            f"principal point ({cx:.1f}, {cy:.1f}) lies outside the {_size_str(wh)} image: {hint}"
-        ].append(cam.serial)
+        msg = f"principal point ({cx:.1f}, {cy:.1f}) lies {where} the {_size_str(wh)} image: {hint}"
+        outside[msg].append(cam.serial)
     problems = []
     if flat and normalised:
         cam, wh = next(iter(flat.values()))
@@ -354,7 +358,7 @@ def intrinsics_problems(
         )
     for msg, serials in outside.items():
         problems.append(
-            error("principal_point_outside", path, f"intrinsics of {name_cameras(serials)}: {msg}")
+            error("intrinsics_image_size", path, f"intrinsics of {name_cameras(serials)}: {msg}")
         )
     return problems
 

@@ -75,7 +75,8 @@ PROBLEM_KINDS: dict[str, str] = {
     "the cameras or more)",
     "cameras_coincide": "two cameras of an otherwise sized rig stand < 5 cm apart",
     "intrinsics_normalised": "intrinsics normalised by the image size (fx ~ 1, cx ~ 0.5)",
-    "principal_point_outside": "the principal point lies outside the images",
+    "intrinsics_image_size": "intrinsics of another image size (principal point outside the "
+    "image, or at a multiple of its centre)",
     "malformed_metadata": "sequence.json is not valid JSON or holds an invalid fps",
     "no_frames": "a sequence has no timesteps/frame_* folders",
     "single_frame": "(warning) the sequence has one frame",
@@ -222,7 +223,8 @@ def _check_matrix(value: Any, shape: tuple[int, int]) -> tuple[np.ndarray | None
 def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
     """Check ``camera_params.json`` camera by camera, collecting every defect, then the rig
     of its well-formed cameras (:func:`~talkhead.capture.checks.rig_problems`: units,
-    orientation) and their intrinsics (normalised; principal point against ``image_size``).
+    orientation) and their intrinsics (normalised; the principal point is checked against the
+    images, in :func:`_check_images`).
 
     Returns the well-formed cameras and the problems.
     """
@@ -331,7 +333,7 @@ def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
             calib.cameras[serial] = Camera(serial, K, T, wh[0], wh[1])
     cams = list(calib.cameras.values())
     problems += checks.rig_problems(cams, path)
-    problems += checks.intrinsics_problems(cams, path)
+    problems += checks.intrinsics_problems(cams, path, principal_point=False)
     return calib, problems
 
 
@@ -622,10 +624,13 @@ def _check_images(
                     )
                 )
     problems += checks.image_size_problems(calib.sizes, cam_size, calib.path)
-    uncalibrated = [c for s, c in calib.cameras.items() if s in cam_size and s not in calib.sizes]
-    problems += checks.intrinsics_problems(
-        uncalibrated, calib.path, cam_size, normalised=False, principal_point=True
-    )
+    # the principal point against the images (where the calibration's size agrees with them)
+    sized = [
+        c
+        for s, c in calib.cameras.items()
+        if s in cam_size and calib.sizes.get(s, cam_size[s]) == cam_size[s]
+    ]
+    problems += checks.intrinsics_problems(sized, calib.path, cam_size, normalised=False)
     problems += _check_image_contents(scan, known, info)
     # Per-frame maps: present for every image once a sequence has any, same size, right type.
     for name, per_serial in scan.maps.items():
@@ -919,6 +924,16 @@ def _check_landmark_positions(
     problems: list[Problem] = []
     scales = checks.LANDMARK_SCALES
     one = scales.index(1.0)
+    med = {s: np.median(np.asarray(fr), axis=0) for s, (_, fr) in on_mask.items()}
+    off = [s for s, m in med.items() if m[one] < LANDMARKS_ON_HEAD_MIN and s in cam_size]
+    best = one
+    if off:  # one factor for every camera whose landmarks miss the head (one resolution)
+        pooled = np.mean([med[s] for s in off], axis=0)
+        # of the factors that put nearly as many on the head as the best, the mildest
+        near = [i for i in range(len(scales)) if pooled[i] >= pooled.max() - 0.1]
+        best = min(near, key=lambda i: abs(np.log(scales[i])))
+        if pooled[best] < LANDMARKS_FACTOR_MIN:
+            best = one
     for serial, lmk in sorted(landmarks.items()):
         wh = cam_size.get(serial)
         if wh is None:
@@ -935,28 +950,26 @@ def _check_landmark_positions(
                 )
             )
             continue
-        if serial in on_mask:
+        if serial in off:
             name, fractions = on_mask[serial]
-            med = np.median(np.asarray(fractions), axis=0)
-            if med[one] < LANDMARKS_ON_HEAD_MIN:
-                best = int(np.argmax(med))
-                hint = "landmarks of another camera or image size?"
-                if best != one and med[best] >= LANDMARKS_FACTOR_MIN:
-                    s = scales[best]
-                    size = "large" if s < 1 else "small"
-                    hint = (
-                        f"coordinates look {max(s, 1 / s):.3g}x too {size} (landmarks of "
-                        f"{1 / s:.3g}x the image size?): x{s:.3g} puts {med[best]:.0%} on it"
-                    )
-                problems.append(
-                    _err(
-                        "landmarks_scale",
-                        path,
-                        f"only {med[one]:.0%} of the confident landmarks of camera {serial} lie "
-                        f"on the head ({name} map, median of {len(fractions)} frames): {hint}",
-                    )
+            m = med[serial]
+            hint = "landmarks of another camera or image size?"
+            if best != one:
+                f = scales[best]
+                size = "large" if f < 1 else "small"
+                hint = (
+                    f"coordinates look {max(f, 1 / f):.3g}x too {size} (landmarks of "
+                    f"{1 / f:.3g}x the image size?): x{f:.3g} puts {m[best]:.0%} on it"
                 )
-                continue
+            problems.append(
+                _err(
+                    "landmarks_scale",
+                    path,
+                    f"only {m[one]:.0%} of the confident landmarks of camera {serial} lie on "
+                    f"the head ({name} map, median of {len(fractions)} frames): {hint}",
+                )
+            )
+            continue
         frac, xmax, ymax, factor = checks.landmarks_outside(arr, wh)
         if frac > LANDMARKS_OFF_IMAGE_WARN:
             hint = "computed at another resolution?"
