@@ -482,3 +482,15 @@ def test_depth_png_bins_follow_nersemble_v1(tmp_path) -> None:
     ok = valid & (depth > half_bin)
     assert np.abs(back[ok] - depth[ok]).max() <= half_bin + 2.5e-7  # + float32 rounding
     np.testing.assert_allclose(back[ok], (raw[ok].astype(float) - 1) * 2.0 / 65534, rtol=1e-6)
+
+
+def test_capture_page_of_a_capture_without_audio(cap: Copy, tmp_path) -> None:
+    """The capture QC page (the first rule after validation) draws a 'no audio' panel instead of
+    failing: a capture without audio runs on to depth and points."""
+    from talkhead.qc.pages import capture_qc
+
+    shutil.rmtree(cap.seq_dir / "audio")
+    seq = open_sequence(cap.root, cap.subject, cap.sequence)  # validates: warnings only
+    out = capture_qc(seq, tmp_path / "rig.png", tmp_path / "sheet.png", tmp_path / "mic.png")
+    mic = cv2.imread(str(out["audio"]))
+    assert mic is not None and mic.shape[:2] == (200, 1000)
