@@ -247,6 +247,17 @@ def test_mattes_saved_as_0_1_have_no_head_pixels(cap: Copy) -> None:
     assert "alpha maps of every camera" in p.message and "0/1 instead of 0/255" in p.message
 
 
+def test_twelve_bit_mattes_have_no_head_pixels(cap: Copy) -> None:
+    for t in cap.frames:
+        for s in cap.serials:
+            _rewrite(
+                cap.map("alpha", t, s),
+                lambda a: (a.astype(np.uint32) * 4095 // 255).astype(np.uint16),
+            )
+    p = only(cap.validate(), "no_face_pixels")
+    assert "never exceed 4095: 12-bit data? scale by 16" in p.message
+
+
 def test_colour_coded_segmentation(cap: Copy) -> None:
     s = cap.serials[1]
     seq = cap.open()

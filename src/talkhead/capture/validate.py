@@ -801,11 +801,12 @@ def _check_image_contents(
         stats = [info[k] for s in empty for t in per_serial[s] if (k := (name, s, t)) in info]
         top = max((v.max_value or 0 for v in stats), default=0)
         if name == "alpha":
-            hint = (
-                "saved as 0/1 instead of 0/255?"
-                if top <= 1
-                else f"values never exceed {top}: stored on another scale?"
-            )
+            if top <= 1:
+                hint = "saved as 0/1 instead of 0/255?"
+            elif any(checks.is_twelve_bit(v.max_value, v.dtype) for v in stats):
+                hint = f"16-bit PNGs whose values never exceed {top}: 12-bit data? scale by 16"
+            else:
+                hint = f"values never exceed {top}: stored on another scale?"
             what = f"no pixel above {ALPHA_THRESHOLD:g} of full scale"
         else:
             labels = sorted({lab for v in stats for lab in (v.labels or ())})
