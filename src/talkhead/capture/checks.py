@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -245,9 +245,7 @@ def rig_problems(cameras: Sequence[Camera], path: PathLike) -> list[Problem]:
     """
     faults = _rig_faults(cameras)
     if any(f.severity == "error" for f in faults):
-        inverted = [
-            Camera(c.serial, c.K, invert_rigid(c.world_2_cam), c.width, c.height) for c in cameras
-        ]
+        inverted = [replace(c, world_2_cam=invert_rigid(c.world_2_cam)) for c in cameras]
         if not _rig_faults(inverted):
             centres = camera_centres(inverted)
             point = axes_meeting_point(centres, optical_axes(inverted))
@@ -551,7 +549,7 @@ def image_stats(
     alpha_threshold: float = 0.5,
     landmarks: np.ndarray | None = None,
 ) -> ImageStats:
-    """Summarise one decoded image or map for the checks (one pass, no copy of the pixels).
+    """Summarise one decoded image or map for the checks (called on the validator's one decode).
 
     Args:
         img: (H, W) or (H, W, C) as decoded (OpenCV channel order for colour).

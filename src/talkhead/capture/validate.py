@@ -842,7 +842,6 @@ def _load_landmarks(
                 "no 2D landmarks (expected annotations/landmarks2D/cam_<serial>.npy)",
             )
         ], good
-    n = len(frames)
     for serial in serials:
         path = layout.landmarks_path(seq_dir, serial)
         if not path.is_file():
@@ -910,8 +909,8 @@ def _load_landmarks(
                 )
             )
             continue
-        if why is None or arr.shape[0] >= n:
-            good[serial] = _Landmarks(path, arr[:n] if why is not None else arr)
+        if why is None:  # positions are judged only where rows match frames
+            good[serial] = _Landmarks(path, arr)
     return problems, good
 
 
