@@ -505,3 +505,23 @@ def test_capture_page_of_a_capture_without_audio(cap: Copy, tmp_path) -> None:
     out = capture_qc(seq, tmp_path / "rig.png", tmp_path / "sheet.png", tmp_path / "mic.png")
     mic = cv2.imread(str(out["audio"]))
     assert mic is not None and mic.shape[:2] == (200, 1000)
+
+
+def test_indexed_png_segmentation_with_the_voc_palette(cap: Copy) -> None:
+    """A palette (indexed) PNG, as PASCAL VOC masks are saved: decoded to its colours, read back
+    as the ids through VOC's colour map."""
+    from PIL import Image
+
+    s = cap.serials[0]
+    seq = cap.open()
+    labels = {t: capture.read_segmentation(seq, t)[0] for t in cap.frames}
+    palette = checks.voc_colormap().ravel().tolist()
+    for t in cap.frames:
+        img = Image.fromarray(labels[t], mode="P")
+        img.putpalette(palette)
+        img.save(cap.map("segmentation", t, s))
+    assert cap.map("segmentation", 0, s).read_bytes()[25] == 3  # PNG colour type: palette
+    p = only(cap.validate(), "segmentation_coding", "warning")
+    assert "PASCAL VOC colour map" in p.message
+    for t in cap.frames:
+        np.testing.assert_array_equal(capture.read_segmentation(seq, t)[0], labels[t])
