@@ -327,7 +327,7 @@ def test_grayscale_rgba_and_16_bit_images_are_read_with_a_warning(cap: Copy, cap
     assert len(by_text) == 3, format_problems(problems)
     text = " | ".join(by_text)
     assert f"camera {s0} (3 files) are grayscale (read as RGB by repeating" in text
-    assert f"camera {s1} (3 files) are with an alpha channel (dropped" in text
+    assert f"camera {s1} (3 files) are RGBA (alpha dropped" in text
     assert f"camera {s2} (3 files) are 16-bit (scaled to 8 bit" in text
     with caplog.at_level(logging.WARNING, logger="talkhead"):
         got = capture.read_images(seq, t)

@@ -472,10 +472,12 @@ def colour_format_note(channels: int, dtype: str) -> str | None:
     repeated into RGB, an alpha channel is dropped (mattes come from the alpha maps only),
     16-bit is scaled to 8 bit (value / 257)."""
     notes = []
-    if channels in (1, 2):
+    if channels == 1:
         notes.append("grayscale (read as RGB by repeating the grey level)")
-    if channels in (2, 4):
-        notes.append("with an alpha channel (dropped: mattes come from the alpha maps only)")
+    elif channels == 2:
+        notes.append("grayscale + alpha (read as RGB by repeating the grey level; alpha dropped)")
+    elif channels == 4:
+        notes.append("RGBA (alpha dropped: mattes come from the alpha maps only)")
     if dtype == "uint16":
         notes.append("16-bit (scaled to 8 bit, value / 257)")
     return ", ".join(notes) if notes else None

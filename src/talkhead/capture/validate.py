@@ -1089,13 +1089,19 @@ def validate_capture(
     """Check a capture tree and return every problem found (an empty list when it is usable).
 
     Checks, per subject: the calibration (readable JSON, 4x4 proper-rotation extrinsics, 3x3
-    intrinsics with positive focal lengths for every camera, image sizes); per sequence: frame
-    folders, every calibrated camera in every frame, cameras' frame counts, every image
-    decoding (``decode=False``: header and end-of-file marker only, much faster), image sizes
-    against each other and the calibration, cameras not in the calibration, alpha /
-    segmentation / depth maps (present for all images once present for some, same size as
-    their image), landmark arrays (T, 68, 3) with T the camera's frame count, and the audio
-    (present, decodable, not silent; clipping and a too-short recording are warnings).
+    intrinsics with positive focal lengths for every camera, image sizes) and what its numbers
+    say (:mod:`talkhead.capture.checks`: a rig in metres, cameras facing each other, intrinsics
+    in pixels); per sequence: frame folders (a single frame or gaps in the ids are warnings),
+    every calibrated camera in every frame, cameras' frame counts, one image format, every
+    image decoding (``decode=False``: header and end-of-file marker only, much faster), image
+    sizes against each other and the calibration, the principal point against the images,
+    cameras not in the calibration, alpha / segmentation / depth maps (present for all images
+    once present for some, same size as their image, with head / face pixels, label ids in
+    LaPa's set, no 12-bit data in 16 bits), images that are read converted (warnings),
+    landmark arrays ((T, 68, 3) with T the frame count; (T, 68, 2) is a warning) and their
+    positions (on the head and in the image: another resolution is named with its factor),
+    and the audio (a missing file is a warning; present: decodable, not silent; clipping and
+    a too-short recording are warnings). Each image is decoded once.
 
     Args:
         root: the capture root (holding subject folders).
