@@ -206,7 +206,8 @@ def test_rig_checks_on_constructed_rigs() -> None:
         out.append(Camera(c.serial, c.K, look_at(c.center, 2 * c.center), 64, 80))
     problems = checks.rig_problems(out, path)
     assert [p.kind for p in problems] == ["cameras_look_away"]
-    assert problems[0].severity == "error"
+    assert problems[0].severity == "error" and "6 cameras" in problems[0].message
+    assert "axes meet, (0.00, 0.00, 0.00) 1.00 m" in problems[0].message  # the centre of the ring
     # one of eight turned round: a warning naming it
     cams = ring_rig(8, 64, 80, 30.0)
     c = cams[3]

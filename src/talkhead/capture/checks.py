@@ -199,7 +199,7 @@ def _rig_faults(cameras: Sequence[Camera]) -> list[_Fault]:
                 f"cameras {serials[i]} and {serials[j]} stand {spacing * 100:.2g} cm apart (at "
                 f"least {MIN_CAMERA_SPACING_M * 100:g} cm expected): one camera calibrated twice, "
                 "or a copied calibration entry?",
-                f"cameras {serials[i]} and {serials[j]} coincide",
+                f"include two ({serials[i]}, {serials[j]}) at one place",
             )
         )
     point = axes_meeting_point(centres, optical_axes(cameras))
@@ -216,8 +216,8 @@ def _rig_faults(cameras: Sequence[Camera]) -> list[_Fault]:
                     severity,
                     "cameras_look_away",
                     f"{name_cameras(away)} of {n} look more than {MAX_AXIS_ANGLE_DEG:g} degrees "
-                    "away from the point the cameras' optical axes meet ({_vec(point)}, "
-                    f"{float(np.median(norm)):.2f} m from them): extrinsics not world_2_cam, or "
+                    f"away from the point the cameras' optical axes meet, {_vec(point)} "
+                    f"{float(np.median(norm)):.2f} m from them: extrinsics not world_2_cam, or "
                     "axes other than OpenCV's (x right, y down, z forward)?",
                     "look away from each other",
                 )
@@ -226,7 +226,7 @@ def _rig_faults(cameras: Sequence[Camera]) -> list[_Fault]:
 
 
 def _vec(v: np.ndarray) -> str:
-    return "(" + ", ".join(f"{x:.2f}" for x in v) + ")"
+    return "(" + ", ".join(f"{0.0 if abs(x) < 0.005 else x:.2f}" for x in v) + ")"
 
 
 def rig_problems(cameras: Sequence[Camera], path: PathLike) -> list[Problem]:
