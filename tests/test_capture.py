@@ -209,8 +209,11 @@ def test_readers_name_the_file_on_bad_data(tree: Tree) -> None:
     with pytest.raises(CaptureError, match="missing"):
         capture.read_images(seq, 1)
     lmk = seq.landmarks_path(tree.serials[0])
-    np.save(lmk, np.zeros((N_FRAMES, 68, 2), np.float32))
-    with pytest.raises(CaptureError, match=r"cam_.*\.npy.*\(T, 68, 3\)"):
+    np.save(lmk, np.zeros((N_FRAMES, 478, 3), np.float32))
+    with pytest.raises(CaptureError, match=r"cam_.*\.npy.*MediaPipe's 478-point.*\(T, 68, 3\)"):
+        capture.read_landmarks(seq)
+    np.save(lmk, np.zeros((N_FRAMES + 1, 68, 3), np.float32))
+    with pytest.raises(CaptureError, match=r"cam_.*\.npy.*have 5 frames, the sequence has 4"):
         capture.read_landmarks(seq)
     seq.audio_path.write_bytes(b"RIFF0000WAVEnot really")
     with pytest.raises(CaptureError, match="audio_recording.wav"):
@@ -312,11 +315,6 @@ def d_calibration_size_mismatch(t: Tree):
     return "image_size_mismatch", [f"{W}x{H}", f"{2 * W}x{2 * H}", "rescaled by 1/2"]
 
 
-def d_missing_audio(t: Tree):
-    shutil.rmtree(t.seq_dir / "audio")
-    return "missing_audio", ["audio"]
-
-
 def d_silent_audio(t: Tree):
     save_wav(t.seq_dir / "audio" / "audio_recording.wav", np.zeros(8000, np.float32), SR)
     return "silent_audio", ["all zero", "audio_recording.wav"]
@@ -331,9 +329,9 @@ def d_landmarks_shape(t: Tree):
     s = t.serials[1]
     np.save(
         t.seq_dir / "annotations/landmarks2D" / f"cam_{s}.npy",
-        np.zeros((N_FRAMES, 68, 2), np.float32),
+        np.zeros((N_FRAMES, 68, 4), np.float32),
     )
-    return "landmarks_shape", [s, "(4, 68, 2)", f"cam_{s}.npy"]
+    return "landmarks_shape", [s, "(4, 68, 4)", "expected (T, 68, 3)", f"cam_{s}.npy"]
 
 
 def d_landmarks_frame_count(t: Tree):
@@ -477,7 +475,7 @@ def test_header_only_mode_catches_truncation_but_not_corrupt_data(tree: Tree) ->
 def test_warnings_do_not_block_opening(tree: Tree) -> None:
     s = tree.serials[0]
     lmk = tree.landmarks[0].copy()
-    lmk[..., :2] *= 4.0  # computed at 4x the resolution
+    lmk[:2, :20, 0] += W  # some points off the image (occluded, extrapolated by the detector)
     np.save(tree.seq_dir / "annotations/landmarks2D" / f"cam_{s}.npy", lmk)
     audio = np.clip(tree.audio * 10, -1, 1)
     save_wav(tree.seq_dir / "audio" / "audio_recording.wav", audio, SR)
@@ -485,6 +483,19 @@ def test_warnings_do_not_block_opening(tree: Tree) -> None:
     assert kinds(problems) == ["clipped_audio", "landmarks_out_of_image"]
     assert all(p.severity == "warning" for p in problems)
     open_sequence(tree.root, SUBJECT, SEQ)  # does not raise
+
+
+def test_missing_audio_is_a_warning(tree: Tree) -> None:
+    """Depth and points do not use the audio: a capture without it opens; the audio reader says
+    what is missing."""
+    shutil.rmtree(tree.seq_dir / "audio")
+    (p,) = validate_capture(tree.root)
+    assert (p.kind, p.severity) == ("missing_audio", "warning")
+    assert p.path == tree.seq_dir / "audio" and "audio stages need one" in p.message
+    seq = open_sequence(tree.root, SUBJECT, SEQ)
+    assert seq.audio_path is None and capture.summarize(seq)["audio_path"] is None
+    with pytest.raises(CaptureError, match="no audio file"):
+        capture.read_audio(seq)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -133,8 +133,8 @@ def test_nersemble_png_round_trip(tmp_path, rng):
     valid = (depth > 0) & (depth <= 2.0)
     assert np.all(back[~valid] == 0) and np.all(back[valid] > 0)
     assert np.abs(back - depth)[valid & (depth > 1e-4)].max() <= 2.0 / 65535
-    # the scale really is value / 65535 x 2 m
-    assert back[raw == raw.max()][0] == pytest.approx(raw.max() / 65535 * 2.0, rel=1e-6)
+    # the scale really is (value - 1) / 65534 x 2 m (NeRSemble v1: bin 0 is "masked")
+    assert back[raw == raw.max()][0] == pytest.approx((raw.max() - 1) / 65534 * 2.0, rel=1e-6)
 
 
 def test_png_errors(tmp_path):

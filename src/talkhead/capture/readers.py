@@ -24,13 +24,21 @@ import numpy as np
 from ..errors import CaptureError
 from ..io import PathLike
 from . import layout
+from .checks import (
+    LAPA_MAX_LABEL,
+    colour_format_note,
+    labels_from_colour,
+    landmark_frames_problem,
+    landmark_shape_problem,
+)
+from .checks import N_LANDMARKS as N_LANDMARKS  # re-exported
 
 if TYPE_CHECKING:
     from .sequence import CaptureSequence
 
 log = logging.getLogger(__name__)
 
-N_LANDMARKS = 68
+
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -101,8 +109,9 @@ def list_frame_ids(sequence_dir: PathLike) -> list[int]:
     return sorted(ids)
 
 
-def _jpeg_size(f) -> tuple[int, int, int] | None:
-    """(width, height, channels) from a JPEG's SOF marker, reading from the open file ``f``."""
+def _jpeg_size(f) -> tuple[int, int, int, int] | None:
+    """(width, height, channels, bits) from a JPEG's SOF marker, reading from the open file
+    ``f``."""
     f.seek(2)
     while True:
         b = f.read(1)
@@ -123,7 +132,8 @@ def _jpeg_size(f) -> tuple[int, int, int] | None:
             data = f.read(6)
             if len(data) < 6:
                 return None
-            return int.from_bytes(data[3:5], "big"), int.from_bytes(data[1:3], "big"), data[5]
+            w, h = int.from_bytes(data[3:5], "big"), int.from_bytes(data[1:3], "big")
+            return w, h, data[5], data[0]
         if marker == 0xD9 or length < 2:
             return None
         f.seek(length - 2, 1)
@@ -132,6 +142,14 @@ def _jpeg_size(f) -> tuple[int, int, int] | None:
 def read_image_header(path: PathLike) -> tuple[int, int, int] | str:
     """(width, height, channels) from a PNG/JPEG header, after checking the file is complete
     (PNG ends with IEND, JPEG with EOI); an error message (without the path) otherwise."""
+    info = read_image_format(path)
+    return info if isinstance(info, str) else info[:3]
+
+
+def read_image_format(path: PathLike) -> tuple[int, int, int, int] | str:
+    """(width, height, channels, bits per sample) from a PNG/JPEG header, after checking the
+    file is complete; an error message (without the path) otherwise. A palette PNG counts as 3
+    channels (it decodes to RGB)."""
     try:
         with open(path, "rb") as f:
             head = f.read(33)
@@ -147,7 +165,8 @@ def read_image_header(path: PathLike) -> tuple[int, int, int] | str:
                 width = int.from_bytes(head[16:20], "big")
                 height = int.from_bytes(head[20:24], "big")
                 channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(head[25], 0)
-                return width, height, channels
+                bits = 8 if head[25] == 3 else head[24]
+                return width, height, channels, bits
             if head.startswith(_JPEG_MAGIC):
                 if b"\xff\xd9" not in tail[-1024:]:
                     return "JPEG is truncated (no end-of-image marker)"
@@ -206,12 +225,60 @@ def _serials(seq: CaptureSequence, serials: Sequence[str] | None) -> list[str]:
     return [str(s) for s in serials]
 
 
-def read_image_file(path: PathLike) -> np.ndarray:
-    """One RGB image (H, W, 3) uint8; raises CaptureError naming the file."""
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(what: str, path: Path, message: str) -> None:
+    """Log ``message`` once per kind of conversion and file name (one line per camera, not per
+    frame)."""
+    key = (what, path.name)
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s: %s", path, message)
+
+
+def as_rgb8(img: np.ndarray, path: PathLike) -> np.ndarray:
+    """An image as decoded by OpenCV (``IMREAD_UNCHANGED``) as 8-bit RGB, saying what changed.
+
+    Grayscale is repeated into RGB; an alpha channel (RGBA, grayscale + alpha) is dropped
+    (mattes come from the alpha maps only); 16-bit is scaled to 8 bit (value / 257, rounded).
+    Each conversion is logged as a warning once per camera (file name).
+
+    Args:
+        img: (H, W), (H, W, 3) BGR or (H, W, 4) BGRA; uint8 or uint16.
+        path: the file it came from (for the log and errors).
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    Raises:
+        CaptureError: an unsupported sample type (e.g. float).
+    """
     import cv2
 
-    img = _imread(Path(path), cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(img[..., ::-1])
+    path = Path(path)
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    if img.dtype not in (np.uint8, np.uint16):
+        raise CaptureError(f"{path}: images must be 8- or 16-bit, got {img.dtype}")
+    note = colour_format_note(channels, str(img.dtype))
+    if note is not None:
+        _warn_once("colour_format", path, f"image is {note} (said once per camera)")
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if channels == 1:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if channels == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_image_file(path: PathLike) -> np.ndarray:
+    """One RGB image (H, W, 3) uint8 (:func:`as_rgb8`: grayscale, RGBA and 16-bit images are
+    converted with a logged warning); raises CaptureError naming the file."""
+    import cv2
+
+    path = Path(path)
+    return as_rgb8(_imread(path, cv2.IMREAD_UNCHANGED), path)
 
 
 def read_images(
@@ -273,19 +340,60 @@ def read_alpha(
     return np.stack(thread_map(one, serials, workers))
 
 
+def read_label_file(path: PathLike) -> np.ndarray:
+    """One facer (LaPa) label map (H, W) uint8, ids 0..10.
+
+    A single-channel 8-bit PNG holds the ids. A 3-channel (or palette) PNG is read only when its
+    coding can be named (:func:`talkhead.capture.checks.labels_from_colour`): equal channels
+    (the grey level is the id) or PASCAL VOC's colour map of the ids (with a logged warning).
+
+    Raises:
+        CaptureError: naming the file: missing, unreadable, not 8-bit, colours that are not a
+            known coding, or ids above 10.
+    """
+    import cv2
+
+    path = Path(path)
+    img = _imread(path, cv2.IMREAD_UNCHANGED)
+    if img.dtype != np.uint8:
+        raise CaptureError(f"{path}: segmentation must be 8-bit labels, got {img.dtype}")
+    if img.ndim == 3:
+        labels, coding = labels_from_colour(img[..., 2::-1])
+        if labels is None:
+            raise CaptureError(
+                f"{path}: segmentation is a colour image, not label ids (colours that are "
+                "neither grey levels nor PASCAL VOC's colour map): save the LaPa ids 0-10 as a "
+                "single-channel 8-bit PNG"
+            )
+        if coding != "grey":
+            _warn_once(
+                "segmentation_coding",
+                path,
+                f"segmentation read through the {coding} (said once per camera)",
+            )
+        img = labels
+    top = int(img.max()) if img.size else 0
+    if top > LAPA_MAX_LABEL:
+        raise CaptureError(
+            f"{path}: segmentation holds label {top}, LaPa's ids are 0-{LAPA_MAX_LABEL} "
+            "(a 0/255 mask, or another label set?)"
+        )
+    return img
+
+
 def read_segmentation(
     seq: CaptureSequence, t: int, serials: Sequence[str] | None = None, workers: int | None = None
 ) -> np.ndarray | None:
-    """Facer (LaPa) label maps of frame ``t``: (C, H, W) uint8, None if the capture has none."""
+    """Facer (LaPa) label maps of frame ``t`` (:func:`read_label_file`): (C, H, W) uint8, None
+    if the capture has none."""
     if not seq.has_segmentation:
         return None
     serials = _serials(seq, serials)
 
     def one(serial: str) -> np.ndarray:
         path = seq.segmentation_path(t, serial)
-        m = _read_map(path, seq)
-        if m.dtype != np.uint8:
-            raise CaptureError(f"{path}: segmentation must be 8-bit labels, got {m.dtype}")
+        m = read_label_file(path)
+        _check_size(m, seq, path)
         return m
 
     return np.stack(thread_map(one, serials, workers))
@@ -298,8 +406,8 @@ def read_precomputed_depth(
     max_depth: float = 2.0,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Nersemble's 16-bit COLMAP depth PNGs of frame ``t`` as (C, H, W) float32 metres
-    (value / 65535 * max_depth; 0 = masked)."""
+    """NeRSemble v1's 16-bit COLMAP depth PNGs of frame ``t`` as (C, H, W) float32 metres
+    ((value - 1) / 65534 x max_depth; 0 = masked; :mod:`talkhead.capture.depth_png`)."""
     from .depth_png import read_nersemble_depth_png
 
     serials = _serials(seq, serials)
@@ -312,14 +420,22 @@ def read_precomputed_depth(
     return np.stack(thread_map(one, serials, workers))
 
 
-def load_landmark_file(path: PathLike, n_frames: int | None = None) -> np.ndarray:
+def load_landmark_file(
+    path: PathLike, n_frames: int | None = None, frame_ids: Sequence[int] | None = None
+) -> np.ndarray:
     """One camera's 2D landmarks (T, 68, 3) float32 (x, y, confidence).
 
+    A (T, 68, 2) file (no confidence column) is read with confidence 1, with a logged warning.
     Non-finite coordinates get confidence 0 (and coordinates 0).
 
+    Args:
+        path: the ``.npy`` file.
+        n_frames: the frame count T must equal (None: any).
+        frame_ids: the sequence's frame ids (names a file with one row per id across gaps).
+
     Raises:
-        CaptureError: file missing, not a numeric .npy, wrong shape, T != n_frames, or
-            confidences non-finite or outside [0, 1].
+        CaptureError: file missing, not a numeric .npy, another shape (MediaPipe's (T, 478, 3)
+            mesh is named as such), T != n_frames, or confidences non-finite or outside [0, 1].
     """
     path = Path(path)
     if not path.is_file():
@@ -330,12 +446,19 @@ def load_landmark_file(path: PathLike, n_frames: int | None = None) -> np.ndarra
         raise CaptureError(f"{path}: unreadable landmark file ({exc})") from None
     if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.number):
         raise CaptureError(f"{path}: landmarks must be a numeric array")
-    if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 3):
-        raise CaptureError(f"{path}: landmarks have shape {arr.shape}, expected (T, 68, 3)")
+    shape_problem = landmark_shape_problem(arr.shape)
+    if shape_problem is not None:
+        severity, why = shape_problem
+        if severity == "error":
+            raise CaptureError(f"{path}: landmarks {why}")
+        _warn_once("landmarks_no_confidence", path, f"landmarks {why}")
+        arr = np.concatenate([arr, np.ones(arr.shape[:2] + (1,), dtype=arr.dtype)], axis=-1)
     if n_frames is not None and arr.shape[0] != n_frames:
-        raise CaptureError(
-            f"{path}: landmarks have {arr.shape[0]} frames, the sequence has {n_frames}"
+        ids = list(frame_ids) if frame_ids is not None else list(range(n_frames))
+        why = landmark_frames_problem(arr.shape[0], ids) or (
+            f"have {arr.shape[0]} frames, the sequence has {n_frames}"
         )
+        raise CaptureError(f"{path}: landmarks {why}")
     arr = arr.astype(np.float32)
     conf = arr[..., 2]
     if not np.all(np.isfinite(conf)) or conf.min(initial=0) < 0 or conf.max(initial=0) > 1:
@@ -349,7 +472,9 @@ def load_landmark_file(path: PathLike, n_frames: int | None = None) -> np.ndarra
 def read_landmarks(seq: CaptureSequence, serials: Sequence[str] | None = None) -> np.ndarray:
     """2D landmarks of every camera: (C, T, 68, 3) float32 (x, y pixels, confidence)."""
     serials = _serials(seq, serials)
-    return np.stack([load_landmark_file(seq.landmarks_path(s), seq.n_frames) for s in serials])
+    return np.stack(
+        [load_landmark_file(seq.landmarks_path(s), seq.n_frames, seq.frame_ids) for s in serials]
+    )
 
 
 def read_audio_file(path: PathLike) -> tuple[np.ndarray, int]:

@@ -26,49 +26,39 @@ import numpy as np
 from ..errors import CaptureError
 from ..geometry.cameras import Camera
 from ..io import PathLike
-from . import layout
+from . import checks, layout
+from .checks import Problem, errors_of
+from .masks import ALPHA_THRESHOLD, FACE_LABELS
 from .readers import (
-    N_LANDMARKS,
     find_audio,
     list_frame_ids,
     read_audio_file,
-    read_image_header,
+    read_image_format,
     read_sequence_fps,
     thread_map,
 )
 
+__all__ = [
+    "PROBLEM_KINDS",
+    "Problem",
+    "errors_of",
+    "format_problems",
+    "validate_capture",
+    "validate_main",
+    "validate_sequence_dir",
+]
+
 SILENCE_PEAK = 1e-4  # -80 dBFS: below ~3 LSB of 16-bit audio counts as digital silence
 CLIP_LEVEL = 0.999
 CLIP_FRACTION = 1e-3
+LANDMARKS_OFF_IMAGE_WARN = 0.05  # fraction of confident landmarks outside the image: warning
+LANDMARKS_OFF_IMAGE_ERROR = 0.25  # ... and error
+LANDMARKS_ON_HEAD_MIN = 0.3  # median fraction of confident landmarks on the head mask
+LANDMARKS_FACTOR_MIN = 0.8  # ... that a suggested factor must reach
 
 # --------------------------------------------------------------------------------------------
 # Problems
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One defect of a capture.
-
-    Attributes:
-        kind: machine-readable category, e.g. ``"missing_camera"``, ``"frame_count_mismatch"``,
-            ``"unreadable_image"``, ``"malformed_calibration"``, ``"missing_audio"``,
-            ``"silent_audio"``, ``"image_size_mismatch"``, ``"landmarks_shape"``,
-            ``"mask_size_mismatch"``, ``"unknown_camera"``, ``"no_frames"`` (see
-            :data:`PROBLEM_KINDS`).
-        path: the file or folder at fault.
-        message: a sentence for a human (without the path; ``str(problem)`` appends it).
-        severity: ``"error"`` (the capture cannot be used as is) or ``"warning"``.
-    """
-
-    kind: str
-    path: Path
-    message: str
-    severity: str = "error"
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.path})"
-
 
 #: Every kind :func:`validate_capture` reports, with what it means.
 PROBLEM_KINDS: dict[str, str] = {
@@ -78,41 +68,53 @@ PROBLEM_KINDS: dict[str, str] = {
     "no_sequences": "a subject has no sequences/ folder or it is empty",
     "missing_calibration": "camera_params.json is missing",
     "malformed_calibration": "camera_params.json is not valid JSON or a matrix is malformed",
+    "calibration_units": "the rig is not in metres (cameras > 10 m from their centre, or < 5 cm "
+    "apart with the whole rig a few cm across)",
+    "calibration_inverted": "world_2_cam holds camera-to-world matrices",
+    "cameras_look_away": "cameras do not face the point the optical axes meet (error for half "
+    "the cameras or more)",
+    "cameras_coincide": "two cameras of an otherwise sized rig stand < 5 cm apart",
+    "intrinsics_normalised": "intrinsics normalised by the image size (fx ~ 1, cx ~ 0.5)",
+    "intrinsics_image_size": "intrinsics of another image size (principal point outside the "
+    "image, or at a multiple of its centre)",
     "malformed_metadata": "sequence.json is not valid JSON or holds an invalid fps",
     "no_frames": "a sequence has no timesteps/frame_* folders",
+    "single_frame": "(warning) the sequence has one frame",
+    "frame_gaps": "(warning) frame ids are not consecutive",
     "empty_frame": "a frame folder holds no camera image",
     "missing_camera": "a calibrated camera has no image in some or all frames",
     "frame_count_mismatch": "a camera's images stop early or start late",
     "unknown_camera": "images of a camera the calibration does not know",
     "unreadable_image": "an image or map does not decode (truncated, corrupt, not an image)",
+    "image_format_mismatch": "images of one sequence in several formats (a .jpg among .png)",
+    "image_converted": "(warning) grayscale, RGBA or 16-bit images, converted on reading",
+    "twelve_bit_png": "16-bit PNGs whose values never exceed 4095 (12-bit data)",
     "image_size_mismatch": "image sizes disagree with each other or with the calibration",
     "missing_mask": "a per-frame map (alpha, segmentation, depth) is missing for some images",
     "mask_size_mismatch": "a per-frame map's size differs from its image",
+    "no_face_pixels": "mattes or segmentation maps without a head / face pixel (error when "
+    "every camera's are empty, else a warning)",
+    "segmentation_colours": "segmentation saved as colours, not label ids",
+    "segmentation_coding": "(warning) segmentation read through a named colour coding",
+    "segmentation_labels": "segmentation ids outside LaPa's 0-10",
     "malformed_depth": "a precomputed depth map is not a 16-bit single-channel PNG",
     "missing_landmarks": "a camera has no 2D landmark file",
     "unreadable_landmarks": "a landmark file does not load as a numeric .npy array",
     "landmarks_shape": "a landmark array is not (T, 68, 3) with T the camera's frame count",
+    "landmarks_no_confidence": "(warning) (T, 68, 2) landmarks, read with confidence 1",
     "malformed_landmarks": "landmark values are non-finite or confidences outside [0, 1]",
-    "landmarks_out_of_image": "(warning) many confident landmarks lie outside the image",
-    "missing_audio": "a sequence has no audio file",
+    "landmarks_scale": "landmarks of another image size (off the head, or normalised)",
+    "landmarks_out_of_image": "confident landmarks outside the image (error above 25 %, "
+    "warning above 5 %)",
+    "missing_audio": "(warning) a sequence has no audio file",
     "unreadable_audio": "the audio file does not decode",
     "silent_audio": "the audio is empty or digitally silent",
     "clipped_audio": "(warning) many samples at full scale",
     "audio_duration_mismatch": "(warning) the audio is much shorter than the video",
 }
 
-
-def _err(kind: str, path: PathLike, message: str) -> Problem:
-    return Problem(kind, Path(path), message, "error")
-
-
-def _warn(kind: str, path: PathLike, message: str) -> Problem:
-    return Problem(kind, Path(path), message, "warning")
-
-
-def errors_of(problems: Iterable[Problem]) -> list[Problem]:
-    """The problems of severity ``"error"``."""
-    return [p for p in problems if p.severity == "error"]
+_err = checks.error
+_warn = checks.warning
 
 
 def _list_frames(frames: Sequence[int], limit: int = 8) -> str:
@@ -166,17 +168,22 @@ def format_problems(
 # --------------------------------------------------------------------------------------------
 
 
-def _inspect_image(path: Path, decode: bool) -> tuple[int, int, int, str] | str:
-    """(width, height, channels, dtype) of a PNG/JPEG, or an error message.
+def _inspect_image(
+    path: Path, decode: bool, kind: str = "images", landmarks: np.ndarray | None = None
+) -> checks.ImageStats | str:
+    """What the checks need of one PNG/JPEG (:class:`~talkhead.capture.checks.ImageStats`), or
+    an error message.
 
     With ``decode`` the whole file is decoded by OpenCV (catches corrupt data inside a complete
-    file); without, only the header and the end-of-file marker are checked.
+    file) and summarised in the same pass (values, face pixels, landmarks on the mask); without,
+    only the header and the end-of-file marker are read.
     """
-    info = read_image_header(path)
+    info = read_image_format(path)
     if isinstance(info, str):
         return info
     if not decode:
-        return info[0], info[1], info[2], "uint8"
+        dtype = "uint16" if info[3] == 16 else "uint8"
+        return checks.ImageStats(info[0], info[1], info[2], dtype)
     import cv2
 
     try:
@@ -189,7 +196,7 @@ def _inspect_image(path: Path, decode: bool) -> tuple[int, int, int, str] | str:
     h, w = img.shape[:2]
     if (w, h) != info[:2]:
         return f"decoded size {w}x{h} differs from the header's {info[0]}x{info[1]}"
-    return w, h, 1 if img.ndim == 2 else img.shape[2], str(img.dtype)
+    return checks.image_stats(img, kind, FACE_LABELS, ALPHA_THRESHOLD, landmarks)
 
 
 @dataclass
@@ -214,10 +221,12 @@ def _check_matrix(value: Any, shape: tuple[int, int]) -> tuple[np.ndarray | None
 
 
 def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
-    """Check ``camera_params.json`` camera by camera, collecting every defect.
+    """Check ``camera_params.json`` camera by camera, collecting every defect, then the rig
+    of its well-formed cameras (:func:`~talkhead.capture.checks.rig_problems`: units,
+    orientation) and their intrinsics (normalised; the principal point is checked against the
+    images, in :func:`_check_images`).
 
-    Returns the well-formed cameras and the problems (kinds ``missing_calibration`` /
-    ``malformed_calibration``).
+    Returns the well-formed cameras and the problems.
     """
     path = Path(path)
     calib = _Calibration(path, {}, set(), {}, False)
@@ -322,6 +331,9 @@ def _check_calibration(path: PathLike) -> tuple[_Calibration, list[Problem]]:
                 calib.sizes[serial] = wh
         if ok:
             calib.cameras[serial] = Camera(serial, K, T, wh[0], wh[1])
+    cams = list(calib.cameras.values())
+    problems += checks.rig_problems(cams, path)
+    problems += checks.intrinsics_problems(cams, path, principal_point=False)
     return calib, problems
 
 
@@ -330,11 +342,13 @@ class _Scan:
     frames: list[int]
     images: dict[str, dict[int, Path]]  # serial -> frame -> file
     maps: dict[str, dict[str, dict[int, Path]]]  # map name -> serial -> frame -> file
+    duplicates: list[tuple[Path, Path]]  # one camera's image twice in a frame (.png and .jpg)
 
 
 def _scan_sequence(seq_dir: Path) -> _Scan:
     frames = list_frame_ids(seq_dir)
     images: dict[str, dict[int, Path]] = defaultdict(dict)
+    duplicates: list[tuple[Path, Path]] = []
     maps: dict[str, dict[str, dict[int, Path]]] = {k: defaultdict(dict) for k in layout.MAP_LAYOUT}
     map_res = {k: re.compile(rx) for k, (_, rx) in layout.MAP_LAYOUT.items()}
     for t in frames:
@@ -350,8 +364,47 @@ def _scan_sequence(seq_dir: Path) -> _Scan:
                     m = rx.fullmatch(entry.name)
                     if m and entry.is_file():
                         target = images if name is None else maps[name]
+                        before = target[m.group(1)].get(t)
+                        if before is not None:
+                            duplicates.append(tuple(sorted((before, Path(entry.path)))))
+                            if before.suffix.lower() == ".png":
+                                continue  # the .png wins (it is what the others mostly are)
                         target[m.group(1)][t] = Path(entry.path)
-    return _Scan(frames, dict(images), {k: dict(v) for k, v in maps.items()})
+    return _Scan(frames, dict(images), {k: dict(v) for k, v in maps.items()}, sorted(duplicates))
+
+
+def _check_image_formats(scan: _Scan) -> list[Problem]:
+    """One image format (extension) per sequence: a sequence is read with one extension, so a
+    .jpg among .png images is a missing image to every later stage."""
+    problems = [
+        _err(
+            "image_format_mismatch",
+            b,
+            f"{a.parent.parent.name} holds the same camera twice: {a.name} and {b.name}",
+        )
+        for a, b in scan.duplicates
+    ]
+    by_ext: dict[str, list[Path]] = defaultdict(list)
+    for per in scan.images.values():
+        for p in per.values():
+            by_ext[p.suffix].append(p)
+    if len(by_ext) > 1:
+        common = max(by_ext, key=lambda e: len(by_ext[e]))
+        n_all = sum(len(v) for v in by_ext.values())
+        for ext, files in sorted(by_ext.items()):
+            if ext == common:
+                continue
+            files.sort()
+            problems.append(
+                _err(
+                    "image_format_mismatch",
+                    files[0],
+                    f"{len(files)} of {n_all} images are {ext} among {common} (e.g. "
+                    f"{files[0].parent.parent.name}/{files[0].name}): a sequence is read with one "
+                    f"format; save them as {common}",
+                )
+            )
+    return problems
 
 
 def _others(counts: Mapping[str, int], serial: str) -> str:
@@ -465,6 +518,24 @@ def _mode(values: Iterable[Any]) -> Any:
 _Size = tuple[int, int]
 
 
+@dataclass
+class _Landmarks:
+    """A camera's landmark file, loaded and checked: (T, 68, 3) x, y, confidence."""
+
+    path: Path
+    array: np.ndarray
+
+
+def _frame_landmarks(
+    landmarks: Mapping[str, _Landmarks], frame_index: Mapping[int, int], serial: str, t: int
+) -> np.ndarray | None:
+    lmk = landmarks.get(serial)
+    i = frame_index.get(t)
+    if lmk is None or i is None or i >= len(lmk.array):
+        return None
+    return lmk.array[i]
+
+
 def _check_images(
     seq_dir: Path,
     scan: _Scan,
@@ -472,11 +543,18 @@ def _check_images(
     calib: _Calibration,
     decode: bool,
     workers: int | None,
-) -> tuple[list[Problem], dict[str, _Size], dict[tuple[str, int], _Size]]:
-    """Decode every image and map; report unreadable files and size disagreements.
+    landmarks: Mapping[str, _Landmarks],
+) -> tuple[list[Problem], dict[str, _Size], dict[str, tuple[str, list[tuple[float, ...]]]]]:
+    """Decode every image and map once; report unreadable files, sizes that disagree, formats
+    converted on reading, 12-bit data, maps without face pixels, colour-coded segmentation.
 
     Sizes and maps are checked for ``serials`` only (unknown cameras are reported elsewhere).
-    Returns the problems, each camera's (most common) image size, and each image's size.
+    ``landmarks`` (per camera) are looked up on the mattes / segmentation in the same pass.
+
+    Returns:
+        the problems; each camera's (most common) image size; per camera the map its landmarks
+        were looked up on and, per frame, the fractions of confident landmarks on its
+        foreground at each factor of :data:`~talkhead.capture.checks.LANDMARK_SCALES`.
     """
     known = set(serials)
     problems: list[Problem] = []
@@ -485,8 +563,19 @@ def _check_images(
     ]
     for name, per_serial in scan.maps.items():
         jobs += [(name, s, t, p) for s, per in per_serial.items() for t, p in per.items()]
-    results = thread_map(lambda job: _inspect_image(job[3], decode), jobs, workers)
-    info: dict[tuple[str, str, int], tuple[int, int, int, str]] = {}
+
+    alpha = scan.maps.get("alpha", {})
+    frame_index = {t: i for i, t in enumerate(scan.frames)}
+
+    def inspect(job: tuple[str, str, int, Path]) -> checks.ImageStats | str:
+        name, s, t, p = job
+        # landmarks go on the matte, or on the segmentation where there is no matte
+        on = name == "alpha" or (name == "segmentation" and t not in alpha.get(s, {}))
+        lmk = _frame_landmarks(landmarks, frame_index, s, t) if on else None
+        return _inspect_image(p, decode, name, lmk)
+
+    results = thread_map(inspect, jobs, workers)
+    info: dict[tuple[str, str, int], checks.ImageStats] = {}
     for (name, s, t, p), res in zip(jobs, results, strict=True):
         if isinstance(res, str):
             what = "image" if name == "images" else f"{name} map"
@@ -502,7 +591,7 @@ def _check_images(
     timesteps = layout.timesteps_dir(seq_dir)
     # Sizes within each camera, across cameras, against the calibration.
     image_size: dict[tuple[str, int], tuple[int, int]] = {
-        (s, t): v[:2] for (name, s, t), v in info.items() if name == "images"
+        (s, t): (v.width, v.height) for (name, s, t), v in info.items() if name == "images"
     }
     cam_size: dict[str, tuple[int, int]] = {}
     for serial in sorted(known & set(scan.images)):
@@ -534,24 +623,15 @@ def _check_images(
                         f"{_plural(n_common, 'other camera')}' are {_size_str(common)}",
                     )
                 )
-    by_pair: dict[tuple[tuple[int, int], tuple[int, int]], list[str]] = defaultdict(list)
-    for serial, wh in sorted(cam_size.items()):
-        cal = calib.sizes.get(serial)
-        if cal and cal != wh:
-            by_pair[(wh, cal)].append(serial)
-    for (wh, cal), group in by_pair.items():
-        hint = ""
-        fx, fy = cal[0] / wh[0], cal[1] / wh[1]
-        if abs(fx - fy) < 1e-6 and fx != 1:
-            hint = f" (images rescaled by 1/{fx:g}? scale the intrinsics and image_size)"
-        who = f"camera {group[0]}" if len(group) == 1 else f"cameras {', '.join(group)}"
-        problems.append(
-            _err(
-                "image_size_mismatch",
-                calib.path,
-                f"{who} images are {_size_str(wh)} but the calibration says {_size_str(cal)}{hint}",
-            )
-        )
+    problems += checks.image_size_problems(calib.sizes, cam_size, calib.path)
+    # the principal point against the images (where the calibration's size agrees with them)
+    sized = [
+        c
+        for s, c in calib.cameras.items()
+        if s in cam_size and calib.sizes.get(s, cam_size[s]) == cam_size[s]
+    ]
+    problems += checks.intrinsics_problems(sized, calib.path, cam_size, normalised=False)
+    problems += _check_image_contents(scan, known, info)
     # Per-frame maps: present for every image once a sequence has any, same size, right type.
     for name, per_serial in scan.maps.items():
         if not per_serial:
@@ -576,10 +656,10 @@ def _check_images(
                 ref = image_size.get((serial, t), cam_size.get(serial))
                 if v is None or ref is None:
                     continue
-                if v[:2] != ref:
+                if (v.width, v.height) != ref:
                     wrong.append(t)
-                    wrong_size[t] = v[:2]
-                if name == "depth" and decode and (v[2] != 1 or v[3] != "uint16"):
+                    wrong_size[t] = (v.width, v.height)
+                if name == "depth" and (v.channels != 1 or v.dtype != "uint16"):
                     bad_depth.append(t)
             if wrong:
                 ref = image_size.get((serial, wrong[0]), cam_size.get(serial))
@@ -601,13 +681,158 @@ def _check_images(
                         f"({len(bad_depth)} frames are not): {_list_frames(bad_depth)}",
                     )
                 )
-    return problems, cam_size, image_size
+    on_mask: dict[str, tuple[str, list[tuple[float, ...]]]] = {}
+    for serial in landmarks:
+        for name in ("alpha", "segmentation"):
+            fr = [
+                v.on_mask
+                for (n, s, _), v in sorted(info.items())
+                if n == name and s == serial and v.on_mask is not None
+            ]
+            if fr:
+                on_mask[serial] = (name, fr)
+                break
+    return problems, cam_size, on_mask
 
 
-def _check_landmarks(
-    seq_dir: Path, serials: list[str], n_frames: int, cam_size: Mapping[str, tuple[int, int]]
+def _check_image_contents(
+    scan: _Scan, known: set[str], info: Mapping[tuple[str, str, int], checks.ImageStats]
 ) -> list[Problem]:
+    """What the decoded values say: images converted on reading, 12-bit data in 16-bit PNGs,
+    segmentation in colours or outside LaPa's ids, mattes and label maps without face pixels.
+    One problem per finding and sequence, naming the first file and the cameras."""
     problems: list[Problem] = []
+    groups: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for (name, s, t), v in sorted(info.items()):
+        if s not in known:
+            continue
+        if name == "images":
+            note = checks.colour_format_note(v.channels, v.dtype)
+            if note is not None:
+                groups[("images", note)][s].append(t)
+        if checks.is_twelve_bit(v.max_value, v.dtype) and name != "alpha":
+            groups[(name, "12bit")][s].append(t)
+        if name == "segmentation" and v.colour_coding not in (None, "grey"):
+            groups[(name, v.colour_coding)][s].append(t)
+        if name == "segmentation" and v.labels and max(v.labels) > checks.LAPA_MAX_LABEL:
+            groups[(name, "labels")][s].append(t)
+
+    def first_file(name: str, per: Mapping[str, list[int]]) -> Path:
+        s = min(per)
+        src = scan.images if name == "images" else scan.maps[name]
+        return src[s][per[s][0]]
+
+    def n_files(per: Mapping[str, list[int]]) -> int:
+        return sum(len(v) for v in per.values())
+
+    for (name, what), per in groups.items():
+        cams = checks.name_cameras(sorted(per))
+        path = first_file(name, per)
+        n = n_files(per)
+        if name == "images" and what != "12bit":
+            problems.append(
+                _warn("image_converted", path, f"images of {cams} ({n} files) are {what}")
+            )
+        elif what == "12bit":
+            top = max(info[(name, s, t)].max_value or 0 for s, ts in per.items() for t in ts)
+            extra = ""
+            if name == "depth":
+                med = np.median(
+                    [info[(name, s, t)].median_value or 0 for s, ts in per.items() for t in ts]
+                )
+                from .depth_png import decode_depth
+
+                d1 = float(decode_depth(np.uint16(round(med))))
+                d16 = float(decode_depth(np.uint16(min(65535, round(med * 16)))))
+                extra = f" (median depth {d1:.3f} m as stored, {d16:.2f} m with values x16)"
+            what_files = "images" if name == "images" else f"{name} maps"
+            problems.append(
+                _err(
+                    "twelve_bit_png",
+                    path,
+                    f"{what_files} of {cams} are 16-bit PNGs whose values never exceed {top} "
+                    f"(<= {checks.TWELVE_BIT_MAX}): 12-bit data stored in 16 bits? scale by 16"
+                    f"{extra}",
+                )
+            )
+        elif what == "labels":
+            top = max(max(info[(name, s, t)].labels or (0,)) for s, ts in per.items() for t in ts)
+            problems.append(
+                _err(
+                    "segmentation_labels",
+                    path,
+                    f"segmentation maps of {cams} hold label {top} ({n} files); LaPa's ids are "
+                    f"0-{checks.LAPA_MAX_LABEL} (a 0/255 mask, or another label set?)",
+                )
+            )
+        elif what == "colours":
+            problems.append(
+                _err(
+                    "segmentation_colours",
+                    path,
+                    f"segmentation maps of {cams} ({n} files) are colour images, not label ids: "
+                    "their colours are neither grey levels nor PASCAL VOC's colour map; save the "
+                    "LaPa ids 0-10 as single-channel 8-bit PNGs",
+                )
+            )
+        else:
+            problems.append(
+                _warn(
+                    "segmentation_coding",
+                    path,
+                    f"segmentation maps of {cams} ({n} files) are colour images in the {what}: "
+                    "read as its label ids",
+                )
+            )
+    # Mattes / label maps without a single head / face pixel.
+    for name, label in (("alpha", "head"), ("segmentation", "face")):
+        per_serial = scan.maps.get(name, {})
+        empty, total = [], 0
+        for s in sorted(known & set(per_serial)):
+            stats = [info.get((name, s, t)) for t in per_serial[s]]
+            fg = [v.foreground for v in stats if v is not None and v.foreground is not None]
+            if not fg:
+                continue
+            total += 1
+            if max(fg) == 0:
+                empty.append(s)
+        if not empty:
+            continue
+        stats = [info[k] for s in empty for t in per_serial[s] if (k := (name, s, t)) in info]
+        top = max((v.max_value or 0 for v in stats), default=0)
+        if name == "alpha":
+            if top <= 1:
+                hint = "saved as 0/1 instead of 0/255?"
+            elif any(checks.is_twelve_bit(v.max_value, v.dtype) for v in stats):
+                hint = f"16-bit PNGs whose values never exceed {top}: 12-bit data? scale by 16"
+            else:
+                hint = f"values never exceed {top}: stored on another scale?"
+            what = f"no pixel above {ALPHA_THRESHOLD:g} of full scale"
+        else:
+            labels = sorted({lab for v in stats for lab in (v.labels or ())})
+            hint = f"labels present: {labels}; another label set?"
+            what = f"no face label ({FACE_LABELS[0]}-{FACE_LABELS[-1]})"
+        all_empty = len(empty) == total
+        first = per_serial[empty[0]][min(per_serial[empty[0]])]
+        if all_empty:
+            msg = f"{name} maps of every camera have {what} in any frame ({hint})"
+        else:
+            msg = (
+                f"{name} maps of {checks.name_cameras(empty)} have {what} in any frame ({hint}); "
+                f"{'they add' if len(empty) > 1 else 'it adds'} nothing to the {label} points"
+            )
+        problems.append((_err if all_empty else _warn)("no_face_pixels", first, msg))
+    return problems
+
+
+def _load_landmarks(
+    seq_dir: Path, serials: list[str], frames: Sequence[int]
+) -> tuple[list[Problem], dict[str, _Landmarks]]:
+    """Load each camera's landmark file and check its form (shape, frames, values).
+
+    Returns the problems and the files good enough for the position checks."""
+    problems: list[Problem] = []
+    good: dict[str, _Landmarks] = {}
     lmk_dir = layout.landmarks_dir(seq_dir)
     if not lmk_dir.is_dir():
         return [
@@ -616,7 +841,7 @@ def _check_landmarks(
                 lmk_dir,
                 "no 2D landmarks (expected annotations/landmarks2D/cam_<serial>.npy)",
             )
-        ]
+        ], good
     for serial in serials:
         path = layout.landmarks_path(seq_dir, serial)
         if not path.is_file():
@@ -642,34 +867,34 @@ def _check_landmarks(
                 )
             )
             continue
-        n = n_frames
-        if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 3):
-            problems.append(
-                _err(
-                    "landmarks_shape",
-                    path,
-                    f"landmarks of camera {serial} have shape {arr.shape}, expected ({n}, 68, 3)",
+        shape_problem = checks.landmark_shape_problem(arr.shape)
+        if shape_problem is not None:
+            severity, why = shape_problem
+            if severity == "error":
+                problems.append(
+                    _err("landmarks_shape", path, f"landmarks of camera {serial} {why}")
                 )
-            )
-            continue
-        if n and arr.shape[0] != n:
+                continue
             problems.append(
-                _err(
-                    "landmarks_shape",
-                    path,
-                    f"landmarks of camera {serial} have {arr.shape[0]} frames, "
-                    f"the sequence has {n}",
-                )
+                _warn("landmarks_no_confidence", path, f"landmarks of camera {serial} {why}")
             )
+            arr = np.concatenate([arr, np.ones(arr.shape[:2] + (1,), arr.dtype)], axis=-1)
+            arr[..., 2][~np.all(np.isfinite(arr[..., :2]), axis=-1)] = 0
+        why = checks.landmark_frames_problem(arr.shape[0], frames)
+        if why is not None:
+            problems.append(_err("landmarks_shape", path, f"landmarks of camera {serial} {why}"))
         conf = arr[..., 2].astype(np.float64)
         xy = arr[..., :2].astype(np.float64)
         if not np.all(np.isfinite(conf)) or conf.min() < 0 or conf.max() > 1:
+            third = ""
+            if np.all(np.isfinite(conf)) and (conf.max() > 2 or conf.min() < -1):
+                third = ": the third column looks like a coordinate (3D landmarks?)"
             problems.append(
                 _err(
                     "malformed_landmarks",
                     path,
                     f"landmark confidences of camera {serial} must be finite and in [0, 1] "
-                    f"(range {np.nanmin(conf):g}..{np.nanmax(conf):g})",
+                    f"(range {np.nanmin(conf):g}..{np.nanmax(conf):g}){third}",
                 )
             )
             continue
@@ -684,26 +909,81 @@ def _check_landmarks(
                 )
             )
             continue
+        if why is None:  # positions are judged only where rows match frames
+            good[serial] = _Landmarks(path, arr)
+    return problems, good
+
+
+def _check_landmark_positions(
+    landmarks: Mapping[str, _Landmarks],
+    cam_size: Mapping[str, tuple[int, int]],
+    on_mask: Mapping[str, tuple[str, list[tuple[float, ...]]]],
+) -> list[Problem]:
+    """Landmarks in the image they belong to: not normalised, on the head (where the capture
+    has mattes or segmentation), inside the image; the likely factor when they are not."""
+    problems: list[Problem] = []
+    scales = checks.LANDMARK_SCALES
+    one = scales.index(1.0)
+    med = {s: np.median(np.asarray(fr), axis=0) for s, (_, fr) in on_mask.items()}
+    off = [s for s, m in med.items() if m[one] < LANDMARKS_ON_HEAD_MIN and s in cam_size]
+    best = one
+    if off:  # one factor for every camera whose landmarks miss the head (one resolution)
+        pooled = np.mean([med[s] for s in off], axis=0)
+        # of the factors that put nearly as many on the head as the best, the mildest
+        near = [i for i in range(len(scales)) if pooled[i] >= pooled.max() - 0.1]
+        best = min(near, key=lambda i: abs(np.log(scales[i])))
+        if pooled[best] < LANDMARKS_FACTOR_MIN:
+            best = one
+    for serial, lmk in sorted(landmarks.items()):
         wh = cam_size.get(serial)
-        if wh and confident.any():
-            pts = xy[confident]
-            outside = (
-                (pts[:, 0] < -0.5)
-                | (pts[:, 0] > wh[0] - 0.5)
-                | (pts[:, 1] < -0.5)
-                | (pts[:, 1] > wh[1] - 0.5)
-            )
-            if outside.mean() > 0.05:
-                problems.append(
-                    _warn(
-                        "landmarks_out_of_image",
-                        path,
-                        f"{100 * outside.mean():.0f}% of confident landmarks of camera "
-                        f"{serial} lie outside its {_size_str(wh)} image (x up to "
-                        f"{pts[:, 0].max():.0f}, y up to {pts[:, 1].max():.0f}): computed at "
-                        "another resolution?",
-                    )
+        if wh is None:
+            continue
+        path, arr = lmk.path, lmk.array
+        if checks.normalised_landmarks(arr, wh):
+            problems.append(
+                _err(
+                    "landmarks_scale",
+                    path,
+                    f"landmarks of camera {serial} all lie within [0, 1.5] of a {_size_str(wh)} "
+                    "image: normalised coordinates? pixels expected (x times the width, y times "
+                    "the height)",
                 )
+            )
+            continue
+        if serial in off:
+            name, fractions = on_mask[serial]
+            m = med[serial]
+            hint = "landmarks of another camera or image size?"
+            if best != one:
+                f = scales[best]
+                size = "large" if f < 1 else "small"
+                hint = (
+                    f"coordinates look {max(f, 1 / f):.3g}x too {size} (landmarks of "
+                    f"{1 / f:.3g}x the image size?): x{f:.3g} puts {m[best]:.0%} on it"
+                )
+            problems.append(
+                _err(
+                    "landmarks_scale",
+                    path,
+                    f"only {m[one]:.0%} of the confident landmarks of camera {serial} lie on "
+                    f"the head ({name} map, median of {len(fractions)} frames): {hint}",
+                )
+            )
+            continue
+        frac, xmax, ymax, factor = checks.landmarks_outside(arr, wh)
+        if frac > LANDMARKS_OFF_IMAGE_WARN:
+            hint = "computed at another resolution?"
+            if factor is not None:
+                hint = f"computed for images at least {1 / factor:.3g}x larger?"
+            severity = _err if frac > LANDMARKS_OFF_IMAGE_ERROR else _warn
+            problems.append(
+                severity(
+                    "landmarks_out_of_image",
+                    path,
+                    f"{100 * frac:.0f}% of confident landmarks of camera {serial} lie outside its "
+                    f"{_size_str(wh)} image (x up to {xmax:.0f}, y up to {ymax:.0f}): {hint}",
+                )
+            )
     return problems
 
 
@@ -711,10 +991,11 @@ def _check_audio(seq_dir: Path, video_duration: float | None) -> list[Problem]:
     path = find_audio(seq_dir)
     if path is None:
         return [
-            _err(
+            _warn(
                 "missing_audio",
                 layout.audio_dir(seq_dir),
-                f"no audio file ({layout.AUDIO_STEM}.wav, .flac or .ogg)",
+                f"no audio file ({layout.AUDIO_STEM}.wav, .flac or .ogg): depth and points run "
+                "without it, the audio stages need one",
             )
         ]
     try:
@@ -776,13 +1057,19 @@ def _check_sequence(
         problems += _check_audio(seq_dir, None)
         return problems
     serials = sorted(calib.declared) if calib.ok else sorted(scan.images)
+    problems += checks.frame_ids_problems(scan.frames, layout.timesteps_dir(seq_dir))
     problems += _check_frames(seq_dir, scan, serials, calib)
-    img_problems, cam_size, _ = _check_images(seq_dir, scan, serials, calib, decode, workers)
-    problems += img_problems
+    problems += _check_image_formats(scan)
     n_frames = {s: len(scan.images.get(s, {})) for s in serials}
     n_video = max(n_frames.values(), default=0)
     lmk_serials = [s for s in serials if n_frames.get(s)]
-    problems += _check_landmarks(seq_dir, lmk_serials, len(scan.frames), cam_size)
+    lmk_problems, landmarks = _load_landmarks(seq_dir, lmk_serials, scan.frames)
+    img_problems, cam_size, on_mask = _check_images(
+        seq_dir, scan, serials, calib, decode, workers, landmarks
+    )
+    problems += img_problems
+    problems += lmk_problems
+    problems += _check_landmark_positions(landmarks, cam_size, on_mask)
     problems += _check_audio(seq_dir, n_video / seq_fps if n_video else None)
     return problems
 
@@ -802,13 +1089,19 @@ def validate_capture(
     """Check a capture tree and return every problem found (an empty list when it is usable).
 
     Checks, per subject: the calibration (readable JSON, 4x4 proper-rotation extrinsics, 3x3
-    intrinsics with positive focal lengths for every camera, image sizes); per sequence: frame
-    folders, every calibrated camera in every frame, cameras' frame counts, every image
-    decoding (``decode=False``: header and end-of-file marker only, much faster), image sizes
-    against each other and the calibration, cameras not in the calibration, alpha /
-    segmentation / depth maps (present for all images once present for some, same size as
-    their image), landmark arrays (T, 68, 3) with T the camera's frame count, and the audio
-    (present, decodable, not silent; clipping and a too-short recording are warnings).
+    intrinsics with positive focal lengths for every camera, image sizes) and what its numbers
+    say (:mod:`talkhead.capture.checks`: a rig in metres, cameras facing each other, intrinsics
+    in pixels); per sequence: frame folders (a single frame or gaps in the ids are warnings),
+    every calibrated camera in every frame, cameras' frame counts, one image format, every
+    image decoding (``decode=False``: header and end-of-file marker only, much faster), image
+    sizes against each other and the calibration, the principal point against the images,
+    cameras not in the calibration, alpha / segmentation / depth maps (present for all images
+    once present for some, same size as their image, with head / face pixels, label ids in
+    LaPa's set, no 12-bit data in 16 bits), images that are read converted (warnings),
+    landmark arrays ((T, 68, 3) with T the frame count; (T, 68, 2) is a warning) and their
+    positions (on the head and in the image: another resolution is named with its factor),
+    and the audio (a missing file is a warning; present: decodable, not silent; clipping and
+    a too-short recording are warnings). Each image is decoded once.
 
     Args:
         root: the capture root (holding subject folders).

@@ -1,7 +1,8 @@
 """Precomputed depth shipped with a capture (the ``precomputed`` depth backend).
 
 Nersemble v1 ships COLMAP depth as 16-bit PNGs per camera and frame
-(``timesteps/frame_<t>/colmap/depth_maps/cam_<serial>.png``): value / 65535 x 2 m, 0 = masked.
+(``timesteps/frame_<t>/colmap/depth_maps/cam_<serial>.png``): (value - 1) / 65534 x 2 m,
+0 = masked (:mod:`talkhead.capture.depth_png`).
 The PNGs carry no normals, so normals are estimated from the depth
 (:func:`talkhead.geometry.normals.normals_from_depth_finite_differences`), and the confidence
 is 1 where the depth is valid.
