@@ -11,6 +11,13 @@ decodes every image, so do it once, in the capture stage) and raise
 ``validate=False`` and rely on the readers (:mod:`talkhead.capture.readers`), which raise
 ``CaptureError`` naming the file on anything unreadable or malformed.
 
+Products beside the capture: a sequence may be opened with ``overlays``, further sequence
+folders in the same layout that hold products the capture lacks (mattes, 2D landmarks, facial
+segmentation, audio made by the preprocess stage, e.g.
+``results/preprocess/mattes/<subject>/sequences/<SEQ>/timesteps/frame_*/alpha_map/...``).
+:meth:`CaptureSequence.product_dir` names the first folder, the sequence itself then the
+overlays in order, that holds a product, and every path (so every reader) goes through it.
+
 Frame arguments ``t`` are frame *ids* (the number in ``frame_<t:05d>``), listed in
 :attr:`CaptureSequence.frame_ids`; arrays over time (landmarks) are indexed by position in
 that list.
@@ -39,6 +46,9 @@ from .validate import (
 
 log = logging.getLogger(__name__)
 
+#: Products :meth:`CaptureSequence.product_dir` looks up.
+PRODUCTS = ("images", "alpha", "segmentation", "depth", "landmarks", "audio", "background")
+
 
 @dataclass(frozen=True, eq=False)
 class CaptureSequence:
@@ -52,12 +62,17 @@ class CaptureSequence:
         frame_ids: frame ids ``t`` of the ``frame_<t:05d>`` folders, ascending.
         fps: frame rate (``sequence.json`` if present, else the default given to open).
         width, height: image size in pixels.
-        audio_path: the audio file, None when the sequence has none.
+        audio_path: the audio file (of the sequence or an overlay), None when there is none.
         image_ext: extension of the image files (".png" or ".jpg").
         has_alpha, has_segmentation, has_precomputed_depth, has_landmarks: whether the
-            sequence ships those (judged on its first frame / annotations folder).
+            sequence or one of its overlays has those (judged on the first frame / the
+            annotations folder).
         calibration_file: the calibration the cameras were read from; None means the layout's
             ``<root>/<subject>/camera_params.json`` (see :attr:`calibration_path`).
+        overlays: further sequence folders (talkhead layout) holding products the sequence
+            lacks, searched in order after the sequence itself.
+        product_dirs: ``{product: folder}`` for each product of :data:`PRODUCTS` found in the
+            sequence or an overlay (see :meth:`product_dir`).
     """
 
     root: Path
@@ -76,6 +91,25 @@ class CaptureSequence:
     has_precomputed_depth: bool = False
     has_landmarks: bool = False
     calibration_file: Path | None = field(default=None, repr=False)
+    overlays: tuple[Path, ...] = field(default=(), repr=False)
+    product_dirs: dict[str, Path] = field(default_factory=dict, repr=False)
+
+    def product_dir(self, name: str) -> Path:
+        """The folder holding product ``name`` (one of :data:`PRODUCTS`): the sequence folder
+        if it has it, else the first overlay that has it, else the sequence folder (so that a
+        reader's error names the file the sequence lacks).
+
+        Raises:
+            ValueError: ``name`` is not a product (a programming error).
+        """
+        if name not in PRODUCTS:
+            raise ValueError(f"unknown product {name!r}; expected one of {PRODUCTS}")
+        return self.product_dirs.get(name, self.sequence_dir)
+
+    @property
+    def has_background(self) -> bool:
+        """Whether the sequence or an overlay has background plates."""
+        return "background" in self.product_dirs
 
     @property
     def n_frames(self) -> int:
@@ -113,19 +147,23 @@ class CaptureSequence:
         return layout.frame_dir(self.sequence_dir, t)
 
     def image_path(self, t: int, serial: str) -> Path:
-        return layout.image_path(self.sequence_dir, t, serial, self.image_ext)
+        return layout.image_path(self.product_dir("images"), t, serial, self.image_ext)
 
     def alpha_path(self, t: int, serial: str) -> Path:
-        return layout.alpha_path(self.sequence_dir, t, serial)
+        return layout.alpha_path(self.product_dir("alpha"), t, serial)
 
     def segmentation_path(self, t: int, serial: str) -> Path:
-        return layout.segmentation_path(self.sequence_dir, t, serial)
+        return layout.segmentation_path(self.product_dir("segmentation"), t, serial)
 
     def precomputed_depth_path(self, t: int, serial: str) -> Path:
-        return layout.precomputed_depth_path(self.sequence_dir, t, serial)
+        return layout.precomputed_depth_path(self.product_dir("depth"), t, serial)
 
     def landmarks_path(self, serial: str) -> Path:
-        return layout.landmarks_path(self.sequence_dir, serial)
+        return layout.landmarks_path(self.product_dir("landmarks"), serial)
+
+    def background_path(self, serial: str) -> Path:
+        """The background plate of camera ``serial`` (``background/cam_<serial>.png``)."""
+        return layout.background_path(self.product_dir("background"), serial)
 
     def frame_index(self, t: int) -> int:
         """Position of frame id ``t`` in :attr:`frame_ids`."""
@@ -150,13 +188,61 @@ def _raise_if_unusable(
         )
 
 
+def _has_product(folder: Path, name: str, t: int) -> bool:
+    """Whether sequence folder ``folder`` holds product ``name`` (judged on frame ``t``)."""
+    if name == "images":
+        return layout.images_dir(folder, t).is_dir()
+    if name in layout.MAP_FILES:
+        return layout.map_dir(folder, t, name).is_dir()
+    if name == "landmarks":
+        lmk_dir = layout.landmarks_dir(folder)
+        return lmk_dir.is_dir() and any(lmk_dir.glob("cam_*.npy"))
+    if name == "audio":
+        return find_audio(folder) is not None
+    if name == "background":
+        bg = layout.background_dir(folder)
+        return bg.is_dir() and any(bg.glob("cam_*"))
+    raise ValueError(f"unknown product {name!r}")
+
+
+def find_products(folders: Sequence[Path], t: int) -> dict[str, Path]:
+    """``{product: first folder of folders holding it}`` for each product of :data:`PRODUCTS`
+    (judged on frame id ``t``); products no folder holds are left out."""
+    found: dict[str, Path] = {}
+    for name in PRODUCTS:
+        for folder in folders:
+            if _has_product(folder, name, t):
+                found[name] = folder
+                break
+    return found
+
+
+def _check_image_sizes(
+    cameras: dict[str, Camera], seq_dir: Path, t: int, ext: str, width: int, height: int
+) -> None:
+    """A calibration's image size must be the images' (never a silent rescale)."""
+    for serial, cam in cameras.items():
+        if cam.width and cam.height and (cam.width, cam.height) != (width, height):
+            raise CaptureError(
+                f"{layout.image_path(seq_dir, t, serial, ext)}: image is {width}x{height}, the "
+                f"calibration says {cam.width}x{cam.height} (images rescaled after calibrating? "
+                "scale the intrinsics with them, or ingest with capture.ingest.downscale)"
+            )
+
+
 def _open(
-    root: Path, subject: str, sequence: str, calibration: Path, fps: float
+    root: Path,
+    subject: str,
+    sequence: str,
+    calibration: Path,
+    fps: float,
+    overlays: Sequence[PathLike] = (),
 ) -> CaptureSequence:
     """Read the calibration and look at the sequence folder (no image is decoded)."""
     seq_dir = layout.sequence_dir(root, subject, sequence)
     if not seq_dir.is_dir():
         raise CaptureError(f"{seq_dir}: sequence folder is missing")
+    overlay_dirs = tuple(Path(o) for o in overlays)
     try:
         cameras = read_camera_params(calibration)
     except (TypeError, ValueError, AttributeError) as exc:
@@ -169,10 +255,12 @@ def _open(
         raise CaptureError(f"{layout.timesteps_dir(seq_dir)}: no frame_<t> folders")
     serials = sorted(cameras)
     first = frame_ids[0]
+    products = find_products((seq_dir, *overlay_dirs), first)
+    image_dir = products.get("images", seq_dir)
     image_ext, width, height = ".png", 0, 0
     for serial in serials:
         for ext in layout.IMAGE_EXTENSIONS:
-            p = layout.image_path(seq_dir, first, serial, ext)
+            p = layout.image_path(image_dir, first, serial, ext)
             if p.is_file():
                 image_ext = ext
                 info = read_image_header(p)
@@ -184,7 +272,9 @@ def _open(
     sizes = {(c.width, c.height) for c in cameras.values() if c.width and c.height}
     if not width and len(sizes) == 1:
         width, height = sizes.pop()
-    lmk_dir = layout.landmarks_dir(seq_dir)
+    elif width:
+        _check_image_sizes(cameras, image_dir, first, image_ext, width, height)
+    audio_dir = products.get("audio")
     return CaptureSequence(
         root=root,
         subject=subject,
@@ -195,13 +285,15 @@ def _open(
         fps=seq_fps,
         width=width,
         height=height,
-        audio_path=find_audio(seq_dir),
+        audio_path=find_audio(audio_dir) if audio_dir is not None else None,
         image_ext=image_ext,
-        has_alpha=layout.map_dir(seq_dir, first, "alpha").is_dir(),
-        has_segmentation=layout.map_dir(seq_dir, first, "segmentation").is_dir(),
-        has_precomputed_depth=layout.map_dir(seq_dir, first, "depth").is_dir(),
-        has_landmarks=lmk_dir.is_dir() and any(lmk_dir.glob("cam_*.npy")),
+        has_alpha="alpha" in products,
+        has_segmentation="segmentation" in products,
+        has_precomputed_depth="depth" in products,
+        has_landmarks="landmarks" in products,
         calibration_file=calibration,
+        overlays=overlay_dirs,
+        product_dirs=products,
     )
 
 
@@ -212,6 +304,7 @@ def open_sequence(
     fps: float = 25.0,
     validate: bool = True,
     workers: int | None = None,
+    overlays: Sequence[PathLike] = (),
 ) -> CaptureSequence:
     """Open one sequence of a capture tree.
 
@@ -222,17 +315,20 @@ def open_sequence(
             first (decodes every image: do it once, in the capture stage) and raise on any
             error; warnings are logged.
         workers: threads used to decode images when validating.
+        overlays: sequence folders (talkhead layout) holding products the sequence lacks,
+            searched in order (see :meth:`CaptureSequence.product_dir`).
 
     Raises:
         CaptureError: listing every problem found (validate=True), or naming the first
-            blocking one (missing folder, unreadable calibration, no frames).
+            blocking one (missing folder, unreadable calibration, no frames, images whose
+            size is not the calibration's).
     """
     root = Path(root)
     if validate:
         problems = validate_capture(root, subject, sequence, fps=fps, workers=workers)
         _raise_if_unusable(problems, root, subject, sequence)
     calibration = layout.calibration_path(layout.subject_dir(root, subject))
-    return _open(root, subject, sequence, calibration, fps)
+    return _open(root, subject, sequence, calibration, fps, overlays)
 
 
 def open_sequence_dir(
@@ -241,6 +337,7 @@ def open_sequence_dir(
     fps: float = 25.0,
     validate: bool = False,
     workers: int | None = None,
+    overlays: Sequence[PathLike] = (),
 ) -> CaptureSequence:
     """Open one sequence from its folder and its calibration file (a workflow job's inputs).
 
@@ -250,11 +347,14 @@ def open_sequence_dir(
     Args:
         sequence_dir: the sequence folder.
         calibration: the subject's ``camera_params.json`` (default: the layout's,
-            ``<root>/<subject>/camera_params.json``).
+            ``<root>/<subject>/camera_params.json``; an ingested sequence's is
+            :func:`~talkhead.capture.layout.sequence_calibration_file`).
         fps: frame rate used when the sequence has no ``sequence.json``.
         validate: run :func:`~talkhead.capture.validate.validate_sequence_dir` first and raise
             on any error; warnings are logged.
         workers: threads used to decode images when validating.
+        overlays: sequence folders (talkhead layout) holding products the sequence lacks,
+            searched in order (see :meth:`CaptureSequence.product_dir`).
 
     Raises:
         CaptureError: the folder is not ``<root>/<subject>/sequences/<sequence>``; every
@@ -271,4 +371,4 @@ def open_sequence_dir(
     if validate:
         problems = validate_sequence_dir(seq_dir, calib, fps=fps, workers=workers)
         _raise_if_unusable(problems, root, subject, sequence)
-    return _open(root, subject, sequence, calib, fps)
+    return _open(root, subject, sequence, calib, fps, overlays)
