@@ -524,6 +524,8 @@ def open_source(
         calib = kit_calibration_path(subj)
         if not calib.is_file() and layout.calibration_path(subj).is_file():
             calib = layout.calibration_path(subj)
+    elif layout_name == "talkhead" and layout.sequence_calibration_file(seq_dir).is_file():
+        calib = layout.sequence_calibration_file(seq_dir)  # an ingested sequence's own
     else:
         calib = layout.calibration_path(subj)
         if not calib.is_file() and kit_calibration_path(subj).is_file():

@@ -205,6 +205,7 @@ def decode_videos(
     workers: int | None = None,
     progress: bool = True,
     pixel_format: str = "rgb24",
+    on_done: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
     """Decode one video per camera in parallel (see :func:`decode_video`).
 
@@ -214,6 +215,8 @@ def decode_videos(
         fps: target frame rate (None: every frame).
         workers: threads (None: one per camera, at most 8).
         progress: show one progress bar over every camera's decoded frames.
+        pixel_format: FFmpeg pixel format of the arrays handed over.
+        on_done: called with (serial, frames handed over) when a camera's video is done.
 
     Returns:
         ``{serial: number of frames handed to sink}``.
@@ -239,13 +242,16 @@ def decode_videos(
                 bar.update(1)
 
     def one(serial: str) -> int:
-        return decode_video(
+        n = decode_video(
             paths[serial],
             lambda t, img: sink(serial, t, img),
             fps=fps,
             pixel_format=pixel_format,
             on_decoded=tick,
         )
+        if on_done is not None:
+            on_done(serial, n)
+        return n
 
     try:
         if workers == 1 or len(serials) == 1:
