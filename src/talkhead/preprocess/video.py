@@ -136,6 +136,65 @@ def pick_frames(frames: Iterable[tuple[float, T]], fps: float | None) -> Iterato
         t += 1
 
 
+#: FFmpeg colour-space tags (AVColorSpace) of BT.709 video; anything else is decoded as
+#: BT.601 (FFmpeg's choice for untagged video).
+_LUMA_WEIGHTS = {1: (0.2126, 0.0722)}
+_BT601 = (0.299, 0.114)
+
+
+def yuv420_to_rgb(
+    yuv: np.ndarray, width: int, height: int, bt709: bool = False, full_range: bool = False
+) -> np.ndarray:
+    """Planar 4:2:0 YCbCr (FFmpeg ``yuv420p`` as one (H * 3/2, W) uint8 array) -> RGB.
+
+    Chroma is upsampled bilinearly (centre-sited) and the matrix applied in float with
+    rounding; FFmpeg's own fast path (swscale without accurate rounding) is about 1.2 levels
+    dark on average, which this avoids.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    import cv2
+
+    h2, w2 = height // 2, width // 2
+    y = yuv[:height].astype(np.float32)
+    flat = yuv[height:].reshape(-1)
+    u = flat[: h2 * w2].reshape(h2, w2).astype(np.float32)
+    v = flat[h2 * w2 : 2 * h2 * w2].reshape(h2, w2).astype(np.float32)
+    u = cv2.resize(u, (width, height), interpolation=cv2.INTER_LINEAR) - 128.0
+    v = cv2.resize(v, (width, height), interpolation=cv2.INTER_LINEAR) - 128.0
+    kr, kb = (0.2126, 0.0722) if bt709 else _BT601
+    kg = 1.0 - kr - kb
+    if full_range:
+        cscale = 1.0
+    else:
+        y = (y - 16.0) * np.float32(255.0 / 219.0)
+        cscale = 255.0 / 224.0
+    r = y + np.float32(2 * (1 - kr) * cscale) * v
+    b = y + np.float32(2 * (1 - kb) * cscale) * u
+    g = y - np.float32(2 * (1 - kb) * kb / kg * cscale) * u
+    g -= np.float32(2 * (1 - kr) * kr / kg * cscale) * v
+    rgb = np.stack([r, g, b], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def frame_to_rgb(frame) -> np.ndarray:
+    """A decoded PyAV frame as (H, W, 3) uint8 RGB: 4:2:0 frames of even size through
+    :func:`yuv420_to_rgb` (their colour-space and range tags honoured), others through
+    FFmpeg's converter."""
+    fmt = frame.format.name
+    if fmt in ("yuv420p", "yuvj420p") and frame.width % 2 == 0 and frame.height % 2 == 0:
+        full = fmt == "yuvj420p" or getattr(frame, "color_range", 0) == 2
+        return yuv420_to_rgb(
+            frame.to_ndarray(format="yuv420p"),
+            frame.width,
+            frame.height,
+            bt709=getattr(frame, "colorspace", 2) in _LUMA_WEIGHTS,
+            full_range=full,
+        )
+    return frame.to_ndarray(format="rgb24")
+
+
 def _frame_time(frame, index: int, rate: float) -> float:
     if frame.pts is not None and frame.time_base is not None:
         return float(frame.pts * frame.time_base)
@@ -185,7 +244,10 @@ def decode_video(
                     on_decoded()
 
         for t, frame in pick_frames(timed(), fps):
-            sink(t, frame.to_ndarray(format=pixel_format))
+            if pixel_format == "rgb24":
+                sink(t, frame_to_rgb(frame))
+            else:
+                sink(t, frame.to_ndarray(format=pixel_format))
             n_out += 1
     except av.error.FFmpegError as exc:
         raise CaptureError(
