@@ -137,9 +137,13 @@ def test_v2_round_trip_within_codec_tolerance(studio, colour_matrices, tmp_path,
         assert np.abs(bias).max() < 2.0
     # background plates ingested beside the frames, colour-corrected like them
     assert seq.has_background
-    for s in studio.serials:
-        assert seq.background_path(s).is_file()
-        assert read_image(seq.background_path(s)).shape == (studio.height, studio.width, 3)
+    t = studio.frame_ids[0]
+    images, alpha = read_images(studio, t), read_alpha(studio, t)
+    for c, s in enumerate(studio.serials):
+        plate = read_image(seq.background_path(s))
+        assert plate.shape == (studio.height, studio.width, 3)
+        bg = alpha[c] < 0.5
+        assert np.abs(plate[bg].astype(float) - images[c][bg]).mean() < 4.0
 
 
 def test_benchmark_round_trip_images_and_mattes(studio, tmp_path):

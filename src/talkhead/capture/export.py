@@ -19,7 +19,6 @@ Only what each kit ships is written: v2 has no mattes, landmarks, segmentation, 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from fractions import Fraction
@@ -107,11 +106,14 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.maximum(x, 0) ** (1 / 2.4) - 0.055)
 
 
+_SRGB_DECODE = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
+
+
 def inverse_cheung3(image: np.ndarray, ccm: np.ndarray) -> np.ndarray:
     """The image a camera with 3-term Cheung-2004 matrix ``ccm`` records: ``inv(ccm)`` applied
     in linear RGB to (H, W, 3) uint8 sRGB, so that applying ``ccm`` restores ``image``."""
-    lin = _srgb_to_linear(image.reshape(-1, 3) / 255.0) @ np.linalg.inv(ccm).T
-    out = np.clip(np.rint(_linear_to_srgb(lin) * 255.0), 0, 255)
+    lin = _SRGB_DECODE[image.reshape(-1, 3)] @ np.linalg.inv(ccm).T.astype(np.float32)
+    out = np.clip(np.rint(_linear_to_srgb(np.clip(lin, 0.0, 1.0)) * 255.0), 0, 255)
     return out.astype(np.uint8).reshape(image.shape)
 
 
@@ -152,12 +154,12 @@ def estimate_background_plates(seq: CaptureSequence) -> dict[str, np.ndarray]:
     out = {}
     for c, serial in enumerate(seq.serials):
         img = images[:, c].astype(np.float32)
-        bg = alphas[:, c] < 0.5
-        img[~bg] = np.nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: inpainted below
-            plate = np.nanmedian(img, axis=0)
-        hole = np.isnan(plate[..., 0]).astype(np.uint8)
+        img[alphas[:, c] >= 0.5] = np.nan
+        img.sort(axis=0)  # NaN (the head) last
+        n = np.sum(~np.isnan(img[..., 0]), axis=0)  # (H, W) background samples per pixel
+        lower_median = np.maximum(n - 1, 0) // 2
+        plate = np.take_along_axis(img, lower_median[None, :, :, None], axis=0)[0]
+        hole = (n == 0).astype(np.uint8)
         plate = np.nan_to_num(plate).astype(np.uint8)
         if hole.any():
             plate = cv2.inpaint(plate, hole, 5, cv2.INPAINT_TELEA)
