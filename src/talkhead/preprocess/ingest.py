@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..capture import layout
+from ..capture import layout, layouts
 from ..capture.calibration import write_camera_params
 from ..capture.depth_png import read_nersemble_depth_png, write_nersemble_depth_png
 from ..capture.layouts import SourceSequence, open_source, read_v1_depth
@@ -185,7 +185,13 @@ class _Writer:
         out = self.resample(labels, nearest=True)
         save_image(layout.segmentation_path(self.stage, t, self.serial), out)
 
-    def background(self, rgb: np.ndarray) -> None:
+    def background(self, rgb: np.ndarray, path: Path) -> None:
+        size = (self.resample.camera.width, self.resample.camera.height)
+        if rgb.shape[1::-1] != size:
+            raise CaptureError(
+                f"{path}: background plate is {rgb.shape[1]}x{rgb.shape[0]}, camera "
+                f"{self.serial}'s images are {size[0]}x{size[1]}"
+            )
         if self.colour is not None:
             rgb = apply_colour(rgb, self.colour)
         save_image(layout.background_path(self.stage, self.serial), self.resample(rgb))
@@ -208,13 +214,36 @@ def _read_single(path: Path) -> np.ndarray:
     return img
 
 
+def _copyable(path: Path, channels: int) -> bool:
+    """Whether a PNG holds 8-bit data with ``channels`` channels (so it can be copied as is)."""
+    if path.suffix.lower() != ".png":
+        return False
+    with open(path, "rb") as f:
+        head = f.read(26)
+    colour_type = {1: 0, 3: 2}[channels]
+    return len(head) == 26 and head[24] == 8 and head[25] == colour_type
+
+
 def _frames_camera(src: SourceSequence, w: _Writer, tick: Callable[[], None]) -> int:
-    """Write every frame of one camera of a frame layout; the frame count."""
+    """Write every frame of one camera of a frame layout; the frame count.
+
+    8-bit PNGs that need no colour calibration and no resampling are copied as they are."""
     serial = w.serial
+    passthrough = w.colour is None and w.resample.identity
     for t in src.frame_ids:
-        w.image(t, _read_rgb(src.image_path(t, serial)))
+        image = src.image_path(t, serial)
+        if passthrough and _copyable(image, 3):
+            dst = layout.image_path(w.stage, t, serial)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image, dst)
+        else:
+            w.image(t, _read_rgb(image))
         alpha = src.alpha_path(t, serial)
-        if alpha is not None:
+        if alpha is not None and w.resample.identity and _copyable(alpha, 1):
+            dst = layout.alpha_path(w.stage, t, serial)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(alpha, dst)
+        elif alpha is not None:
             w.alpha(t, _read_single(alpha))
         depth = src.depth_path(t, serial)
         if depth is not None:
@@ -426,10 +455,20 @@ def ingest_sequence(
     if n_frames == 0:
         raise CaptureError(f"{src.sequence_dir}: no frames to ingest")
 
+    n_plates = 0
     for serial, w in writers.items():
         bg = src.background_path(serial)
         if bg is not None:
-            w.background(_read_rgb(bg))
+            w.background(_read_rgb(bg), bg)
+            n_plates += 1
+    if src.layout == "nersemble_v2" and n_plates < len(writers):
+        log.info(
+            "%s: background plates for %d of %d cameras (%s)",
+            src.sequence_dir,
+            n_plates,
+            len(writers),
+            layouts.v2_background_path(src.subject_dir, "<serial>"),
+        )
     _copy_annotations(src, writers, stage)
     write_camera_params(
         layout.sequence_calibration_file(stage), [w.resample.out_camera for w in writers.values()]
