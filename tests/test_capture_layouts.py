@@ -287,3 +287,29 @@ def test_products_come_from_overlays_in_order(tiny_studio, tmp_path: Path) -> No
     with pytest.raises(ValueError, match="unknown product"):
         seq.product_dir("normals")
     assert set(PRODUCTS) >= {"images", "alpha", "segmentation", "depth", "landmarks", "audio"}
+
+
+def test_v1_reads_in_place_with_products_from_overlays(kits, studio, tiny_studio, tmp_path):
+    root, subject = kits["nersemble_v1"]
+    lmks = _product_copy(tiny_studio, tmp_path / "landmarks", "landmarks")
+    seq = open_sequence(
+        root, subject, studio.sequence, validate=False, overlays=[lmks], layout_name="auto"
+    )
+    assert seq.layout == "nersemble_v1"
+    assert seq.serials == studio.serials and seq.frame_ids == studio.frame_ids
+    assert seq.image_size == studio.image_size
+    assert seq.has_alpha and seq.has_landmarks and not seq.has_segmentation
+    t = studio.frame_ids[2]
+    assert seq.image_path(t, studio.serials[0]).parent.name == "images-2x"
+    np.testing.assert_array_equal(read_alpha(seq, t), read_alpha(studio, t))
+    # read in place, the colour matrices are not applied: the stored (inverse) colours come back
+    stored = read_images(seq, t).astype(int)
+    assert np.abs(stored - read_images(studio, t).astype(int)).max() > 5
+    seq_dir = layout.sequence_dir(root, subject, studio.sequence)
+    same = open_sequence_dir(seq_dir, layout_name="nersemble_v1", overlays=[lmks])
+    np.testing.assert_array_equal(read_images(same, t), stored)
+    with pytest.raises(CaptureError, match="validation reads talkhead trees"):
+        open_sequence(root, subject, studio.sequence, layout_name="nersemble_v1")
+    v2_root, v2_subject = kits["nersemble_v2"]
+    with pytest.raises(CaptureError, match="holds videos; ingest it first"):
+        open_sequence(v2_root, v2_subject, studio.sequence, validate=False, layout_name="auto")

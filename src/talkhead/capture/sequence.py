@@ -18,6 +18,11 @@ segmentation, audio made by the preprocess stage, e.g.
 :meth:`CaptureSequence.product_dir` names the first folder, the sequence itself then the
 overlays in order, that holds a product, and every path (so every reader) goes through it.
 
+A NeRSemble v1 sequence can be read in place (``layout_name="nersemble_v1"``): its images,
+mattes and depth keep v1's folder names (:mod:`talkhead.capture.layouts`), everything else comes
+from overlays; its colour calibration is applied only by ingest. Video layouts (v2, the
+benchmark kit) are ingested first (:func:`talkhead.preprocess.ingest.ingest_sequence`).
+
 Frame arguments ``t`` are frame *ids* (the number in ``frame_<t:05d>``), listed in
 :attr:`CaptureSequence.frame_ids`; arrays over time (landmarks) are indexed by position in
 that list.
@@ -26,15 +31,16 @@ that list.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import CaptureError
 from ..geometry.cameras import Camera
 from ..io import PathLike
-from . import layout
+from . import layout, layouts
 from .calibration import read_camera_params
+from .layouts import SourceSequence
 from .readers import find_audio, list_frame_ids, read_image_header, read_sequence_fps
 from .validate import (
     Problem,
@@ -73,6 +79,8 @@ class CaptureSequence:
             lacks, searched in order after the sequence itself.
         product_dirs: ``{product: folder}`` for each product of :data:`PRODUCTS` found in the
             sequence or an overlay (see :meth:`product_dir`).
+        source: for a NeRSemble v1 sequence read in place, where its files are (its images,
+            mattes and depth keep v1's folder names); None for talkhead's tree.
     """
 
     root: Path
@@ -93,6 +101,18 @@ class CaptureSequence:
     calibration_file: Path | None = field(default=None, repr=False)
     overlays: tuple[Path, ...] = field(default=(), repr=False)
     product_dirs: dict[str, Path] = field(default_factory=dict, repr=False)
+    source: SourceSequence | None = field(default=None, repr=False)
+
+    @property
+    def layout(self) -> str:
+        """The layout the sequence is read in: ``talkhead`` or ``nersemble_v1``."""
+        return "talkhead" if self.source is None else self.source.layout
+
+    def _in_source(self, product: str) -> SourceSequence | None:
+        """The v1 source when ``product`` comes from the v1 sequence itself, else None."""
+        if self.source is not None and self.product_dir(product) == self.sequence_dir:
+            return self.source
+        return None
 
     def product_dir(self, name: str) -> Path:
         """The folder holding product ``name`` (one of :data:`PRODUCTS`): the sequence folder
@@ -144,18 +164,26 @@ class CaptureSequence:
         return layout.sequence_dir(self.root, self.subject, self.sequence)
 
     def frame_dir(self, t: int) -> Path:
+        if self.source is not None:
+            return self.source.frame_dir(t)
         return layout.frame_dir(self.sequence_dir, t)
 
     def image_path(self, t: int, serial: str) -> Path:
+        if (src := self._in_source("images")) is not None:
+            return layouts.v1_image_path(src.frame_dir(t), serial, src.v1_suffix, self.image_ext)
         return layout.image_path(self.product_dir("images"), t, serial, self.image_ext)
 
     def alpha_path(self, t: int, serial: str) -> Path:
+        if (src := self._in_source("alpha")) is not None:
+            return layouts.v1_alpha_path(src.frame_dir(t), serial, src.v1_suffix)
         return layout.alpha_path(self.product_dir("alpha"), t, serial)
 
     def segmentation_path(self, t: int, serial: str) -> Path:
         return layout.segmentation_path(self.product_dir("segmentation"), t, serial)
 
     def precomputed_depth_path(self, t: int, serial: str) -> Path:
+        if (src := self._in_source("depth")) is not None:
+            return layouts.v1_depth_path(src.frame_dir(t), serial, src.v1_suffix)
         return layout.precomputed_depth_path(self.product_dir("depth"), t, serial)
 
     def landmarks_path(self, serial: str) -> Path:
@@ -218,16 +246,28 @@ def find_products(folders: Sequence[Path], t: int) -> dict[str, Path]:
 
 
 def _check_image_sizes(
-    cameras: dict[str, Camera], seq_dir: Path, t: int, ext: str, width: int, height: int
+    cameras: dict[str, Camera], image: Callable[[str], Path], width: int, height: int
 ) -> None:
     """A calibration's image size must be the images' (never a silent rescale)."""
     for serial, cam in cameras.items():
         if cam.width and cam.height and (cam.width, cam.height) != (width, height):
             raise CaptureError(
-                f"{layout.image_path(seq_dir, t, serial, ext)}: image is {width}x{height}, the "
+                f"{image(serial)}: image is {width}x{height}, the "
                 f"calibration says {cam.width}x{cam.height} (images rescaled after calibrating? "
                 "scale the intrinsics with them, or ingest with capture.ingest.downscale)"
             )
+
+
+def _v1_products(src: SourceSequence, t: int) -> dict[str, Path]:
+    """The products a v1 sequence holds itself (images; mattes and depth if frame ``t`` has
+    them)."""
+    found = {"images": src.sequence_dir}
+    fdir = src.frame_dir(t)
+    if any(layouts.v1_alpha_path(fdir, s, src.v1_suffix).is_file() for s in src.serials):
+        found["alpha"] = src.sequence_dir
+    if any(layouts.v1_depth_path(fdir, s, src.v1_suffix).is_file() for s in src.serials):
+        found["depth"] = src.sequence_dir
+    return found
 
 
 def _open(
@@ -237,6 +277,7 @@ def _open(
     calibration: Path,
     fps: float,
     overlays: Sequence[PathLike] = (),
+    layout_name: str = "talkhead",
 ) -> CaptureSequence:
     """Read the calibration and look at the sequence folder (no image is decoded)."""
     seq_dir = layout.sequence_dir(root, subject, sequence)
@@ -250,17 +291,38 @@ def _open(
     seq_fps, why = read_sequence_fps(seq_dir, fps)
     if why is not None:
         raise CaptureError(f"{why} ({layout.sequence_file(seq_dir)})")
-    frame_ids = list_frame_ids(seq_dir)
-    if not frame_ids:
-        raise CaptureError(f"{layout.timesteps_dir(seq_dir)}: no frame_<t> folders")
-    serials = sorted(cameras)
+    source = None
+    if layout_name == "nersemble_v1":
+        source = layouts.open_source(root, subject, sequence, layout_name)
+        frame_ids = list(source.frame_ids)
+        serials = list(source.serials)
+        products = _v1_products(source, frame_ids[0])
+        for name, folder in find_products(overlay_dirs, frame_ids[0]).items():
+            products.setdefault(name, folder)
+    else:
+        frame_ids = list_frame_ids(seq_dir)
+        if not frame_ids:
+            raise CaptureError(f"{layout.timesteps_dir(seq_dir)}: no frame_<t> folders")
+        serials = sorted(cameras)
+        products = find_products((seq_dir, *overlay_dirs), frame_ids[0])
     first = frame_ids[0]
-    products = find_products((seq_dir, *overlay_dirs), first)
-    image_dir = products.get("images", seq_dir)
+    probe = CaptureSequence(
+        root,
+        subject,
+        sequence,
+        cameras,
+        serials,
+        (),
+        seq_fps,
+        0,
+        0,
+        product_dirs=products,
+        source=source,
+    )
     image_ext, width, height = ".png", 0, 0
     for serial in serials:
         for ext in layout.IMAGE_EXTENSIONS:
-            p = layout.image_path(image_dir, first, serial, ext)
+            p = replace(probe, image_ext=ext).image_path(first, serial)
             if p.is_file():
                 image_ext = ext
                 info = read_image_header(p)
@@ -273,7 +335,8 @@ def _open(
     if not width and len(sizes) == 1:
         width, height = sizes.pop()
     elif width:
-        _check_image_sizes(cameras, image_dir, first, image_ext, width, height)
+        at = replace(probe, image_ext=image_ext)
+        _check_image_sizes(cameras, lambda s: at.image_path(first, s), width, height)
     audio_dir = products.get("audio")
     return CaptureSequence(
         root=root,
@@ -294,7 +357,27 @@ def _open(
         calibration_file=calibration,
         overlays=overlay_dirs,
         product_dirs=products,
+        source=source,
     )
+
+
+def _read_in_place(root: Path, subject: str, sequence: str, layout_name: str, validate: bool):
+    """The layout to read a sequence in: talkhead or nersemble_v1 (videos must be ingested)."""
+    if layout_name == "auto":
+        layout_name = layouts.detect_layout(root, subject, sequence)
+    if layout_name in layouts.VIDEO_LAYOUTS:
+        raise CaptureError(
+            f"{layout.sequence_dir(root, subject, sequence)}: a {layout_name} capture holds "
+            "videos; ingest it first (talkhead.preprocess.ingest.ingest_sequence)"
+        )
+    if layout_name not in ("talkhead", "nersemble_v1"):
+        raise CaptureError(f"capture.layout: unknown layout {layout_name!r}")
+    if validate and layout_name != "talkhead":
+        raise CaptureError(
+            f"{layout.sequence_dir(root, subject, sequence)}: validation reads talkhead trees; "
+            "ingest the NeRSemble v1 sequence first, or open it with validate=False"
+        )
+    return layout_name
 
 
 def open_sequence(
@@ -305,6 +388,7 @@ def open_sequence(
     validate: bool = True,
     workers: int | None = None,
     overlays: Sequence[PathLike] = (),
+    layout_name: str = "talkhead",
 ) -> CaptureSequence:
     """Open one sequence of a capture tree.
 
@@ -317,18 +401,21 @@ def open_sequence(
         workers: threads used to decode images when validating.
         overlays: sequence folders (talkhead layout) holding products the sequence lacks,
             searched in order (see :meth:`CaptureSequence.product_dir`).
+        layout_name: ``talkhead``, ``nersemble_v1`` (read in place, without its colour
+            calibration: ingest to apply it) or ``auto``; video layouts must be ingested.
 
     Raises:
         CaptureError: listing every problem found (validate=True), or naming the first
             blocking one (missing folder, unreadable calibration, no frames, images whose
-            size is not the calibration's).
+            size is not the calibration's, a video layout).
     """
     root = Path(root)
+    layout_name = _read_in_place(root, subject, sequence, layout_name, validate)
     if validate:
         problems = validate_capture(root, subject, sequence, fps=fps, workers=workers)
         _raise_if_unusable(problems, root, subject, sequence)
     calibration = layout.calibration_path(layout.subject_dir(root, subject))
-    return _open(root, subject, sequence, calibration, fps, overlays)
+    return _open(root, subject, sequence, calibration, fps, overlays, layout_name)
 
 
 def open_sequence_dir(
@@ -338,6 +425,7 @@ def open_sequence_dir(
     validate: bool = False,
     workers: int | None = None,
     overlays: Sequence[PathLike] = (),
+    layout_name: str = "talkhead",
 ) -> CaptureSequence:
     """Open one sequence from its folder and its calibration file (a workflow job's inputs).
 
@@ -355,6 +443,7 @@ def open_sequence_dir(
         workers: threads used to decode images when validating.
         overlays: sequence folders (talkhead layout) holding products the sequence lacks,
             searched in order (see :meth:`CaptureSequence.product_dir`).
+        layout_name: as for :func:`open_sequence`.
 
     Raises:
         CaptureError: the folder is not ``<root>/<subject>/sequences/<sequence>``; every
@@ -368,7 +457,8 @@ def open_sequence_dir(
         if calibration is None
         else Path(calibration)
     )
+    layout_name = _read_in_place(root, subject, sequence, layout_name, validate)
     if validate:
         problems = validate_sequence_dir(seq_dir, calib, fps=fps, workers=workers)
         _raise_if_unusable(problems, root, subject, sequence)
-    return _open(root, subject, sequence, calib, fps, overlays)
+    return _open(root, subject, sequence, calib, fps, overlays, layout_name)
