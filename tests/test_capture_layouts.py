@@ -33,7 +33,7 @@ def kits(tiny_studio, studio, tmp_path_factory):
     colour = export.example_colour_matrices(studio.serials)
     export.export_nersemble_v1(studio, root / "v1", colour=colour)
     export.export_nersemble_v2(studio, root / "v2", subject="018", colour=colour)
-    export.export_nersemble_benchmark(studio, root / "bm", subject="018")
+    export.export_sequence(studio, root / "bm", "nersemble_benchmark", subject="018")
     return {
         "talkhead": (tiny_studio.capture_root, tiny_studio.subject),
         "nersemble_v1": (root / "v1", studio.subject),

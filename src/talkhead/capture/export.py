@@ -396,3 +396,23 @@ def _write_per_serial_calibration(path: Path, cameras: Sequence[Camera]) -> None
             "intrinsics": {c.serial: c.K.tolist() for c in cameras},
         },
     )
+
+
+def export_sequence(seq: CaptureSequence, out_root: PathLike, layout_name: str, **kwargs) -> Path:
+    """Write ``seq`` in one of the published layouts (``nersemble_v1``, ``nersemble_v2``,
+    ``nersemble_benchmark``) with the keyword arguments of that layout's exporter; the
+    sequence folder written.
+
+    Raises:
+        CaptureError: an unknown layout.
+    """
+    exporters = {
+        "nersemble_v1": export_nersemble_v1,
+        "nersemble_v2": export_nersemble_v2,
+        "nersemble_benchmark": export_nersemble_benchmark,
+    }
+    if layout_name not in exporters:
+        raise CaptureError(
+            f"cannot export to layout {layout_name!r}; expected one of {sorted(exporters)}"
+        )
+    return exporters[layout_name](seq, out_root, **kwargs)
