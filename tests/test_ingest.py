@@ -233,11 +233,11 @@ def test_unequal_videos_are_trimmed_with_a_logged_count(studio, tmp_path, caplog
 
 
 def test_frame_ids_with_gaps_are_kept(studio, tmp_path):
-    seq_dir = export.export_nersemble_v1(studio, tmp_path / "v1")
+    name = "EXP-3-cheeks+nose"  # NeRSemble's sequence names hold + and -
+    seq_dir = export.export_nersemble_v1(studio, tmp_path / "v1", subject="017", sequence=name)
     shutil.rmtree(layouts.v1_frame_dir(seq_dir, studio.frame_ids[1]))
-    res = ingest_sequence(
-        tmp_path / "v1", studio.subject, studio.sequence, tmp_path / "out", progress=False
-    )
+    res = ingest_sequence(tmp_path / "v1", "017", name, tmp_path / "out", progress=False)
+    assert res.sequence_dir == layout.sequence_dir(tmp_path / "out", "017", name)
     seq = _open(res)
     assert seq.frame_ids == (studio.frame_ids[0], studio.frame_ids[2])
     t = studio.frame_ids[2]
