@@ -6,13 +6,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..config import option
+from ..config import option, section
+from .layouts import LAYOUTS
 from .masks import FACE_LABELS
 
-__all__ = ["SOURCES", "CaptureConfig", "FaceMaskConfig"]
+__all__ = [
+    "LANDMARK_SOURCES",
+    "LAYOUT_CHOICES",
+    "SOURCES",
+    "CaptureConfig",
+    "FaceMaskConfig",
+    "IngestConfig",
+]
 
 #: Values of ``capture.source``.
 SOURCES = ("synthetic", "nersemble")
+#: Values of ``capture.layout``.
+LAYOUT_CHOICES = ("auto", *LAYOUTS)
+#: Values of ``capture.landmarks``.
+LANDMARK_SOURCES = ("studio", "mediapipe")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How a capture is turned into talkhead's tree (videos decoded, colours, undistortion)."""
+
+    downscale: float = option(
+        1.0,
+        "Divide the image size by this factor at ingest (NeRSemble v1 used 2: 2200x3208 -> "
+        "1100x1604); intrinsics are scaled with the images.",
+        minimum=1,
+    )
+    fps: float = option(
+        0.0,
+        "Frame rate videos are decoded at (frame t is the frame nearest to t/fps); 0: every "
+        "frame of the video, at its own rate.",
+        exclusive_minimum=0,
+        off=0.0,
+    )
+    colour_calibration: bool = option(
+        True,
+        "Apply the capture's colour calibration (v2 color_calibration.json, v1 "
+        "color_correction/*.npy) when it ships one.",
+    )
 
 
 @dataclass(frozen=True)
@@ -31,6 +67,21 @@ class CaptureConfig:
         25.0,
         "Frame rate assumed when a sequence has no sequence.json and the sheet gives none.",
         exclusive_minimum=0,
+    )
+    layout: str = option(
+        "auto",
+        "Layout of the tree under root: auto (detect and log it), talkhead, nersemble_v1, "
+        "nersemble_v2 or nersemble_benchmark.",
+        choices=LAYOUT_CHOICES,
+    )
+    landmarks: str = option(
+        "studio",
+        "2D landmarks of the synthetic studio: studio (its simulated detector) or mediapipe "
+        "(the real detector run on its images).",
+        choices=LANDMARK_SOURCES,
+    )
+    ingest: IngestConfig = section(
+        IngestConfig, "Turning a capture into talkhead's tree (NeRSemble videos, v1 frames)."
     )
 
     SCHEMA_RULES: ClassVar[dict[str, Any]] = {

@@ -11,6 +11,12 @@ Layout::
     .../frame_<t:05d>/colmap/depth_maps/cam_<serial>.png                  optional 16-bit depth
     <root>/<subject>/sequences/<SEQ>/annotations/landmarks2D/cam_<serial>.npy   (T, 68, 3)
     <root>/<subject>/sequences/<SEQ>/audio/audio_recording.wav            (or .flac/.ogg)
+    <root>/<subject>/sequences/<SEQ>/background/cam_<serial>.png          optional plates
+    <root>/<subject>/sequences/<SEQ>/camera_params.json   calibration of an ingested sequence
+
+An ingested sequence (:func:`talkhead.preprocess.ingest.ingest_sequence`) carries its own
+calibration (undistorted, at the ingested image size) beside its frames; the published NeRSemble
+layouts are described in :mod:`talkhead.capture.layouts`.
 
 Every function here is pure: it joins names, it never looks at the disk (finding the audio
 file or listing frames is the readers' job, :mod:`talkhead.capture.readers`). Functions take
@@ -38,6 +44,7 @@ LANDMARKS_DIR = "annotations/landmarks2D"
 LANDMARKS_FILE = "cam_{serial}.npy"
 AUDIO_DIR = "audio"
 AUDIO_STEM = "audio_recording"
+BACKGROUND_DIR = "background"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -199,3 +206,18 @@ def audio_dir(sequence_dir: PathLike) -> Path:
 def audio_path(sequence_dir: PathLike, ext: str = ".wav") -> Path:
     """``<sequence_dir>/audio/audio_recording<ext>`` (ext one of :data:`AUDIO_EXTENSIONS`)."""
     return audio_dir(sequence_dir) / f"{AUDIO_STEM}{ext}"
+
+
+def background_dir(sequence_dir: PathLike) -> Path:
+    """``<sequence_dir>/background``: background plates (one image per camera, no person)."""
+    return Path(sequence_dir) / BACKGROUND_DIR
+
+
+def background_path(sequence_dir: PathLike, serial: str, ext: str = ".png") -> Path:
+    """``<sequence_dir>/background/cam_<serial><ext>``: camera ``serial``'s background plate."""
+    return background_dir(sequence_dir) / IMAGE_FILE.format(serial=serial, ext=ext)
+
+
+def sequence_calibration_file(sequence_dir: PathLike) -> Path:
+    """``<sequence_dir>/camera_params.json``: the calibration an ingested sequence carries."""
+    return Path(sequence_dir) / CALIBRATION_FILE

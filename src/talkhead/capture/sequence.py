@@ -11,6 +11,18 @@ decodes every image, so do it once, in the capture stage) and raise
 ``validate=False`` and rely on the readers (:mod:`talkhead.capture.readers`), which raise
 ``CaptureError`` naming the file on anything unreadable or malformed.
 
+Products beside the capture: a sequence may be opened with ``overlays``, further sequence
+folders in the same layout that hold products the capture lacks (mattes, 2D landmarks, facial
+segmentation, audio made by the preprocess stage, e.g.
+``results/preprocess/mattes/<subject>/sequences/<SEQ>/timesteps/frame_*/alpha_map/...``).
+:meth:`CaptureSequence.product_dir` names the first folder, the sequence itself then the
+overlays in order, that holds a product, and every path (so every reader) goes through it.
+
+A NeRSemble v1 sequence can be read in place (``layout_name="nersemble_v1"``): its images,
+mattes and depth keep v1's folder names (:mod:`talkhead.capture.layouts`), everything else comes
+from overlays; its colour calibration is applied only by ingest. Video layouts (v2, the
+benchmark kit) are ingested first (:func:`talkhead.preprocess.ingest.ingest_sequence`).
+
 Frame arguments ``t`` are frame *ids* (the number in ``frame_<t:05d>``), listed in
 :attr:`CaptureSequence.frame_ids`; arrays over time (landmarks) are indexed by position in
 that list.
@@ -19,15 +31,16 @@ that list.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import CaptureError
 from ..geometry.cameras import Camera
 from ..io import PathLike
-from . import layout
+from . import layout, layouts
 from .calibration import read_camera_params
+from .layouts import SourceSequence
 from .readers import find_audio, list_frame_ids, read_image_header, read_sequence_fps
 from .validate import (
     Problem,
@@ -38,6 +51,9 @@ from .validate import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Products :meth:`CaptureSequence.product_dir` looks up.
+PRODUCTS = ("images", "alpha", "segmentation", "depth", "landmarks", "audio", "background")
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,12 +68,19 @@ class CaptureSequence:
         frame_ids: frame ids ``t`` of the ``frame_<t:05d>`` folders, ascending.
         fps: frame rate (``sequence.json`` if present, else the default given to open).
         width, height: image size in pixels.
-        audio_path: the audio file, None when the sequence has none.
+        audio_path: the audio file (of the sequence or an overlay), None when there is none.
         image_ext: extension of the image files (".png" or ".jpg").
         has_alpha, has_segmentation, has_precomputed_depth, has_landmarks: whether the
-            sequence ships those (judged on its first frame / annotations folder).
+            sequence or one of its overlays has those (judged on the first frame / the
+            annotations folder).
         calibration_file: the calibration the cameras were read from; None means the layout's
             ``<root>/<subject>/camera_params.json`` (see :attr:`calibration_path`).
+        overlays: further sequence folders (talkhead layout) holding products the sequence
+            lacks, searched in order after the sequence itself.
+        product_dirs: ``{product: folder}`` for each product of :data:`PRODUCTS` found in the
+            sequence or an overlay (see :meth:`product_dir`).
+        source: for a NeRSemble v1 sequence read in place, where its files are (its images,
+            mattes and depth keep v1's folder names); None for talkhead's tree.
     """
 
     root: Path
@@ -76,6 +99,37 @@ class CaptureSequence:
     has_precomputed_depth: bool = False
     has_landmarks: bool = False
     calibration_file: Path | None = field(default=None, repr=False)
+    overlays: tuple[Path, ...] = field(default=(), repr=False)
+    product_dirs: dict[str, Path] = field(default_factory=dict, repr=False)
+    source: SourceSequence | None = field(default=None, repr=False)
+
+    @property
+    def layout(self) -> str:
+        """The layout the sequence is read in: ``talkhead`` or ``nersemble_v1``."""
+        return "talkhead" if self.source is None else self.source.layout
+
+    def _in_source(self, product: str) -> SourceSequence | None:
+        """The v1 source when ``product`` comes from the v1 sequence itself, else None."""
+        if self.source is not None and self.product_dir(product) == self.sequence_dir:
+            return self.source
+        return None
+
+    def product_dir(self, name: str) -> Path:
+        """The folder holding product ``name`` (one of :data:`PRODUCTS`): the sequence folder
+        if it has it, else the first overlay that has it, else the sequence folder (so that a
+        reader's error names the file the sequence lacks).
+
+        Raises:
+            ValueError: ``name`` is not a product (a programming error).
+        """
+        if name not in PRODUCTS:
+            raise ValueError(f"unknown product {name!r}; expected one of {PRODUCTS}")
+        return self.product_dirs.get(name, self.sequence_dir)
+
+    @property
+    def has_background(self) -> bool:
+        """Whether the sequence or an overlay has background plates."""
+        return "background" in self.product_dirs
 
     @property
     def n_frames(self) -> int:
@@ -110,22 +164,34 @@ class CaptureSequence:
         return layout.sequence_dir(self.root, self.subject, self.sequence)
 
     def frame_dir(self, t: int) -> Path:
+        if self.source is not None:
+            return self.source.frame_dir(t)
         return layout.frame_dir(self.sequence_dir, t)
 
     def image_path(self, t: int, serial: str) -> Path:
-        return layout.image_path(self.sequence_dir, t, serial, self.image_ext)
+        if (src := self._in_source("images")) is not None:
+            return layouts.v1_image_path(src.frame_dir(t), serial, src.v1_suffix, self.image_ext)
+        return layout.image_path(self.product_dir("images"), t, serial, self.image_ext)
 
     def alpha_path(self, t: int, serial: str) -> Path:
-        return layout.alpha_path(self.sequence_dir, t, serial)
+        if (src := self._in_source("alpha")) is not None:
+            return layouts.v1_alpha_path(src.frame_dir(t), serial, src.v1_suffix)
+        return layout.alpha_path(self.product_dir("alpha"), t, serial)
 
     def segmentation_path(self, t: int, serial: str) -> Path:
-        return layout.segmentation_path(self.sequence_dir, t, serial)
+        return layout.segmentation_path(self.product_dir("segmentation"), t, serial)
 
     def precomputed_depth_path(self, t: int, serial: str) -> Path:
-        return layout.precomputed_depth_path(self.sequence_dir, t, serial)
+        if (src := self._in_source("depth")) is not None:
+            return layouts.v1_depth_path(src.frame_dir(t), serial, src.v1_suffix)
+        return layout.precomputed_depth_path(self.product_dir("depth"), t, serial)
 
     def landmarks_path(self, serial: str) -> Path:
-        return layout.landmarks_path(self.sequence_dir, serial)
+        return layout.landmarks_path(self.product_dir("landmarks"), serial)
+
+    def background_path(self, serial: str) -> Path:
+        """The background plate of camera ``serial`` (``background/cam_<serial>.png``)."""
+        return layout.background_path(self.product_dir("background"), serial)
 
     def frame_index(self, t: int) -> int:
         """Position of frame id ``t`` in :attr:`frame_ids`."""
@@ -150,13 +216,74 @@ def _raise_if_unusable(
         )
 
 
+def _has_product(folder: Path, name: str, t: int) -> bool:
+    """Whether sequence folder ``folder`` holds product ``name`` (judged on frame ``t``)."""
+    if name == "images":
+        return layout.images_dir(folder, t).is_dir()
+    if name in layout.MAP_FILES:
+        return layout.map_dir(folder, t, name).is_dir()
+    if name == "landmarks":
+        lmk_dir = layout.landmarks_dir(folder)
+        return lmk_dir.is_dir() and any(lmk_dir.glob("cam_*.npy"))
+    if name == "audio":
+        return find_audio(folder) is not None
+    if name == "background":
+        bg = layout.background_dir(folder)
+        return bg.is_dir() and any(bg.glob("cam_*"))
+    raise ValueError(f"unknown product {name!r}")
+
+
+def find_products(folders: Sequence[Path], t: int) -> dict[str, Path]:
+    """``{product: first folder of folders holding it}`` for each product of :data:`PRODUCTS`
+    (judged on frame id ``t``); products no folder holds are left out."""
+    found: dict[str, Path] = {}
+    for name in PRODUCTS:
+        for folder in folders:
+            if _has_product(folder, name, t):
+                found[name] = folder
+                break
+    return found
+
+
+def _check_image_sizes(
+    cameras: dict[str, Camera], image: Callable[[str], Path], width: int, height: int
+) -> None:
+    """A calibration's image size must be the images' (never a silent rescale)."""
+    for serial, cam in cameras.items():
+        if cam.width and cam.height and (cam.width, cam.height) != (width, height):
+            raise CaptureError(
+                f"{image(serial)}: image is {width}x{height}, the "
+                f"calibration says {cam.width}x{cam.height} (images rescaled after calibrating? "
+                "scale the intrinsics with them, or ingest with capture.ingest.downscale)"
+            )
+
+
+def _v1_products(src: SourceSequence, t: int) -> dict[str, Path]:
+    """The products a v1 sequence holds itself (images; mattes and depth if frame ``t`` has
+    them)."""
+    found = {"images": src.sequence_dir}
+    fdir = src.frame_dir(t)
+    if any(layouts.v1_alpha_path(fdir, s, src.v1_suffix).is_file() for s in src.serials):
+        found["alpha"] = src.sequence_dir
+    if any(layouts.v1_depth_path(fdir, s, src.v1_suffix).is_file() for s in src.serials):
+        found["depth"] = src.sequence_dir
+    return found
+
+
 def _open(
-    root: Path, subject: str, sequence: str, calibration: Path, fps: float
+    root: Path,
+    subject: str,
+    sequence: str,
+    calibration: Path,
+    fps: float,
+    overlays: Sequence[PathLike] = (),
+    layout_name: str = "talkhead",
 ) -> CaptureSequence:
     """Read the calibration and look at the sequence folder (no image is decoded)."""
     seq_dir = layout.sequence_dir(root, subject, sequence)
     if not seq_dir.is_dir():
         raise CaptureError(f"{seq_dir}: sequence folder is missing")
+    overlay_dirs = tuple(Path(o) for o in overlays)
     try:
         cameras = read_camera_params(calibration)
     except (TypeError, ValueError, AttributeError) as exc:
@@ -164,15 +291,38 @@ def _open(
     seq_fps, why = read_sequence_fps(seq_dir, fps)
     if why is not None:
         raise CaptureError(f"{why} ({layout.sequence_file(seq_dir)})")
-    frame_ids = list_frame_ids(seq_dir)
-    if not frame_ids:
-        raise CaptureError(f"{layout.timesteps_dir(seq_dir)}: no frame_<t> folders")
-    serials = sorted(cameras)
+    source = None
+    if layout_name == "nersemble_v1":
+        source = layouts.open_source(root, subject, sequence, layout_name)
+        frame_ids = list(source.frame_ids)
+        serials = list(source.serials)
+        products = _v1_products(source, frame_ids[0])
+        for name, folder in find_products(overlay_dirs, frame_ids[0]).items():
+            products.setdefault(name, folder)
+    else:
+        frame_ids = list_frame_ids(seq_dir)
+        if not frame_ids:
+            raise CaptureError(f"{layout.timesteps_dir(seq_dir)}: no frame_<t> folders")
+        serials = sorted(cameras)
+        products = find_products((seq_dir, *overlay_dirs), frame_ids[0])
     first = frame_ids[0]
+    probe = CaptureSequence(
+        root,
+        subject,
+        sequence,
+        cameras,
+        serials,
+        (),
+        seq_fps,
+        0,
+        0,
+        product_dirs=products,
+        source=source,
+    )
     image_ext, width, height = ".png", 0, 0
     for serial in serials:
         for ext in layout.IMAGE_EXTENSIONS:
-            p = layout.image_path(seq_dir, first, serial, ext)
+            p = replace(probe, image_ext=ext).image_path(first, serial)
             if p.is_file():
                 image_ext = ext
                 info = read_image_header(p)
@@ -184,7 +334,10 @@ def _open(
     sizes = {(c.width, c.height) for c in cameras.values() if c.width and c.height}
     if not width and len(sizes) == 1:
         width, height = sizes.pop()
-    lmk_dir = layout.landmarks_dir(seq_dir)
+    elif width:
+        at = replace(probe, image_ext=image_ext)
+        _check_image_sizes(cameras, lambda s: at.image_path(first, s), width, height)
+    audio_dir = products.get("audio")
     return CaptureSequence(
         root=root,
         subject=subject,
@@ -195,14 +348,36 @@ def _open(
         fps=seq_fps,
         width=width,
         height=height,
-        audio_path=find_audio(seq_dir),
+        audio_path=find_audio(audio_dir) if audio_dir is not None else None,
         image_ext=image_ext,
-        has_alpha=layout.map_dir(seq_dir, first, "alpha").is_dir(),
-        has_segmentation=layout.map_dir(seq_dir, first, "segmentation").is_dir(),
-        has_precomputed_depth=layout.map_dir(seq_dir, first, "depth").is_dir(),
-        has_landmarks=lmk_dir.is_dir() and any(lmk_dir.glob("cam_*.npy")),
+        has_alpha="alpha" in products,
+        has_segmentation="segmentation" in products,
+        has_precomputed_depth="depth" in products,
+        has_landmarks="landmarks" in products,
         calibration_file=calibration,
+        overlays=overlay_dirs,
+        product_dirs=products,
+        source=source,
     )
+
+
+def _read_in_place(root: Path, subject: str, sequence: str, layout_name: str, validate: bool):
+    """The layout to read a sequence in: talkhead or nersemble_v1 (videos must be ingested)."""
+    if layout_name == "auto":
+        layout_name = layouts.detect_layout(root, subject, sequence)
+    if layout_name in layouts.VIDEO_LAYOUTS:
+        raise CaptureError(
+            f"{layout.sequence_dir(root, subject, sequence)}: a {layout_name} capture holds "
+            "videos; ingest it first (talkhead.preprocess.ingest.ingest_sequence)"
+        )
+    if layout_name not in ("talkhead", "nersemble_v1"):
+        raise CaptureError(f"capture.layout: unknown layout {layout_name!r}")
+    if validate and layout_name != "talkhead":
+        raise CaptureError(
+            f"{layout.sequence_dir(root, subject, sequence)}: validation reads talkhead trees; "
+            "ingest the NeRSemble v1 sequence first, or open it with validate=False"
+        )
+    return layout_name
 
 
 def open_sequence(
@@ -212,6 +387,8 @@ def open_sequence(
     fps: float = 25.0,
     validate: bool = True,
     workers: int | None = None,
+    overlays: Sequence[PathLike] = (),
+    layout_name: str = "talkhead",
 ) -> CaptureSequence:
     """Open one sequence of a capture tree.
 
@@ -222,17 +399,23 @@ def open_sequence(
             first (decodes every image: do it once, in the capture stage) and raise on any
             error; warnings are logged.
         workers: threads used to decode images when validating.
+        overlays: sequence folders (talkhead layout) holding products the sequence lacks,
+            searched in order (see :meth:`CaptureSequence.product_dir`).
+        layout_name: ``talkhead``, ``nersemble_v1`` (read in place, without its colour
+            calibration: ingest to apply it) or ``auto``; video layouts must be ingested.
 
     Raises:
         CaptureError: listing every problem found (validate=True), or naming the first
-            blocking one (missing folder, unreadable calibration, no frames).
+            blocking one (missing folder, unreadable calibration, no frames, images whose
+            size is not the calibration's, a video layout).
     """
     root = Path(root)
+    layout_name = _read_in_place(root, subject, sequence, layout_name, validate)
     if validate:
         problems = validate_capture(root, subject, sequence, fps=fps, workers=workers)
         _raise_if_unusable(problems, root, subject, sequence)
     calibration = layout.calibration_path(layout.subject_dir(root, subject))
-    return _open(root, subject, sequence, calibration, fps)
+    return _open(root, subject, sequence, calibration, fps, overlays, layout_name)
 
 
 def open_sequence_dir(
@@ -241,6 +424,8 @@ def open_sequence_dir(
     fps: float = 25.0,
     validate: bool = False,
     workers: int | None = None,
+    overlays: Sequence[PathLike] = (),
+    layout_name: str = "talkhead",
 ) -> CaptureSequence:
     """Open one sequence from its folder and its calibration file (a workflow job's inputs).
 
@@ -250,11 +435,15 @@ def open_sequence_dir(
     Args:
         sequence_dir: the sequence folder.
         calibration: the subject's ``camera_params.json`` (default: the layout's,
-            ``<root>/<subject>/camera_params.json``).
+            ``<root>/<subject>/camera_params.json``; an ingested sequence's is
+            :func:`~talkhead.capture.layout.sequence_calibration_file`).
         fps: frame rate used when the sequence has no ``sequence.json``.
         validate: run :func:`~talkhead.capture.validate.validate_sequence_dir` first and raise
             on any error; warnings are logged.
         workers: threads used to decode images when validating.
+        overlays: sequence folders (talkhead layout) holding products the sequence lacks,
+            searched in order (see :meth:`CaptureSequence.product_dir`).
+        layout_name: as for :func:`open_sequence`.
 
     Raises:
         CaptureError: the folder is not ``<root>/<subject>/sequences/<sequence>``; every
@@ -268,7 +457,8 @@ def open_sequence_dir(
         if calibration is None
         else Path(calibration)
     )
+    layout_name = _read_in_place(root, subject, sequence, layout_name, validate)
     if validate:
         problems = validate_sequence_dir(seq_dir, calib, fps=fps, workers=workers)
         _raise_if_unusable(problems, root, subject, sequence)
-    return _open(root, subject, sequence, calib, fps)
+    return _open(root, subject, sequence, calib, fps, overlays, layout_name)

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Shapes of OpenCV distortion vectors talkhead accepts: (k1, k2, p1, p2, k3) and the rational
+#: model (k1, k2, p1, p2, k3, k4, k5, k6).
+DISTORTION_SHAPES = ((5,), (8,))
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -23,6 +27,10 @@ class Camera:
         K: (3, 3) intrinsics in pixels.
         world_2_cam: (4, 4) rigid transform from world to camera coordinates.
         width, height: image size in pixels (0 when unknown).
+        distortion: (5,) or (8,) OpenCV distortion coefficients (k1, k2, p1, p2, k3[, k4, k5,
+            k6]), None when the images have none. :meth:`project` and :meth:`unproject` are
+            pinhole only: talkhead undistorts images once, at ingest
+            (:mod:`talkhead.preprocess.undistort`), and later stages see ``distortion=None``.
     """
 
     serial: str
@@ -30,6 +38,21 @@ class Camera:
     world_2_cam: np.ndarray
     width: int = 0
     height: int = 0
+    distortion: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.distortion is not None:
+            d = np.asarray(self.distortion, dtype=np.float64).reshape(-1)
+            if d.shape not in DISTORTION_SHAPES:
+                raise ValueError(
+                    f"camera {self.serial}: distortion must have 5 or 8 coefficients, got {d.size}"
+                )
+            object.__setattr__(self, "distortion", d)
+
+    @property
+    def has_distortion(self) -> bool:
+        """Whether the camera has a non-zero distortion."""
+        return self.distortion is not None and bool(np.any(self.distortion != 0))
 
     @property
     def R(self) -> np.ndarray:
