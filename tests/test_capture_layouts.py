@@ -14,6 +14,7 @@ import pytest
 
 from talkhead.capture import export, layout, layouts
 from talkhead.capture.calibration import read_camera_params, write_camera_params
+from talkhead.capture.depth_png import decode_depth, encode_depth
 from talkhead.capture.readers import read_alpha, read_images
 from talkhead.capture.sequence import PRODUCTS, open_sequence, open_sequence_dir
 from talkhead.errors import CaptureError
@@ -104,20 +105,18 @@ def test_v1_without_timesteps_folder_and_73fps_suffix(studio, tmp_path: Path) ->
 def test_v1_depth_bins() -> None:
     # bin 0 is "masked"; bin q >= 1 is (q - 1) * 2 m / 65534
     q = np.array([[0, 1, 2, 65535]], dtype=np.uint16)
-    np.testing.assert_allclose(
-        layouts.decode_v1_depth(q), [[0.0, 0.0, 2 / 65534, 2.0]], atol=1e-7, rtol=1e-6
-    )
+    np.testing.assert_allclose(decode_depth(q), [[0.0, 0.0, 2 / 65534, 2.0]], atol=1e-7, rtol=1e-6)
     rng = np.random.default_rng(0)
     d = rng.uniform(0.3, 1.99, (40, 30))
     d[:5] = 0.0
     d[5, :3] = np.nan
     d[6, :3] = 2.5
-    back = layouts.decode_v1_depth(layouts.encode_v1_depth(d))
+    back = decode_depth(encode_depth(d))
     ok = np.isfinite(d) & (d > 0) & (d <= 2)
     assert np.all(back[~ok] == 0)
     assert np.abs(back[ok] - d[ok]).max() <= 2 / 65534 / 2 + 1e-6
-    # a depth of exactly 0 m + one bin survives as non-masked
-    assert layouts.encode_v1_depth(np.array([[1e-9]]))[0, 0] == 1
+    # a valid depth below half a bin survives as non-masked
+    assert encode_depth(np.array([[1e-9]]))[0, 0] == 2
 
 
 def test_v1_depth_reader_names_the_file(tmp_path: Path) -> None:

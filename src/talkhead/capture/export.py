@@ -32,6 +32,7 @@ from ..geometry.cameras import Camera
 from ..io import PathLike, atomic_path, save_image, save_json, save_npz
 from . import layout, layouts
 from .calibration import write_camera_params
+from .depth_png import encode_depth
 
 if TYPE_CHECKING:
     from .sequence import CaptureSequence
@@ -250,7 +251,7 @@ def export_nersemble_v1(
                 save_image(layouts.v1_alpha_path(fdir, serial, suffix), a)
             d = depth(t, serial) if depth is not None else None
             if d is not None:
-                q = layouts.encode_v1_depth(d)
+                q = encode_depth(d, layouts.V1_MAX_DEPTH)
                 save_image(layouts.v1_depth_path(fdir, serial, suffix), q)
     if colour is not None:
         for serial in seq.serials:

@@ -26,8 +26,8 @@ v1 release notes)::
                          <p>/sequences/<SEQ>/tracking/flame2023_tracking[_v2].npz
 
 v1's 16-bit depth PNGs reserve 0 for "masked" and store depth as (q - 1) x 2 m / 65534
-(:func:`decode_v1_depth`). v1's ``color_correction`` matrices are affine maps of RGB in [0, 1]
-(``rgb @ A[:, :3].T + A[:, 3]``); v2's are Cheung-2004 matrices applied in linear RGB
+(:func:`talkhead.capture.depth_png.decode_depth`). v1's ``color_correction`` matrices are
+affine maps of RGB in [0, 1] (``rgb @ A[:, :3].T + A[:, 3]``); v2's are Cheung-2004 matrices applied in linear RGB
 (:mod:`talkhead.preprocess.colour` applies both).
 
 :func:`open_source` reads one sequence of any layout into a :class:`SourceSequence` (where its
@@ -53,6 +53,7 @@ from ..geometry.cameras import Camera
 from ..io import PathLike, load_json
 from . import layout
 from .calibration import read_camera_params
+from .depth_png import decode_depth
 
 log = logging.getLogger(__name__)
 
@@ -161,34 +162,6 @@ def v1_depth_path(frame_dir: PathLike, serial: str, suffix: str = "") -> Path:
 def v1_colour_path(subject_dir: PathLike, sequence: str, serial: str) -> Path:
     """``<p>/annotations/<SEQ>/color_correction/<serial>.npy``."""
     return Path(subject_dir) / "annotations" / sequence / V1_COLOUR_DIR / f"{serial}.npy"
-
-
-# --------------------------------------------------------------------------------------------
-# v1 depth quantisation
-# --------------------------------------------------------------------------------------------
-
-
-def decode_v1_depth(q: np.ndarray, max_depth: float = V1_MAX_DEPTH) -> np.ndarray:
-    """v1's 16-bit depth values (H, W) uint16 -> (H, W) float32 metres, 0 = masked.
-
-    Bin 0 is "masked"; bin q >= 1 is depth (q - 1) x max_depth / 65534.
-    """
-    q = np.asarray(q)
-    d = (q.astype(np.float32) - 1.0) * np.float32(max_depth / 65534.0)
-    return np.where(q > 0, d, np.float32(0.0)).astype(np.float32)
-
-
-def encode_v1_depth(depth: np.ndarray, max_depth: float = V1_MAX_DEPTH) -> np.ndarray:
-    """(H, W) metres -> v1's uint16 bins (0 = masked: non-finite, <= 0 or > max_depth).
-
-    Round-trip error at most max_depth / 65534 / 2 (0.015 mm at 2 m).
-    """
-    depth = np.asarray(depth, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
-    q = np.zeros(depth.shape, dtype=np.uint16)
-    q[ok] = (np.rint(depth[ok] / max_depth * 65534.0) + 1).astype(np.uint16)
-    return q
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,7 +586,7 @@ def read_v1_depth(path: PathLike, expected_size: tuple[int, int] | None = None) 
             f"{path}: depth is {q.shape[1]}x{q.shape[0]}, the images are "
             f"{expected_size[0]}x{expected_size[1]}"
         )
-    return decode_v1_depth(q)
+    return decode_depth(q, V1_MAX_DEPTH)
 
 
 def read_flame_tracking(path: PathLike) -> dict[str, np.ndarray]:
