@@ -27,8 +27,8 @@ v1 release notes)::
 
 v1's 16-bit depth PNGs reserve 0 for "masked" and store depth as (q - 1) x 2 m / 65534
 (:func:`talkhead.capture.depth_png.decode_depth`). v1's ``color_correction`` matrices are
-affine maps of RGB in [0, 1] (``rgb @ A[:, :3].T + A[:, 3]``); v2's are Cheung-2004 matrices applied in linear RGB
-(:mod:`talkhead.preprocess.colour` applies both).
+affine maps of RGB in [0, 1] (``rgb @ A[:, :3].T + A[:, 3]``); v2's are Cheung-2004 matrices
+applied in linear RGB (:mod:`talkhead.preprocess.colour` applies both).
 
 :func:`open_source` reads one sequence of any layout into a :class:`SourceSequence` (where its
 pieces are, its cameras, the colour matrices); talkhead's tree is opened as a
