@@ -42,6 +42,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
+include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/capture.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/points.smk"

@@ -25,6 +25,7 @@ from .flame.config import FlameFilesConfig
 from .floors import QCConfig
 from .io import PathLike
 from .points.config import BackprojectConfig
+from .preprocess.config import PreprocessConfig
 from .qc.config import ReportConfig
 from .synth.config import StudioConfig
 
@@ -61,6 +62,10 @@ class WorkflowConfig:
     )
     synthetic: StudioConfig = section(
         StudioConfig, "The embedded synthetic studio (capture.source: synthetic)."
+    )
+    preprocess: PreprocessConfig = section(
+        PreprocessConfig,
+        "What a real capture lacks: mattes, 2D landmarks, facial segmentation, audio.",
     )
     face_mask: FaceMaskConfig = section(
         FaceMaskConfig, "Which pixels count as face (depth coverage, back-projection, QC)."

@@ -108,11 +108,106 @@ def head_model_files():
     }
 
 
-# The raw capture of one sequence, as patterns: `input: **CAPTURE_INPUTS`.
-CAPTURE_INPUTS = {
-    "calibration": f"{CAPTURE_ROOT}/{{subject}}/camera_params.json",
-    "sequence": f"{CAPTURE_ROOT}/{{subject}}/sequences/{{sequence}}",
-}
+# Real captures in a published NeRSemble layout (or with a root or camera list of their own on
+# the sheet) are ingested into talkhead's tree under results/ingest/ first; a capture already in
+# talkhead's tree under capture.root is read in place. Whether the run ingests is decided once
+# for every sequence, so that each input stays a pattern.
+INGEST_ROOT = "results/ingest"
+
+
+def _source(row):
+    """(root, layout) of a real capture's sheet row; ``auto`` is detected on disk (a few stat
+    calls per sequence), and a sequence that is not there ends the run at start-up."""
+    root = row.root or config["capture"]["root"]
+    name = row.layout or config["capture"]["layout"]
+    if name == "auto":
+        from talkhead.capture.layouts import detect_layout
+        from talkhead.errors import CaptureError
+
+        try:
+            name = detect_layout(root, row.subject, row.sequence)
+        except CaptureError as exc:
+            stop(f"sample sheet {config['samples']}, line {row.line}:", exc)
+    return root, name
+
+
+ROWS = {(r.subject, r.sequence): r for r in SEQUENCES}
+SOURCES = {} if SYNTHETIC else {(r.subject, r.sequence): _source(r) for r in SEQUENCES}
+INGEST = any(
+    name != "talkhead" or root != CAPTURE_ROOT or row.cameras
+    for row, (root, name) in zip(SEQUENCES, SOURCES.values())
+)
+
+# The capture of one sequence as later stages read it, as patterns: `input: **CAPTURE_INPUTS`.
+# An ingested sequence carries its calibration inside (camera_params.json).
+if INGEST:
+    RAW_CAPTURE_INPUTS = {"sequence": f"{INGEST_ROOT}/{{subject}}/sequences/{{sequence}}"}
+else:
+    RAW_CAPTURE_INPUTS = {
+        "calibration": f"{CAPTURE_ROOT}/{{subject}}/camera_params.json",
+        "sequence": f"{CAPTURE_ROOT}/{{subject}}/sequences/{{sequence}}",
+    }
+
+# Products made by the preprocess_* rules, beside the capture (overlay folders the sequence
+# reader consults for what the capture lacks): every product for a real capture (a rule whose
+# product the capture has writes nothing), MediaPipe's landmarks for the synthetic studio when
+# capture.landmarks is mediapipe. `input: **PRODUCT_INPUTS`.
+PREPROCESS_DIR = "results/preprocess/{subject}/{sequence}"
+if not SYNTHETIC:
+    PRODUCTS = ("mattes", "landmarks", "segmentation", "audio")
+elif config["capture"]["landmarks"] == "mediapipe":
+    PRODUCTS = ("landmarks",)
+else:
+    PRODUCTS = ()
+PRODUCT_INPUTS = {name: f"{PREPROCESS_DIR}/{name}" for name in PRODUCTS}
+# The mattes product, for the rules that crop around the head (real captures only).
+MATTES_INPUT = {"mattes": PRODUCT_INPUTS["mattes"]} if "mattes" in PRODUCTS else {}
+# The capture with its products, as every stage after preprocess reads it.
+CAPTURE_INPUTS = {**RAW_CAPTURE_INPUTS, **PRODUCT_INPUTS}
+# Products the overlays replace in the capture (its own landmarks, under mediapipe).
+REPLACED_PRODUCTS = ["landmarks"] if config["capture"]["landmarks"] == "mediapipe" else []
+
+# Ground truth: the synthetic studio's, or that of a capture exported from it.
+# (the folder itself is named only in synth.smk and evaluate.smk).
+HAS_GROUND_TRUTH = SYNTHETIC or bool(config["capture"]["ground_truth"])
+
+
+def ingest_inputs(wildcards):
+    """The source of one sequence: its folder and its calibration file, where its layout
+    keeps them (v1 and talkhead: <root>/<subject>/camera_params.json; v2 and the benchmark kit:
+    <root>/<subject>/calibration/camera_params.json)."""
+    from talkhead.capture import layout, layouts
+
+    root, name = SOURCES[(wildcards.subject, wildcards.sequence)]
+    subject_dir = layout.subject_dir(root, wildcards.subject)
+    if name in ("talkhead", "nersemble_v1"):
+        calibration = layout.calibration_path(subject_dir)
+    else:
+        calibration = layouts.kit_calibration_path(subject_dir)
+    return {
+        "source": str(layout.sequence_dir(root, wildcards.subject, wildcards.sequence)),
+        "calibration": str(calibration),
+    }
+
+
+def ingest_source(wildcards):
+    """{root, layout, cameras} of one sequence, for the ingest script."""
+    root, name = SOURCES[(wildcards.subject, wildcards.sequence)]
+    cameras = ROWS[(wildcards.subject, wildcards.sequence)].cameras
+    return {"root": root, "layout": name, "cameras": list(cameras)}
+
+
+def audio_source(wildcards):
+    """The sheet's audio file of one sequence (none: the capture's own, if any)."""
+    row = ROWS[(wildcards.subject, wildcards.sequence)]
+    return {"audio": row.audio} if row.audio else {}
+
+
+def audio_offset(wildcards):
+    """The sheet's audio_offset_s of one sequence."""
+    return ROWS[(wildcards.subject, wildcards.sequence)].audio_offset_s
+
+
 # `params: fps=FPS_PARAM`: a constant unless some sequence of the sheet has its own frame rate.
 FPS_PARAM = sequence_fps if FPS else DEFAULT_FPS
 # The synthetic head model is shared by every subject: ancient() keeps a rebuild of it (same
@@ -145,6 +240,8 @@ EVALUATION_TARGETS = [
     "results/depth/{subject}/{sequence}/depth_errors.png",
     "results/points/{subject}/{sequence}/evaluation.json",
 ]
+if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true projected ones
+    EVALUATION_TARGETS.append(f"{PREPROCESS_DIR}/evaluation.json")
 
 
 def all_targets():
@@ -154,14 +251,14 @@ def all_targets():
 
 def evaluation_targets():
     """Every evaluation output of the sheet's sequences, or none without ground truth."""
-    if not SYNTHETIC:
+    if not HAS_GROUND_TRUTH:
         return []
     return [target for pattern in EVALUATION_TARGETS for target in per_sequence(pattern)]
 
 
 def sequence_targets(subject, sequence):
     """Everything of one sequence: its QC figures and, with ground truth, its evaluation."""
-    patterns = PRODUCTION_TARGETS + (EVALUATION_TARGETS if SYNTHETIC else [])
+    patterns = PRODUCTION_TARGETS + (EVALUATION_TARGETS if HAS_GROUND_TRUTH else [])
     return [pattern.format(subject=subject, sequence=sequence) for pattern in patterns]
 
 

@@ -3,6 +3,10 @@
 # beside the stage's own metrics.json; pictures of the errors go to the report.
 
 
+# The synthetic studio's ground truth, or that of a capture exported from it.
+GROUND_TRUTH = SYNTH_GROUND_TRUTH if SYNTHETIC else config["capture"]["ground_truth"]
+
+
 rule evaluate_depth:
     input:
         **CAPTURE_INPUTS,
@@ -41,3 +45,20 @@ rule evaluate_points:
         "../../envs/talkhead.yaml"
     script:
         "../scripts/evaluate_points.py"
+
+
+rule evaluate_landmarks2d:
+    input:
+        **RAW_CAPTURE_INPUTS,
+        landmarks=f"{PREPROCESS_DIR}/landmarks",
+        ground_truth=f"{GROUND_TRUTH}/{{subject}}/{{sequence}}",
+    output:
+        evaluation=f"{PREPROCESS_DIR}/evaluation.json",
+    log:
+        "logs/evaluate/{subject}/{sequence}/landmarks2d.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    params:
+        fps=FPS_PARAM,
+    script:
+        "../scripts/evaluate_landmarks2d.py"

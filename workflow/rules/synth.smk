@@ -2,7 +2,8 @@
 # a multi-view recording of it, with ground truth. Used when capture.source is "synthetic".
 # Ground truth is written here and read only by the evaluate rules (evaluate.smk).
 
-GROUND_TRUTH = "resources/synthetic/ground_truth"
+
+SYNTH_GROUND_TRUTH = "resources/synthetic/ground_truth"
 
 
 rule build_head_model:
@@ -39,7 +40,7 @@ rule render_synthetic_sequence:
         calibration=f"{SYNTH_CAPTURE}/{{subject}}/camera_params.json",
     output:
         sequence=directory(f"{SYNTH_CAPTURE}/{{subject}}/sequences/{{sequence}}"),
-        ground_truth=directory(f"{GROUND_TRUTH}/{{subject}}/{{sequence}}"),
+        ground_truth=directory(f"{SYNTH_GROUND_TRUTH}/{{subject}}/{{sequence}}"),
     log:
         "logs/synth/{subject}/{sequence}.log",
     benchmark:

@@ -43,16 +43,28 @@ def _report(kind, exc, tb):
 sys.excepthook = _report
 
 
-def job_sequence(smk, validate=False, workers=None):
-    """The capture sequence of a per-sequence job: its inputs ``sequence`` (the sequence
-    folder) and ``calibration`` (camera_params.json), as ``CAPTURE_INPUTS`` declares them, and
-    its param ``fps``."""
+#: Products the preprocess rules make, as a job's input names (CAPTURE_INPUTS in common.smk).
+PRODUCTS = ("mattes", "landmarks", "segmentation", "audio")
+
+
+def job_sequence(smk, validate=False, workers=None, overlays=True):
+    """The capture sequence of a per-sequence job, from its inputs as ``CAPTURE_INPUTS``
+    declares them: ``sequence`` (the sequence folder), ``calibration`` (camera_params.json;
+    an ingested sequence carries its own inside) and the preprocess products present among
+    the inputs (overlay folders; ``capture.landmarks: mediapipe`` puts MediaPipe's landmarks
+    before the capture's own), and its param ``fps``."""
     from talkhead.capture.sequence import open_sequence_dir
 
+    inputs = dict(smk.input.items())
+    calibration = inputs.get("calibration") or str(Path(inputs["sequence"]) / "camera_params.json")
+    folders = [inputs[name] for name in PRODUCTS if name in inputs] if overlays else []
+    replace = ["landmarks"] if folders and smk.config["capture"]["landmarks"] == "mediapipe" else []
     return open_sequence_dir(
-        smk.input.sequence,
-        smk.input.calibration,
+        inputs["sequence"],
+        calibration,
         fps=smk.params.fps,
         validate=validate,
         workers=workers,
+        overlays=folders,
+        **({"replace": replace} if replace else {}),
     )

@@ -76,9 +76,16 @@ class CaptureConfig:
     )
     landmarks: str = option(
         "studio",
-        "2D landmarks of the synthetic studio: studio (its simulated detector) or mediapipe "
-        "(the real detector run on its images).",
+        "2D landmarks: studio (the capture's own, e.g. the synthetic studio's simulated "
+        "detector; a capture without them gets MediaPipe's) or mediapipe (MediaPipe's face "
+        "mesh on the images, replacing the capture's own).",
         choices=LANDMARK_SOURCES,
+    )
+    ground_truth: str = option(
+        "",
+        "Ground truth of a capture exported from the synthetic studio (talkhead export-capture):"
+        " its folder (the ground_truth folder beside the synthetic capture) turns on the "
+        "evaluate rules; empty for a real capture.",
     )
     ingest: IngestConfig = section(
         IngestConfig, "Turning a capture into talkhead's tree (NeRSemble videos, v1 frames)."
