@@ -191,7 +191,8 @@ def test_slurm_profile_resources_hold_for_every_rule():
     assert shown["validate_capture"]["gpu"] == "0"
     # threads and the CPUs asked for agree
     for rule, threads in profile["set-threads"].items():
-        assert shown[rule]["cpus_per_task"] == str(threads), rule
+        if rule in shown:  # ingest_capture runs for real captures only
+            assert shown[rule]["cpus_per_task"] == str(threads), rule
 
 
 def test_slurm_profile_switches_to_gres_as_documented(tmp_path):
