@@ -34,7 +34,7 @@ def job_counts(out: str) -> dict[str, int]:
     """Snakemake's job-count table of a dry-run: {rule: jobs}."""
     return {
         m.group(1): int(m.group(2))
-        for m in re.finditer(r"^([a-z_]+)\s+(\d+)\s*$", out, re.M)
+        for m in re.finditer(r"^([a-z][a-z0-9_]*)\s+(\d+)\s*$", out, re.M)
         if m.group(1) != "total"
     }
 
@@ -366,3 +366,57 @@ def test_a_real_capture_has_no_evaluate_rules(tmp_path):
     assert all(counts.get(rule) == 1 for rule in PRODUCTION_RULES), counts
     assert not any(rule in counts for rule in EVALUATE_RULES), counts
     assert "render_synthetic_sequence" not in counts
+
+
+PREPROCESS_RULES = (
+    "preprocess_mattes",
+    "preprocess_landmarks",
+    "preprocess_segmentation",
+    "preprocess_audio",
+)
+
+
+def test_a_published_layout_is_ingested_then_preprocessed(tmp_path, tiny_studio):
+    """A NeRSemble v2 tree (videos, no mattes, landmarks, segmentation or audio) gets one
+    ingest job and every product rule per sequence before the stages, and with the studio's
+    ground truth, the evaluate rules (MediaPipe's landmarks included)."""
+    from talkhead.capture import export
+
+    seq = tiny_studio.open()
+    export.export_sequence(seq, tmp_path / "v2", "nersemble_v2")
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"subject\tsequence\n{seq.subject}\t{seq.sequence}\n")
+    capture = {"source": "nersemble", "root": str(tmp_path / "v2")}
+    counts = {}
+    for name, extra in (("plain", {}), ("gt", {"ground_truth": str(tiny_studio.gt_root)})):
+        (tmp_path / name).mkdir()
+        cfg = write_config(tmp_path / name, capture={**capture, **extra}, samples=str(sheet))
+        res = snakemake(
+            "-n",
+            "--quiet",
+            "rules",
+            "--directory",
+            str(tmp_path / name),
+            "-s",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(cfg),
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        counts[name] = job_counts(res.stdout + res.stderr)
+    for rule in ("ingest_capture", *PREPROCESS_RULES, *PRODUCTION_RULES):
+        assert counts["plain"].get(rule) == 1, (rule, counts["plain"])
+    assert not any(r.startswith("evaluate_") for r in counts["plain"]), counts["plain"]
+    for rule in (*EVALUATE_RULES, "evaluate_landmarks2d"):
+        assert counts["gt"].get(rule) == 1, (rule, counts["gt"])
+
+
+def test_mediapipe_landmarks_on_the_synthetic_studio_are_evaluated(tmp_path):
+    """capture.landmarks: mediapipe adds MediaPipe's landmarks (and their evaluation against
+    the truth) to the synthetic studio's DAG, and no other product or ingest."""
+    cfg = write_config(tmp_path, capture={"landmarks": "mediapipe"})
+    res = snakemake("-n", "--forceall", "--quiet", "rules", "--configfile", str(cfg))
+    counts = job_counts(res.stdout + res.stderr)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert counts.get("preprocess_landmarks") == 1 and counts.get("evaluate_landmarks2d") == 1
+    assert not {"ingest_capture", "preprocess_mattes", "preprocess_audio"} & set(counts)
