@@ -665,4 +665,6 @@ def test_workflow_prints_a_jobs_talkhead_error_once_and_logs_its_traceback(tmp_p
     one_line_matching(log, rf".* ERROR +talkhead: capture .* is not usable: {problem}")
     assert "Traceback (most recent call last)" in log
     assert not (run.work / target).exists()
-    assert not (run.work / "results").exists() or not any((run.work / "results").rglob("*.*"))
+    # the capture stage left nothing (the preprocess rules before it ran and skipped)
+    stage = run.work / "results" / "capture"
+    assert not stage.exists() or not any(stage.rglob("*.*"))
