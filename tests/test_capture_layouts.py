@@ -84,6 +84,39 @@ def test_published_files_are_where_the_kits_put_them(kits, studio) -> None:
     assert (bm / "sequences" / seq / "alpha_maps" / f"cam_{s}.mp4").is_file()
 
 
+def test_v2_plates_are_the_sequence_own_else_estimated(kits, studio, tiny_studio, tmp_path):
+    from talkhead.io import read_image
+
+    own = export.sequence_plates(studio)
+    assert list(own) == studio.serials
+    for s in studio.serials:
+        np.testing.assert_array_equal(own[s], read_image(studio.background_path(s)))
+    # the kit's BACKGROUND images are the sequence's plates (colour-inverted, JPEG)
+    colour = export.example_colour_matrices(studio.serials)
+    v2 = kits["nersemble_v2"][0] / "018"
+    estimated = export.estimate_background_plates(studio)
+    for s in studio.serials:
+        kit = read_image(layouts.v2_background_path(v2, s)).astype(int)
+        want = export.inverse_cheung3(own[s], colour[s]).astype(int)
+        assert np.abs(kit - want).mean() < 2.0
+        assert np.abs(estimated[s].astype(int) - own[s]).max() > 20  # the estimate differs
+    # without plates: estimated from the frames and mattes, per camera
+    root = tmp_path / "capture"
+    shutil.copytree(tiny_studio.capture_root, root)
+    seq_dir = layout.sequence_dir(root, studio.subject, studio.sequence)
+    layout.background_path(seq_dir, studio.serials[0]).unlink()
+    partial = export.sequence_plates(open_sequence_dir(seq_dir))
+    np.testing.assert_array_equal(partial[studio.serials[0]], estimated[studio.serials[0]])
+    np.testing.assert_array_equal(partial[studio.serials[1]], own[studio.serials[1]])
+    shutil.rmtree(layout.background_dir(seq_dir))
+    none = export.sequence_plates(open_sequence_dir(seq_dir))
+    for s in studio.serials:
+        np.testing.assert_array_equal(none[s], estimated[s])
+    for t in studio.frame_ids:
+        shutil.rmtree(layout.map_dir(seq_dir, t, "alpha"))
+    assert export.sequence_plates(open_sequence_dir(seq_dir)) == {}  # nothing to estimate from
+
+
 def test_no_layout_names_the_sequence_folder(tmp_path: Path) -> None:
     seq_dir = layout.sequence_dir(tmp_path, "001", "SEN-01")
     (seq_dir / "stuff").mkdir(parents=True)
