@@ -385,6 +385,38 @@ def test_views_without_a_face_are_counted_and_get_confidence_zero(raw_capture, t
 # --------------------------------------------------------------------------------------------
 
 
+def test_forced_products_replace_the_capture_own(small_studio, tmp_path) -> None:
+    """``force`` runs the landmarks and segmentation on a capture that ships them; opened with
+    ``replace``, the sequence reads the detected ones instead of its own."""
+    from talkhead.capture.readers import read_landmarks
+    from talkhead.capture.sequence import open_sequence_dir
+    from talkhead.preprocess.stage import run_landmarks_stage, run_segmentation_stage
+
+    seq = small_studio.open()
+    assert seq.has_landmarks and seq.has_segmentation
+    lmk_out = layout.sequence_dir(tmp_path / "landmarks", seq.subject, seq.sequence)
+    seg_out = layout.sequence_dir(tmp_path / "segmentation", seq.subject, seq.sequence)
+    assert run_landmarks_stage(seq, lmk_out)["skipped"]
+    assert run_segmentation_stage(seq, seg_out)["skipped"]
+    assert not tmp_path.joinpath("landmarks").exists()
+    assert not tmp_path.joinpath("segmentation").exists()
+    m = run_landmarks_stage(seq, lmk_out, force=True)
+    assert not m["skipped"] and m["detection_rate"] == 1.0
+    assert not run_segmentation_stage(seq, seg_out, force=True)["skipped"]
+    overlays = [lmk_out, seg_out]
+    kept = open_sequence_dir(seq.sequence_dir, overlays=overlays)
+    replaced = open_sequence_dir(
+        seq.sequence_dir, overlays=overlays, replace=["landmarks", "segmentation"]
+    )
+    detected = np.stack([np.load(layout.landmarks_path(lmk_out, s)) for s in seq.serials])
+    np.testing.assert_array_equal(read_landmarks(replaced), detected)
+    assert not np.array_equal(read_landmarks(kept), detected)
+    t = seq.frame_ids[0]
+    for s in seq.serials:
+        assert replaced.segmentation_path(t, s) == layout.segmentation_path(seg_out, t, s)
+        assert kept.segmentation_path(t, s) == layout.segmentation_path(seq.sequence_dir, t, s)
+
+
 def test_segmentation_agrees_with_the_studio(raw_capture, small_studio, detected, tmp_path) -> None:
     """Per-label IoU against the studio's LaPa maps. Measured on this capture: face (labels
     1-9) 0.84, skin 0.76, brows 0.50 / 0.57, eyes 0.48 / 0.48, nose 0.67, upper lip 0.49,
