@@ -84,6 +84,39 @@ def test_published_files_are_where_the_kits_put_them(kits, studio) -> None:
     assert (bm / "sequences" / seq / "alpha_maps" / f"cam_{s}.mp4").is_file()
 
 
+def test_v2_plates_are_the_sequence_own_else_estimated(kits, studio, tiny_studio, tmp_path):
+    from talkhead.io import read_image
+
+    own = export.sequence_plates(studio)
+    assert list(own) == studio.serials
+    for s in studio.serials:
+        np.testing.assert_array_equal(own[s], read_image(studio.background_path(s)))
+    # the kit's BACKGROUND images are the sequence's plates (colour-inverted, JPEG)
+    colour = export.example_colour_matrices(studio.serials)
+    v2 = kits["nersemble_v2"][0] / "018"
+    estimated = export.estimate_background_plates(studio)
+    for s in studio.serials:
+        kit = read_image(layouts.v2_background_path(v2, s)).astype(int)
+        want = export.inverse_cheung3(own[s], colour[s]).astype(int)
+        assert np.abs(kit - want).mean() < 2.0
+        assert np.abs(estimated[s].astype(int) - own[s]).max() > 20  # the estimate differs
+    # without plates: estimated from the frames and mattes, per camera
+    root = tmp_path / "capture"
+    shutil.copytree(tiny_studio.capture_root, root)
+    seq_dir = layout.sequence_dir(root, studio.subject, studio.sequence)
+    layout.background_path(seq_dir, studio.serials[0]).unlink()
+    partial = export.sequence_plates(open_sequence_dir(seq_dir))
+    np.testing.assert_array_equal(partial[studio.serials[0]], estimated[studio.serials[0]])
+    np.testing.assert_array_equal(partial[studio.serials[1]], own[studio.serials[1]])
+    shutil.rmtree(layout.background_dir(seq_dir))
+    none = export.sequence_plates(open_sequence_dir(seq_dir))
+    for s in studio.serials:
+        np.testing.assert_array_equal(none[s], estimated[s])
+    for t in studio.frame_ids:
+        shutil.rmtree(layout.map_dir(seq_dir, t, "alpha"))
+    assert export.sequence_plates(open_sequence_dir(seq_dir)) == {}  # nothing to estimate from
+
+
 def test_no_layout_names_the_sequence_folder(tmp_path: Path) -> None:
     seq_dir = layout.sequence_dir(tmp_path, "001", "SEN-01")
     (seq_dir / "stuff").mkdir(parents=True)
@@ -312,3 +345,110 @@ def test_v1_reads_in_place_with_products_from_overlays(kits, studio, tiny_studio
     v2_root, v2_subject = kits["nersemble_v2"]
     with pytest.raises(CaptureError, match="holds videos; ingest it first"):
         open_sequence(v2_root, v2_subject, studio.sequence, validate=False, layout_name="auto")
+
+
+def _scaled_landmarks(tiny_studio, dst_root: Path, factor: float) -> Path:
+    """An overlay with the tiny capture's landmarks scaled by ``factor`` (another resolution)."""
+    dst = _product_copy(tiny_studio, dst_root, "landmarks")
+    for f in layout.landmarks_dir(dst).glob("cam_*.npy"):
+        lm = np.load(f)
+        lm[..., :2] *= factor
+        np.save(f, lm)
+    return dst
+
+
+def test_replaced_products_come_from_the_overlays_first(kits, studio, tiny_studio, tmp_path):
+    from talkhead.capture.readers import read_landmarks
+
+    seq_dir = tiny_studio.sequence_dir
+    detected = _scaled_landmarks(tiny_studio, tmp_path / "detected", 1.01)
+    mattes = _product_copy(tiny_studio, tmp_path / "mattes", "alpha")
+    kept = open_sequence_dir(seq_dir, overlays=[mattes, detected])
+    assert kept.product_dir("landmarks") == seq_dir  # the capture's own by default
+    seq = open_sequence_dir(seq_dir, overlays=[mattes, detected], replace=["landmarks"])
+    assert seq.replace == ("landmarks",)
+    assert seq.product_dir("landmarks") == detected
+    assert seq.product_dir("alpha") == seq_dir  # not replaced: still the capture's
+    np.testing.assert_allclose(
+        read_landmarks(seq)[..., :2], read_landmarks(kept)[..., :2] * 1.01, rtol=1e-6
+    )
+    # no overlay holds it: the capture's own
+    only_mattes = open_sequence(
+        tiny_studio.capture_root,
+        studio.subject,
+        studio.sequence,
+        validate=False,
+        overlays=[mattes],
+        replace=["landmarks"],
+    )
+    assert only_mattes.product_dir("landmarks") == seq_dir
+    # a v1 sequence read in place: its own mattes replaced by an overlay's
+    v1_root, v1_subject = kits["nersemble_v1"]
+    v1 = open_sequence(
+        v1_root,
+        v1_subject,
+        studio.sequence,
+        validate=False,
+        overlays=[mattes],
+        layout_name="nersemble_v1",
+    )
+    assert v1.product_dir("alpha") == v1.sequence_dir
+    v1 = open_sequence(
+        v1_root,
+        v1_subject,
+        studio.sequence,
+        validate=False,
+        overlays=[mattes],
+        layout_name="nersemble_v1",
+        replace=["alpha"],
+    )
+    t = studio.frame_ids[0]
+    assert v1.product_dir("alpha") == mattes
+    assert v1.alpha_path(t, studio.serials[0]) == layout.alpha_path(mattes, t, studio.serials[0])
+    with pytest.raises(ValueError, match="unknown product to replace 'mattes'"):
+        open_sequence_dir(seq_dir, overlays=[mattes], replace=["mattes"])
+
+
+def test_validation_checks_products_where_the_reader_finds_them(tiny_studio, tmp_path):
+    from talkhead.capture.validate import errors_of, validate_capture, validate_sequence_dir
+
+    original = validate_sequence_dir(tiny_studio.sequence_dir)
+    assert original == []
+    seq_dir = _bare_copy(tiny_studio, tmp_path / "capture")
+    overlays = [
+        _product_copy(tiny_studio, tmp_path / name, name)
+        for name in ("alpha", "landmarks", "segmentation", "audio")
+    ]
+    bare = validate_sequence_dir(seq_dir)
+    assert {p.kind for p in bare} == {"missing_landmarks", "missing_audio"}
+    assert validate_sequence_dir(seq_dir, overlays=overlays) == original
+    root, subject, sequence = layout.split_sequence_dir(seq_dir)
+    assert validate_capture(root, subject, sequence, overlays=overlays) == original
+    seq = open_sequence_dir(seq_dir, validate=True, overlays=overlays)
+    assert seq.has_alpha and seq.has_landmarks and seq.has_segmentation and seq.audio_path
+    with pytest.raises(CaptureError, match="missing_landmarks|no 2D landmarks"):
+        open_sequence_dir(seq_dir, validate=True)
+    with pytest.raises(ValueError, match="give subject and sequence"):
+        validate_capture(root, overlays=overlays)
+    # an overlay's product is checked: landmarks of another resolution, named in the overlay
+    wrong = _scaled_landmarks(tiny_studio, tmp_path / "wrong", 0.5)
+    problems = validate_sequence_dir(seq_dir, overlays=[wrong, *overlays])
+    assert [p.kind for p in errors_of(problems)] and all(
+        p.kind == "landmarks_scale" and p.path.is_relative_to(wrong) for p in errors_of(problems)
+    )
+    with pytest.raises(CaptureError, match="landmarks"):
+        open_sequence(root, subject, sequence, overlays=[wrong, *overlays])
+    # ... and on the full capture only when it replaces the capture's own
+    assert validate_sequence_dir(tiny_studio.sequence_dir, overlays=[wrong]) == []
+    replaced = validate_sequence_dir(
+        tiny_studio.sequence_dir, overlays=[wrong], replace=["landmarks"]
+    )
+    assert {p.kind for p in errors_of(replaced)} == {"landmarks_scale"}
+    # a problem of a missing map names the overlay's folder
+    alpha_overlay = overlays[0]
+    t = tiny_studio.open().frame_ids[1]
+    shutil.rmtree(layout.map_dir(alpha_overlay, t, "alpha"))
+    missing = [
+        p for p in validate_sequence_dir(seq_dir, overlays=overlays) if p.kind == "missing_mask"
+    ]
+    assert missing and all(p.path == layout.map_dir(alpha_overlay, t, "alpha") for p in missing)

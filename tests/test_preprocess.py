@@ -51,51 +51,6 @@ class SmallStudio:
         return open_sequence(self.capture_root, self.subject, self.sequence, validate=False)
 
 
-def render_plates(studio: SmallStudio, out_dir: Path) -> None:
-    """Empty-set plates of every camera: the studio's static set (walls, shoulders) without the
-    head, with the same camera gains and sensor noise, as ``out_dir/cam_<serial>.png``."""
-    import torch
-
-    from talkhead.flame import FlameLayer, load_flame_model
-    from talkhead.io import save_image
-    from talkhead.synth.render import RenderScene, render_view
-    from talkhead.synth.studio import head_model_paths, identity_shape, stable_seed, studio_set
-
-    cfg = studio.cfg
-    seq = studio.open()
-    model_path, lmk_path, masks_path = head_model_paths(studio.head_dir)
-    model = load_flame_model(model_path, lmk_path, masks_path)
-    shape = identity_shape(cfg, studio.subject, min(cfg.n_shape, model.num_shape))
-    with torch.no_grad():
-        rest = FlameLayer(model, dtype=torch.float64)(shape=torch.as_tensor(shape[None]))
-    offset = -rest.landmarks[0].mean(0).numpy()
-    rest_world = rest.vertices[0].numpy() + offset
-    static = studio_set(
-        rest_world,
-        model.masks,
-        stable_seed(cfg.seed, studio.subject, "set"),
-        cfg.torso,
-        cfg.backdrop_distance,
-    )
-    gain_rng = np.random.default_rng(stable_seed(cfg.seed, studio.subject, "gain"))
-    gains = (
-        1.0
-        + gain_rng.normal(0.0, cfg.camera_gain_std, (seq.n_cameras, 1))
-        + gain_rng.normal(0.0, cfg.camera_gain_std / 4, (seq.n_cameras, 3))
-    )
-    scene = RenderScene(static)
-    for c, serial in enumerate(seq.serials):
-        view = render_view(
-            scene,
-            seq.cameras[serial],
-            supersample=cfg.supersample,
-            gain=gains[c],
-            noise_sigma=cfg.sensor_noise,
-            rng=np.random.default_rng([99, c]),
-        )
-        save_image(out_dir / f"cam_{serial}.png", view["rgb"])
-
-
 @pytest.fixture(scope="session")
 def small_studio(tmp_path_factory) -> SmallStudio:
     from talkhead.synth.config import StudioConfig
@@ -120,7 +75,8 @@ def small_studio(tmp_path_factory) -> SmallStudio:
 @pytest.fixture(scope="session")
 def raw_capture(small_studio, tmp_path_factory):
     """A copy of the small recording without mattes, segmentation, landmarks or audio (what
-    ingest writes), with empty-set plates in ``<sequence>/background``."""
+    ingest writes), keeping the studio's empty-set plates in ``<sequence>/background``
+    (talkhead.synth.studio.render_plates)."""
     from talkhead.capture.sequence import open_sequence
 
     root = tmp_path_factory.mktemp("raw") / "capture"
@@ -131,7 +87,7 @@ def raw_capture(small_studio, tmp_path_factory):
             shutil.rmtree(frame / layout.MAP_FILES[name][0])
     shutil.rmtree(layout.landmarks_dir(seq_dir))
     shutil.rmtree(layout.audio_dir(seq_dir))
-    render_plates(small_studio, seq_dir / "background")
+    assert len(list(layout.background_dir(seq_dir).glob("cam_*.png"))) == small_studio.cfg.n_cameras
     return open_sequence(root, small_studio.subject, small_studio.sequence, validate=False)
 
 
@@ -427,6 +383,38 @@ def test_views_without_a_face_are_counted_and_get_confidence_zero(raw_capture, t
 # --------------------------------------------------------------------------------------------
 # Segmentation
 # --------------------------------------------------------------------------------------------
+
+
+def test_forced_products_replace_the_capture_own(small_studio, tmp_path) -> None:
+    """``force`` runs the landmarks and segmentation on a capture that ships them; opened with
+    ``replace``, the sequence reads the detected ones instead of its own."""
+    from talkhead.capture.readers import read_landmarks
+    from talkhead.capture.sequence import open_sequence_dir
+    from talkhead.preprocess.stage import run_landmarks_stage, run_segmentation_stage
+
+    seq = small_studio.open()
+    assert seq.has_landmarks and seq.has_segmentation
+    lmk_out = layout.sequence_dir(tmp_path / "landmarks", seq.subject, seq.sequence)
+    seg_out = layout.sequence_dir(tmp_path / "segmentation", seq.subject, seq.sequence)
+    assert run_landmarks_stage(seq, lmk_out)["skipped"]
+    assert run_segmentation_stage(seq, seg_out)["skipped"]
+    assert not tmp_path.joinpath("landmarks").exists()
+    assert not tmp_path.joinpath("segmentation").exists()
+    m = run_landmarks_stage(seq, lmk_out, force=True)
+    assert not m["skipped"] and m["detection_rate"] == 1.0
+    assert not run_segmentation_stage(seq, seg_out, force=True)["skipped"]
+    overlays = [lmk_out, seg_out]
+    kept = open_sequence_dir(seq.sequence_dir, overlays=overlays)
+    replaced = open_sequence_dir(
+        seq.sequence_dir, overlays=overlays, replace=["landmarks", "segmentation"]
+    )
+    detected = np.stack([np.load(layout.landmarks_path(lmk_out, s)) for s in seq.serials])
+    np.testing.assert_array_equal(read_landmarks(replaced), detected)
+    assert not np.array_equal(read_landmarks(kept), detected)
+    t = seq.frame_ids[0]
+    for s in seq.serials:
+        assert replaced.segmentation_path(t, s) == layout.segmentation_path(seg_out, t, s)
+        assert kept.segmentation_path(t, s) == layout.segmentation_path(seq.sequence_dir, t, s)
 
 
 def test_segmentation_agrees_with_the_studio(raw_capture, small_studio, detected, tmp_path) -> None:

@@ -16,6 +16,7 @@ from talkhead.errors import ConfigError
 from talkhead.io import load_npz, read_image, read_wav
 from talkhead.synth.config import StudioConfig
 from talkhead.synth.studio import (
+    render_plates,
     render_sequence,
     rig_cameras,
     stable_seed,
@@ -210,6 +211,7 @@ def test_the_reader_finds_the_studio_tree_through_the_same_layout(recorded):
     }
     for s in serials:
         expected.add(layout.landmarks_path(seq_dir, s))
+        expected.add(layout.background_path(seq_dir, s))
         for t in range(T):
             expected |= {
                 layout.image_path(seq_dir, t, s),
@@ -225,7 +227,7 @@ def test_the_reader_finds_the_studio_tree_through_the_same_layout(recorded):
         assert (s_.root, s_.subject, s_.sequence) == (capture_root, SUBJ, SEQ)
         assert s_.serials == serials and s_.frame_ids == tuple(range(T)) and s_.fps == cfg.fps
         assert s_.image_size == (cfg.width, cfg.height)
-        assert s_.has_alpha and s_.has_segmentation and s_.has_landmarks
+        assert s_.has_alpha and s_.has_segmentation and s_.has_landmarks and s_.has_background
         assert not s_.has_precomputed_depth
         assert s_.audio_path == layout.audio_path(seq_dir)
         assert s_.calibration_path == layout.calibration_path(subj)
@@ -315,6 +317,34 @@ def test_ground_truth_is_consistent(recorded, head_model_dir):
         assert np.median(err) < 3 * cfg.landmark_noise_px
 
 
+def test_plates_are_the_empty_set_seen_by_each_camera(recorded, head_model_dir, tmp_path):
+    """Plates match every frame away from the head up to independent sensor noise, differ on the
+    head, and the standalone render_plates writes the same files."""
+    from scipy import ndimage
+
+    from talkhead.capture import layout
+
+    root, cfg, summary = recorded
+    seq = root / "capture" / SUBJ / "sequences" / SEQ
+    sigma = cfg.sensor_noise
+    for s in summary["serials"]:
+        plate = read_image(layout.background_path(seq, s)).astype(np.float64)
+        assert plate.shape == (cfg.height, cfg.width, 3)
+        for t in range(cfg.n_frames):
+            img = read_image(layout.image_path(seq, t, s)).astype(np.float64)
+            alpha = read_image(layout.alpha_path(seq, t, s), unchanged=True)
+            away = ~ndimage.binary_dilation(alpha > 0, iterations=2)
+            res = (img - plate)[away]
+            assert abs(res.mean()) < 0.3 * sigma  # same gains, same set
+            # two independent noise draws: residual std sigma * sqrt(2) (rounding adds a little)
+            assert 1.1 * sigma < res.std() < 1.8 * sigma
+            assert np.abs(img - plate)[alpha == 255].mean() > 8 * sigma  # no head on the plate
+    render_plates(head_model_dir, tmp_path / "capture", SUBJ, SEQ, cfg)
+    for s in summary["serials"]:
+        again = layout.background_path(layout.sequence_dir(tmp_path / "capture", SUBJ, SEQ), s)
+        assert again.read_bytes() == layout.background_path(seq, s).read_bytes()
+
+
 def test_recording_is_deterministic(recorded, head_model_dir, tmp_path):
     root, cfg, _ = recorded  # the same config again, into another folder
     render_sequence(
@@ -330,8 +360,9 @@ def test_recording_is_deterministic(recorded, head_model_dir, tmp_path):
     a = root / "capture" / SUBJ
     b = tmp_path / "capture" / SUBJ
     assert (a / "camera_params.json").read_bytes() == (b / "camera_params.json").read_bytes()
-    for t in range(cfg.n_frames):
-        rel = f"sequences/{SEQ}/timesteps/frame_{t:05d}/images"
+    for rel in [f"sequences/{SEQ}/timesteps/frame_{t:05d}/images" for t in range(cfg.n_frames)] + [
+        f"sequences/{SEQ}/background"
+    ]:
         for f in sorted((a / rel).iterdir()):
             assert np.array_equal(read_image(f), read_image(b / rel / f.name))
     for name in ("vertices.npy", "landmarks3d.npy"):

@@ -51,6 +51,87 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_capture(args: argparse.Namespace) -> int:
+    """Write one sequence of a talkhead tree in a published NeRSemble layout; exit 1 on errors."""
+    from pathlib import Path
+
+    from .capture import export, layouts
+    from .capture import layout as tree
+    from .capture.sequence import open_sequence
+
+    try:
+        found = layouts.detect_layout(args.root, args.subject, args.sequence)
+        if found != "talkhead":
+            raise TalkheadError(
+                f"{tree.sequence_dir(args.root, args.subject, args.sequence)}: a {found} capture; "
+                "export-capture reads talkhead trees (the synthetic capture, or an ingested one)"
+            )
+        seq = open_sequence(args.root, args.subject, args.sequence, validate=False)
+        subject = args.as_subject or seq.subject
+        out_seq = tree.sequence_dir(args.out, subject, seq.sequence)
+        if out_seq.resolve() == seq.sequence_dir.resolve():
+            raise TalkheadError(
+                f"{out_seq}: exporting over the sequence itself; choose another OUT or --as-subject"
+            )
+        colour_choice = args.colour_matrices
+        if colour_choice is None:
+            colour_choice = "none" if args.layout == "nersemble_benchmark" else "example"
+        if colour_choice == "example" and args.layout == "nersemble_benchmark":
+            raise TalkheadError(
+                "--colour-matrices example: the benchmark kit ships no colour calibration"
+            )
+        kwargs: dict = {"subject": subject}
+        if args.layout != "nersemble_benchmark":
+            colour = (
+                export.example_colour_matrices(seq.serials) if colour_choice == "example" else None
+            )
+            kwargs["colour"] = colour
+        n_own = sum(seq.background_path(s).is_file() for s in seq.serials)
+        if args.layout == "nersemble_v2":
+            kwargs["backgrounds"] = export.sequence_plates(seq)
+        seq_dir = export.export_sequence(seq, args.out, args.layout, **kwargs)
+        src = layouts.open_source(args.out, subject, seq.sequence, args.layout)
+    except (TalkheadError, OSError) as exc:
+        print(f"talkhead: error: {'; '.join(str(exc).splitlines())}", file=sys.stderr)
+        return 1
+    serials = list(src.serials)
+    print(f"{seq_dir}: {args.layout}, from {seq.sequence_dir}")
+    print(f"cameras: {len(serials)} ({src.calibration_path})")
+    if src.is_video:
+        print(f"frames: {seq.n_frames} at {seq.fps:g} fps, in the videos")
+        mattes = [p for s in serials if (p := src.alpha_video_path(s)) is not None]
+        folders = [f"{len(serials)} in {src.video_path(serials[0]).parent.name}/"]
+        if mattes:
+            folders.append(f"{len(mattes)} in {mattes[0].parent.name}/")
+        print(
+            f"videos: {len(serials) + len(mattes)} ({', '.join(folders)} of {src.sequence_dir}, "
+            "cam_<serial>.mp4)"
+        )
+    else:
+        mattes = ", with mattes" if src.alpha_path(src.frame_ids[0], serials[0]) else ""
+        first = Path(src.image_path(src.frame_ids[0], serials[0]))
+        print(
+            f"frames: {len(src.frame_ids)} x {len(serials)} images{mattes} "
+            f"({first.parent.parent.parent}/frame_<t>/{first.parent.name}/)"
+        )
+        print("videos: none (this layout ships image files)")
+    plates = [p for s in serials if (p := src.background_path(s)) is not None]
+    if plates:
+        origin = "the sequence's own" if n_own == len(serials) else "estimated from the frames"
+        print(f"plates: {len(plates)} ({origin}, {plates[0].parent}/)")
+    else:
+        print("plates: none")
+    if seq.audio_path is not None:
+        print(
+            f"audio: none in this layout (a sample sheet's audio column can name {seq.audio_path})"
+        )
+    if src.colour:
+        sources = sorted({str(c.source) for c in src.colour.values()})
+        where = sources[0] if len(sources) == 1 else f"{Path(sources[0]).parent}/"
+        print(f"colour: example matrices for {len(src.colour)} cameras ({where})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkhead",
@@ -97,6 +178,31 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+", help="config/config.yaml, then the files given to --configfile"
     )
     p.set_defaults(func=_check_config)
+
+    p = sub.add_parser(
+        "export-capture",
+        help="write one sequence of a talkhead tree (e.g. the synthetic capture) in a published "
+        "NeRSemble layout, to try the real-capture path; exit 1 on errors",
+    )
+    p.add_argument("root", help="talkhead capture root holding <subject>/camera_params.json")
+    p.add_argument("subject", help="subject folder name")
+    p.add_argument("sequence", help="sequence folder name")
+    p.add_argument("out", help="root of the tree to write")
+    p.add_argument(
+        "--layout",
+        required=True,
+        choices=("nersemble_v1", "nersemble_v2", "nersemble_benchmark"),
+        help="the layout to write",
+    )
+    p.add_argument("--as-subject", metavar="ID", help="subject folder name to write (v2: 018)")
+    p.add_argument(
+        "--colour-matrices",
+        choices=("example", "none"),
+        help="example: per-camera colour matrices written beside the images, which carry their "
+        "inverse (default for v1 and v2); none: no colour calibration (default, and the only "
+        "choice, for the benchmark kit)",
+    )
+    p.set_defaults(func=_export_capture)
     return parser
 
 

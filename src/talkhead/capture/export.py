@@ -9,7 +9,8 @@ ingest can be tested against known pixels, depth and colours.
 - :func:`export_nersemble_v2`: one H.264 / yuv420p mp4 per camera (PyAV, the encoder a real
   kit's videos come from), ``calibration/camera_params.json``, ``color_calibration.json``
   (Cheung-2004 matrices, 3 terms; the images carry their inverse in linear RGB, so applying
-  them restores the colours), ``sequences/BACKGROUND/image_<serial>.jpg`` plates.
+  them restores the colours), ``sequences/BACKGROUND/image_<serial>.jpg`` plates (the
+  sequence's own where it has them, else estimated from the frames and mattes).
 - :func:`export_nersemble_benchmark`: per-serial intrinsics, ``images/`` and ``alpha_maps/``
   mp4s, ``pointclouds/frame_<t:05d>.pcd`` (from depth maps, when given), and a FLAME tracking
   ``.npz`` when given.
@@ -168,6 +169,34 @@ def estimate_background_plates(seq: CaptureSequence) -> dict[str, np.ndarray]:
     return out
 
 
+def sequence_plates(seq: CaptureSequence) -> dict[str, np.ndarray]:
+    """Background plates (H, W, 3) uint8 per camera: the sequence's own
+    (:meth:`~talkhead.capture.sequence.CaptureSequence.background_path`, e.g. the synthetic
+    studio's), else, for cameras without one, :func:`estimate_background_plates` when the
+    sequence has mattes; cameras with neither are left out.
+
+    Raises:
+        CaptureError: a plate is unreadable or of another size than the images (naming it).
+    """
+    from .readers import read_image_file
+
+    own: dict[str, np.ndarray] = {}
+    for serial in seq.serials:
+        path = seq.background_path(serial)
+        if path.is_file():
+            plate = read_image_file(path)
+            if seq.width and plate.shape[:2] != (seq.height, seq.width):
+                raise CaptureError(
+                    f"{path}: background plate is {plate.shape[1]}x{plate.shape[0]}, "
+                    f"the images {seq.width}x{seq.height}"
+                )
+            own[serial] = plate
+    if len(own) == len(seq.serials) or not seq.has_alpha:
+        return own
+    estimated = estimate_background_plates(seq)
+    return {s: own.get(s, estimated[s]) for s in seq.serials}
+
+
 def _depth_source(seq: CaptureSequence, depth: DepthSource | None) -> DepthSource | None:
     if depth is not None:
         return depth
@@ -292,7 +321,8 @@ def export_nersemble_v2(
         colour: ``{serial: (3, 3)}`` Cheung-2004 matrices written to ``color_calibration.json``;
             the videos carry their inverse (linear RGB). None: no colour calibration file.
         backgrounds: ``{serial: (H, W, 3) uint8}`` plates for ``sequences/BACKGROUND/``
-            (default: :func:`estimate_background_plates`); ``{}`` writes none.
+            (default: :func:`sequence_plates`, the sequence's own, else estimated); ``{}``
+            writes none.
         crf: x264 quality of the videos.
         times: presentation times of the frames in seconds (a variable frame rate), else t/fps.
     """
@@ -312,7 +342,7 @@ def export_nersemble_v2(
             frames = (inverse_cheung3(f, np.asarray(colour[serial])) for f in frames)
         write_video(layouts.video_path(seq_dir, serial), frames, seq.fps, times=times, crf=crf)
     if backgrounds is None:
-        backgrounds = estimate_background_plates(seq)
+        backgrounds = sequence_plates(seq)
     for serial, plate in backgrounds.items():
         if colour is not None:
             plate = inverse_cheung3(plate, np.asarray(colour[serial]))

@@ -17,6 +17,8 @@ segmentation, audio made by the preprocess stage, e.g.
 ``results/preprocess/mattes/<subject>/sequences/<SEQ>/timesteps/frame_*/alpha_map/...``).
 :meth:`CaptureSequence.product_dir` names the first folder, the sequence itself then the
 overlays in order, that holds a product, and every path (so every reader) goes through it.
+Products named in ``replace`` come from the overlays first (e.g. MediaPipe landmarks replacing
+a capture's own); the lookup is :mod:`talkhead.capture.products`, shared with the validator.
 
 A NeRSemble v1 sequence can be read in place (``layout_name="nersemble_v1"``): its images,
 mattes and depth keep v1's folder names (:mod:`talkhead.capture.layouts`), everything else comes
@@ -30,9 +32,10 @@ that list.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CaptureError
@@ -41,6 +44,7 @@ from ..io import PathLike
 from . import layout, layouts
 from .calibration import read_camera_params
 from .layouts import SourceSequence
+from .products import PRODUCTS, check_product_names, find_products, resolve_products
 from .readers import find_audio, list_frame_ids, read_image_header, read_sequence_fps
 from .validate import (
     Problem,
@@ -50,10 +54,9 @@ from .validate import (
     validate_sequence_dir,
 )
 
-log = logging.getLogger(__name__)
+__all__ = ["PRODUCTS", "CaptureSequence", "find_products", "open_sequence", "open_sequence_dir"]
 
-#: Products :meth:`CaptureSequence.product_dir` looks up.
-PRODUCTS = ("images", "alpha", "segmentation", "depth", "landmarks", "audio", "background")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +80,7 @@ class CaptureSequence:
             ``<root>/<subject>/camera_params.json`` (see :attr:`calibration_path`).
         overlays: further sequence folders (talkhead layout) holding products the sequence
             lacks, searched in order after the sequence itself.
+        replace: products taken from the overlays first (then from the sequence).
         product_dirs: ``{product: folder}`` for each product of :data:`PRODUCTS` found in the
             sequence or an overlay (see :meth:`product_dir`).
         source: for a NeRSemble v1 sequence read in place, where its files are (its images,
@@ -100,6 +104,7 @@ class CaptureSequence:
     has_landmarks: bool = False
     calibration_file: Path | None = field(default=None, repr=False)
     overlays: tuple[Path, ...] = field(default=(), repr=False)
+    replace: tuple[str, ...] = field(default=(), repr=False)
     product_dirs: dict[str, Path] = field(default_factory=dict, repr=False)
     source: SourceSequence | None = field(default=None, repr=False)
 
@@ -117,7 +122,8 @@ class CaptureSequence:
     def product_dir(self, name: str) -> Path:
         """The folder holding product ``name`` (one of :data:`PRODUCTS`): the sequence folder
         if it has it, else the first overlay that has it, else the sequence folder (so that a
-        reader's error names the file the sequence lacks).
+        reader's error names the file the sequence lacks); for a product in :attr:`replace`,
+        the first overlay that has it, else the sequence folder.
 
         Raises:
             ValueError: ``name`` is not a product (a programming error).
@@ -216,35 +222,6 @@ def _raise_if_unusable(
         )
 
 
-def _has_product(folder: Path, name: str, t: int) -> bool:
-    """Whether sequence folder ``folder`` holds product ``name`` (judged on frame ``t``)."""
-    if name == "images":
-        return layout.images_dir(folder, t).is_dir()
-    if name in layout.MAP_FILES:
-        return layout.map_dir(folder, t, name).is_dir()
-    if name == "landmarks":
-        lmk_dir = layout.landmarks_dir(folder)
-        return lmk_dir.is_dir() and any(lmk_dir.glob("cam_*.npy"))
-    if name == "audio":
-        return find_audio(folder) is not None
-    if name == "background":
-        bg = layout.background_dir(folder)
-        return bg.is_dir() and any(bg.glob("cam_*"))
-    raise ValueError(f"unknown product {name!r}")
-
-
-def find_products(folders: Sequence[Path], t: int) -> dict[str, Path]:
-    """``{product: first folder of folders holding it}`` for each product of :data:`PRODUCTS`
-    (judged on frame id ``t``); products no folder holds are left out."""
-    found: dict[str, Path] = {}
-    for name in PRODUCTS:
-        for folder in folders:
-            if _has_product(folder, name, t):
-                found[name] = folder
-                break
-    return found
-
-
 def _check_image_sizes(
     cameras: dict[str, Camera], image: Callable[[str], Path], width: int, height: int
 ) -> None:
@@ -278,6 +255,7 @@ def _open(
     fps: float,
     overlays: Sequence[PathLike] = (),
     layout_name: str = "talkhead",
+    replace: Sequence[str] = (),
 ) -> CaptureSequence:
     """Read the calibration and look at the sequence folder (no image is decoded)."""
     seq_dir = layout.sequence_dir(root, subject, sequence)
@@ -296,15 +274,14 @@ def _open(
         source = layouts.open_source(root, subject, sequence, layout_name)
         frame_ids = list(source.frame_ids)
         serials = list(source.serials)
-        products = _v1_products(source, frame_ids[0])
-        for name, folder in find_products(overlay_dirs, frame_ids[0]).items():
-            products.setdefault(name, folder)
+        own = _v1_products(source, frame_ids[0])
     else:
         frame_ids = list_frame_ids(seq_dir)
         if not frame_ids:
             raise CaptureError(f"{layout.timesteps_dir(seq_dir)}: no frame_<t> folders")
         serials = sorted(cameras)
-        products = find_products((seq_dir, *overlay_dirs), frame_ids[0])
+        own = find_products([seq_dir], frame_ids[0])
+    products = resolve_products(own, overlay_dirs, frame_ids[0], replace)
     first = frame_ids[0]
     probe = CaptureSequence(
         root,
@@ -322,7 +299,7 @@ def _open(
     image_ext, width, height = ".png", 0, 0
     for serial in serials:
         for ext in layout.IMAGE_EXTENSIONS:
-            p = replace(probe, image_ext=ext).image_path(first, serial)
+            p = dataclasses.replace(probe, image_ext=ext).image_path(first, serial)
             if p.is_file():
                 image_ext = ext
                 info = read_image_header(p)
@@ -335,7 +312,7 @@ def _open(
     if not width and len(sizes) == 1:
         width, height = sizes.pop()
     elif width:
-        at = replace(probe, image_ext=image_ext)
+        at = dataclasses.replace(probe, image_ext=image_ext)
         _check_image_sizes(cameras, lambda s: at.image_path(first, s), width, height)
     audio_dir = products.get("audio")
     return CaptureSequence(
@@ -356,6 +333,7 @@ def _open(
         has_landmarks="landmarks" in products,
         calibration_file=calibration,
         overlays=overlay_dirs,
+        replace=tuple(replace),
         product_dirs=products,
         source=source,
     )
@@ -389,6 +367,7 @@ def open_sequence(
     workers: int | None = None,
     overlays: Sequence[PathLike] = (),
     layout_name: str = "talkhead",
+    replace: Sequence[str] = (),
 ) -> CaptureSequence:
     """Open one sequence of a capture tree.
 
@@ -396,26 +375,38 @@ def open_sequence(
         root: the capture root; subject, sequence: folder names.
         fps: frame rate used when the sequence has no ``sequence.json``.
         validate: run :func:`~talkhead.capture.validate.validate_capture` on this sequence
-            first (decodes every image: do it once, in the capture stage) and raise on any
-            error; warnings are logged.
+            (with its overlays) first (decodes every image: do it once, in the capture stage)
+            and raise on any error; warnings are logged.
         workers: threads used to decode images when validating.
         overlays: sequence folders (talkhead layout) holding products the sequence lacks,
             searched in order (see :meth:`CaptureSequence.product_dir`).
         layout_name: ``talkhead``, ``nersemble_v1`` (read in place, without its colour
             calibration: ingest to apply it) or ``auto``; video layouts must be ingested.
+        replace: products (of :data:`PRODUCTS`) taken from the overlays first, e.g.
+            ``("landmarks",)`` when detected landmarks replace the capture's own.
 
     Raises:
+        ValueError: an unknown product in ``replace``.
         CaptureError: listing every problem found (validate=True), or naming the first
             blocking one (missing folder, unreadable calibration, no frames, images whose
             size is not the calibration's, a video layout).
     """
     root = Path(root)
+    replace = check_product_names(replace, "product to replace")
     layout_name = _read_in_place(root, subject, sequence, layout_name, validate)
     if validate:
-        problems = validate_capture(root, subject, sequence, fps=fps, workers=workers)
+        problems = validate_capture(
+            root,
+            subject,
+            sequence,
+            fps=fps,
+            workers=workers,
+            overlays=overlays,
+            replace=replace,
+        )
         _raise_if_unusable(problems, root, subject, sequence)
     calibration = layout.calibration_path(layout.subject_dir(root, subject))
-    return _open(root, subject, sequence, calibration, fps, overlays, layout_name)
+    return _open(root, subject, sequence, calibration, fps, overlays, layout_name, replace)
 
 
 def open_sequence_dir(
@@ -426,6 +417,7 @@ def open_sequence_dir(
     workers: int | None = None,
     overlays: Sequence[PathLike] = (),
     layout_name: str = "talkhead",
+    replace: Sequence[str] = (),
 ) -> CaptureSequence:
     """Open one sequence from its folder and its calibration file (a workflow job's inputs).
 
@@ -438,14 +430,16 @@ def open_sequence_dir(
             ``<root>/<subject>/camera_params.json``; an ingested sequence's is
             :func:`~talkhead.capture.layout.sequence_calibration_file`).
         fps: frame rate used when the sequence has no ``sequence.json``.
-        validate: run :func:`~talkhead.capture.validate.validate_sequence_dir` first and raise
-            on any error; warnings are logged.
+        validate: run :func:`~talkhead.capture.validate.validate_sequence_dir` (with the
+            overlays) first and raise on any error; warnings are logged.
         workers: threads used to decode images when validating.
         overlays: sequence folders (talkhead layout) holding products the sequence lacks,
             searched in order (see :meth:`CaptureSequence.product_dir`).
         layout_name: as for :func:`open_sequence`.
+        replace: products taken from the overlays first, as for :func:`open_sequence`.
 
     Raises:
+        ValueError: an unknown product in ``replace``.
         CaptureError: the folder is not ``<root>/<subject>/sequences/<sequence>``; every
             problem found (validate=True); or the first blocking one (missing folder,
             unreadable calibration, no frames).
@@ -457,8 +451,11 @@ def open_sequence_dir(
         if calibration is None
         else Path(calibration)
     )
+    replace = check_product_names(replace, "product to replace")
     layout_name = _read_in_place(root, subject, sequence, layout_name, validate)
     if validate:
-        problems = validate_sequence_dir(seq_dir, calib, fps=fps, workers=workers)
+        problems = validate_sequence_dir(
+            seq_dir, calib, fps=fps, workers=workers, overlays=overlays, replace=replace
+        )
         _raise_if_unusable(problems, root, subject, sequence)
-    return _open(root, subject, sequence, calib, fps, overlays, layout_name)
+    return _open(root, subject, sequence, calib, fps, overlays, layout_name, replace)

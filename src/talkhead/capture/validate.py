@@ -29,6 +29,7 @@ from ..io import PathLike
 from . import checks, layout
 from .checks import Problem, errors_of
 from .masks import ALPHA_THRESHOLD, FACE_LABELS
+from .products import PRODUCTS, check_product_names, find_products, resolve_products
 from .readers import (
     find_audio,
     list_frame_ids,
@@ -343,17 +344,33 @@ class _Scan:
     images: dict[str, dict[int, Path]]  # serial -> frame -> file
     maps: dict[str, dict[str, dict[int, Path]]]  # map name -> serial -> frame -> file
     duplicates: list[tuple[Path, Path]]  # one camera's image twice in a frame (.png and .jpg)
+    dirs: dict[str, Path]  # product -> the sequence folder or overlay holding it
 
 
-def _scan_sequence(seq_dir: Path) -> _Scan:
+def _product_dirs(
+    seq_dir: Path, frames: Sequence[int], overlays: Sequence[Path], replace: Sequence[str]
+) -> dict[str, Path]:
+    """``{product: folder}`` for every product: where :mod:`talkhead.capture.products` finds
+    it (the sequence, or an overlay), else the sequence folder (so problems name its files)."""
+    if not overlays:
+        return dict.fromkeys(PRODUCTS, seq_dir)
+    t = frames[0] if frames else 0
+    found = resolve_products(find_products([seq_dir], t), overlays, t, replace)
+    return {name: found.get(name, seq_dir) for name in PRODUCTS}
+
+
+def _scan_sequence(
+    seq_dir: Path, overlays: Sequence[Path] = (), replace: Sequence[str] = ()
+) -> _Scan:
     frames = list_frame_ids(seq_dir)
+    dirs = _product_dirs(seq_dir, frames, overlays, replace)
     images: dict[str, dict[int, Path]] = defaultdict(dict)
     duplicates: list[tuple[Path, Path]] = []
     maps: dict[str, dict[str, dict[int, Path]]] = {k: defaultdict(dict) for k in layout.MAP_LAYOUT}
     map_res = {k: re.compile(rx) for k, (_, rx) in layout.MAP_LAYOUT.items()}
     for t in frames:
-        folders = [(layout.images_dir(seq_dir, t), None)] + [
-            (layout.map_dir(seq_dir, t, name), name) for name in layout.MAP_LAYOUT
+        folders = [(layout.images_dir(dirs["images"], t), None)] + [
+            (layout.map_dir(dirs[name], t, name), name) for name in layout.MAP_LAYOUT
         ]
         for d, name in folders:
             if not d.is_dir():
@@ -370,7 +387,9 @@ def _scan_sequence(seq_dir: Path) -> _Scan:
                             if before.suffix.lower() == ".png":
                                 continue  # the .png wins (it is what the others mostly are)
                         target[m.group(1)][t] = Path(entry.path)
-    return _Scan(frames, dict(images), {k: dict(v) for k, v in maps.items()}, sorted(duplicates))
+    return _Scan(
+        frames, dict(images), {k: dict(v) for k, v in maps.items()}, sorted(duplicates), dirs
+    )
 
 
 def _check_image_formats(scan: _Scan) -> list[Problem]:
@@ -643,7 +662,7 @@ def _check_images(
                 problems.append(
                     _err(
                         "missing_mask",
-                        layout.map_dir(seq_dir, missing[0], name),
+                        layout.map_dir(scan.dirs[name], missing[0], name),
                         f"{name} map of camera {serial} is missing in {len(missing)} of "
                         f"{len(scan.images[serial])} frames: {_list_frames(missing)}",
                     )
@@ -1039,13 +1058,19 @@ def _check_audio(seq_dir: Path, video_duration: float | None) -> list[Problem]:
 
 
 def _check_sequence(
-    seq_dir: Path, calib: _Calibration, fps: float, decode: bool, workers: int | None
+    seq_dir: Path,
+    calib: _Calibration,
+    fps: float,
+    decode: bool,
+    workers: int | None,
+    overlays: Sequence[Path] = (),
+    replace: Sequence[str] = (),
 ) -> list[Problem]:
     problems: list[Problem] = []
     seq_fps, why = read_sequence_fps(seq_dir, fps)
     if why is not None:
         problems.append(_err("malformed_metadata", layout.sequence_file(seq_dir), why))
-    scan = _scan_sequence(seq_dir)
+    scan = _scan_sequence(seq_dir, overlays, replace)
     if not scan.frames:
         problems.append(
             _err(
@@ -1054,23 +1079,23 @@ def _check_sequence(
                 "no frame folders (expected timesteps/frame_<t:05d>/images/)",
             )
         )
-        problems += _check_audio(seq_dir, None)
+        problems += _check_audio(scan.dirs["audio"], None)
         return problems
     serials = sorted(calib.declared) if calib.ok else sorted(scan.images)
     problems += checks.frame_ids_problems(scan.frames, layout.timesteps_dir(seq_dir))
-    problems += _check_frames(seq_dir, scan, serials, calib)
+    problems += _check_frames(scan.dirs["images"], scan, serials, calib)
     problems += _check_image_formats(scan)
     n_frames = {s: len(scan.images.get(s, {})) for s in serials}
     n_video = max(n_frames.values(), default=0)
     lmk_serials = [s for s in serials if n_frames.get(s)]
-    lmk_problems, landmarks = _load_landmarks(seq_dir, lmk_serials, scan.frames)
+    lmk_problems, landmarks = _load_landmarks(scan.dirs["landmarks"], lmk_serials, scan.frames)
     img_problems, cam_size, on_mask = _check_images(
-        seq_dir, scan, serials, calib, decode, workers, landmarks
+        scan.dirs["images"], scan, serials, calib, decode, workers, landmarks
     )
     problems += img_problems
     problems += lmk_problems
     problems += _check_landmark_positions(landmarks, cam_size, on_mask)
-    problems += _check_audio(seq_dir, n_video / seq_fps if n_video else None)
+    problems += _check_audio(scan.dirs["audio"], n_video / seq_fps if n_video else None)
     return problems
 
 
@@ -1085,6 +1110,8 @@ def validate_capture(
     fps: float = 25.0,
     decode: bool = True,
     workers: int | None = None,
+    overlays: Sequence[PathLike] = (),
+    replace: Sequence[str] = (),
 ) -> list[Problem]:
     """Check a capture tree and return every problem found (an empty list when it is usable).
 
@@ -1109,8 +1136,19 @@ def validate_capture(
         fps: frame rate assumed where a sequence has no sequence.json.
         decode: decode every image and map fully.
         workers: decoding threads (default up to 8).
+        overlays: folders (talkhead layout) holding products the sequence lacks, checked where
+            :mod:`talkhead.capture.products` finds them (one subject and sequence only).
+        replace: products taken from the overlays first.
+
+    Raises:
+        ValueError: overlays without a subject and a sequence, or an unknown product in
+            ``replace``.
     """
     root = Path(root)
+    overlay_dirs = tuple(Path(o) for o in overlays)
+    replace = check_product_names(replace, "product to replace")
+    if overlay_dirs and (subject is None or sequence is None):
+        raise ValueError("overlays belong to one sequence: give subject and sequence")
     if not root.is_dir():
         return [_err("no_subjects", root, "capture root does not exist")]
     if subject is not None:
@@ -1153,7 +1191,13 @@ def validate_capture(
                 problems.append(_err("no_sequences", seq_root, f"subject {subj} has no sequences"))
         for seq in sequences:
             problems += _check_sequence(
-                layout.sequence_dir(root, subj, seq), calib, fps, decode, workers
+                layout.sequence_dir(root, subj, seq),
+                calib,
+                fps,
+                decode,
+                workers,
+                overlay_dirs,
+                replace,
             )
     return problems
 
@@ -1164,29 +1208,39 @@ def validate_sequence_dir(
     fps: float = 25.0,
     decode: bool = True,
     workers: int | None = None,
+    overlays: Sequence[PathLike] = (),
+    replace: Sequence[str] = (),
 ) -> list[Problem]:
     """Check one sequence folder and its calibration file; every problem found.
 
     The checks of :func:`validate_capture` for one sequence, with the calibration given as a
-    file (as a workflow job declares it) instead of found under the subject folder.
+    file (as a workflow job declares it) instead of found under the subject folder. Products
+    are checked where the reader finds them (:mod:`talkhead.capture.products`): in the
+    sequence, else in the first overlay holding them (overlays first for ``replace``), so an
+    ingested sequence plus the preprocess stage's overlay folders is checked as one.
 
     Args:
         sequence_dir: ``<root>/<subject>/sequences/<sequence>``.
         calibration: the subject's ``camera_params.json`` (default: the layout's,
             ``<root>/<subject>/camera_params.json``).
         fps, decode, workers: as for :func:`validate_capture`.
+        overlays: sequence folders (talkhead layout) holding products the sequence lacks.
+        replace: products taken from the overlays first.
 
     Raises:
         CaptureError: ``sequence_dir`` is not ``<root>/<subject>/sequences/<sequence>``.
+        ValueError: an unknown product in ``replace``.
     """
     seq_dir = Path(sequence_dir)
+    overlay_dirs = tuple(Path(o) for o in overlays)
+    replace = check_product_names(replace, "product to replace")
     root, subject, sequence = layout.split_sequence_dir(seq_dir)
     if calibration is None:
         calibration = layout.calibration_path(layout.subject_dir(root, subject))
     calib, problems = _check_calibration(calibration)
     if not seq_dir.is_dir():
         return [*problems, _missing_sequence(seq_dir, subject, sequence)]
-    return problems + _check_sequence(seq_dir, calib, fps, decode, workers)
+    return problems + _check_sequence(seq_dir, calib, fps, decode, workers, overlay_dirs, replace)
 
 
 def _missing_sequence(seq_dir: Path, subject: str, sequence: str) -> Problem:

@@ -4,7 +4,9 @@ Each runner writes ONE product into its own partial talkhead-layout sequence fol
 ``out_seq_dir`` (``<out>/<subject>/sequences/<SEQ>``, paths from
 :mod:`talkhead.capture.layout`), every file atomically, and returns a flat metrics dict.
 A runner whose product the capture already ships writes nothing and returns
-``{"skipped": True, ...}``.
+``{"skipped": True, ...}`` (the landmarks and segmentation runners run anyway with
+``force=True``, for products that replace the capture's own: open the sequence with
+``replace=[...]`` to read them, :func:`talkhead.capture.sequence.open_sequence_dir`).
 
 - :func:`run_mattes_stage`: ``timesteps/frame_<t>/alpha_map/cam_<serial>.png`` (8-bit);
 - :func:`run_landmarks_stage`: ``annotations/landmarks2D/cam_<serial>.npy`` (T, 68, 3);
@@ -219,6 +221,7 @@ def run_landmarks_stage(
     out_seq_dir: PathLike,
     settings: LandmarksConfig | None = None,
     mattes_dir: PathLike | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """iBUG-68 2D landmarks of every camera and frame from MediaPipe's face mesh.
 
@@ -233,6 +236,8 @@ def run_landmarks_stage(
         seq: the sequence; out_seq_dir: the product's sequence folder.
         settings: ``preprocess.landmarks``.
         mattes_dir: the mattes product's sequence folder, if the capture has no mattes.
+        force: detect even when the capture ships 2D landmarks (``capture.landmarks:
+            mediapipe``: they replace the capture's own).
 
     Returns:
         metrics: ``skipped``, ``views``, ``failed_views``, ``detection_rate``,
@@ -240,7 +245,7 @@ def run_landmarks_stage(
         ``ms_per_view`` (median detection time), ``seconds``.
     """
     cfg = settings or LandmarksConfig()
-    if seq.has_landmarks:
+    if seq.has_landmarks and not force:
         return {"skipped": True, "reason": "the capture ships 2D landmarks"}
     t0 = time.perf_counter()
     cams = [seq.cameras[s] for s in seq.serials]
@@ -302,6 +307,7 @@ def run_segmentation_stage(
     settings: SegmentationConfig | None = None,
     landmarks_settings: LandmarksConfig | None = None,
     mattes_dir: PathLike | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Facer (LaPa) label maps of every camera and frame from the face mesh's regions
     (:func:`~talkhead.preprocess.segmentation.segment_from_mesh`); a view with no face found
@@ -312,6 +318,7 @@ def run_segmentation_stage(
         settings: ``preprocess.segmentation``.
         landmarks_settings: ``preprocess.landmarks`` (detector settings and head crop).
         mattes_dir: the mattes product's sequence folder, if the capture has no mattes.
+        force: segment even when the capture ships a segmentation (it replaces the capture's).
 
     Returns:
         metrics: ``skipped``, ``views``, ``failed_views``, ``face_fraction_mean`` (labels 1-9
@@ -319,7 +326,7 @@ def run_segmentation_stage(
     """
     cfg = settings or SegmentationConfig()
     lcfg = landmarks_settings or LandmarksConfig()
-    if seq.has_segmentation:
+    if seq.has_segmentation and not force:
         return {"skipped": True, "reason": "the capture ships a segmentation"}
     t0 = time.perf_counter()
     out = Path(out_seq_dir)

@@ -539,19 +539,71 @@ def render_view(
             )
             col[sel] = cs.reshape(-1, S, 3).mean(axis=1)
             alpha[sel] = (hs.surface == scene.target).reshape(-1, S).mean(axis=1)
-    img = col.reshape(H, W, 3) * np.asarray(gain, dtype=np.float64) * 255.0
-    if noise_sigma > 0:
-        if rng is None:
-            raise ValueError("noise_sigma > 0 needs an rng")
-        img = img + rng.normal(0.0, noise_sigma, img.shape)
     return {
-        "rgb": np.clip(np.rint(img), 0, 255).astype(np.uint8),
+        "rgb": _sensor(col.reshape(H, W, 3), gain, noise_sigma, rng),
         "alpha": np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8).reshape(H, W),
         "depth": depth.reshape(H, W),
         "normal": normal.reshape(H, W, 3),
         "labels": labels.reshape(H, W),
         "face_ids": face_ids.reshape(H, W),
     }
+
+
+def _sensor(
+    colour: np.ndarray,
+    gain: float | Sequence[float],
+    noise_sigma: float,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """(H, W, 3) uint8 of (H, W, 3) shaded colour in [0, 1]: camera gain, Gaussian sensor noise
+    (8-bit levels), rounding and clipping."""
+    img = colour * np.asarray(gain, dtype=np.float64) * 255.0
+    if noise_sigma > 0:
+        if rng is None:
+            raise ValueError("noise_sigma > 0 needs an rng")
+        img = img + rng.normal(0.0, noise_sigma, img.shape)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def render_plate(
+    camera: Camera,
+    backdrop: Backdrop,
+    adaptive: bool = True,
+    gain: float | Sequence[float] = 1.0,
+    noise_sigma: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The empty-set plate of one camera: what :func:`render_view` records with ``backdrop``
+    when nothing stands in front of it (no ray is cast; the pre-rendered colours are used).
+
+    Pixels where the set's depth jumps are averaged over the backdrop's sub-pixel rays, as
+    :func:`render_view` does (``adaptive``; else every pixel is), so that the plate equals a
+    frame's pixels away from the head up to sensor noise.
+
+    Args:
+        camera: with image size; backdrop: :func:`prerender_backdrop` of the static set for it.
+        gain, noise_sigma, rng: as for :func:`render_view`.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    Raises:
+        ValueError: the backdrop was pre-rendered for another image size, or noise without rng.
+    """
+    H, W = camera.height, camera.width
+    if backdrop.t.shape != (H * W,):
+        raise ValueError("backdrop was pre-rendered for another camera size")
+    col = backdrop.color.astype(np.float64)
+    n = backdrop.supersample
+    if n > 1 and backdrop.color_sub is not None:
+        if adaptive:
+            nothing = np.full((H, W), -1, dtype=np.int64)
+            sel = np.flatnonzero(_edge_pixels(nothing, backdrop.t.reshape(H, W)))
+        else:
+            sel = np.arange(H * W)
+        sub = backdrop.color_sub.reshape(H * W, n * n, 3)[sel].astype(np.float64)
+        col[sel] = sub.mean(axis=1)
+    return _sensor(col.reshape(H, W, 3), gain, noise_sigma, rng)
 
 
 def render_views(

@@ -2,8 +2,9 @@
 
 :func:`render_sequence` writes one sequence of a capture in the Nersemble v1 layout of
 ``docs/formats.md`` (images, alpha maps, facer segmentation, noisy 2D landmarks, a quiet
-microphone recording) and, beside it, the ground truth that only evaluation reads (true
-FLAME parameters, vertices, 3D landmarks, clean audio, phonemes, true depth and normals).
+microphone recording, empty-set background plates) and, beside it, the ground truth that only
+evaluation reads (true FLAME parameters, vertices, 3D landmarks, clean audio, phonemes, true
+depth and normals).
 
 World frame = the head model's frame (metres, y up, the face looks towards +z); the rig
 looks at ``target`` = the origin, where the face's landmark centroid sits at rest. Every
@@ -35,11 +36,13 @@ from ..io import PathLike, atomic_path, save_image, save_json, save_wav
 from . import texture as tx
 from .config import StudioConfig
 from .render import (
+    Backdrop,
     RenderScene,
     Surface,
     box_mesh,
     prerender_backdrop,
     project_landmarks,
+    render_plate,
     render_view,
     uv_sphere,
     vertex_labels_from_masks,
@@ -203,6 +206,110 @@ def studio_set(
 # --------------------------------------------------------------------------------------
 
 
+def camera_gains(cfg: StudioConfig, subject: str, n_cameras: int) -> np.ndarray:
+    """(n_cameras, 3) per-camera RGB gains of a subject's rig (seeded by its name): one
+    ~``camera_gain_std`` scalar per camera times a quarter as much per channel."""
+    rng = np.random.default_rng(stable_seed(cfg.seed, subject, "gain"))
+    return (
+        1.0
+        + rng.normal(0.0, cfg.camera_gain_std, (n_cameras, 1))
+        + rng.normal(0.0, cfg.camera_gain_std / 4, (n_cameras, 3))
+    )
+
+
+def _subject_set(
+    cfg: StudioConfig, subject: str, masks: Mapping[str, np.ndarray], rest_world: np.ndarray
+) -> list[Surface]:
+    """The static set of a subject's recordings (:func:`studio_set`, seeded by its name)."""
+    return studio_set(
+        rest_world, masks, stable_seed(cfg.seed, subject, "set"), cfg.torso, cfg.backdrop_distance
+    )
+
+
+def _write_plates(
+    seq_dir: Path,
+    cams: Sequence[Camera],
+    backdrops: Sequence[Backdrop],
+    gains: np.ndarray,
+    cfg: StudioConfig,
+    subject: str,
+    sequence: str,
+) -> list[Path]:
+    """Write each camera's plate (:func:`~talkhead.synth.render.render_plate`) to
+    ``<seq_dir>/background/cam_<serial>.png``; its sensor noise comes from its own stream, so the
+    frames' draws are the same with or without plates."""
+    plate_seed = stable_seed(cfg.seed, subject, sequence, "plates")
+    paths = []
+    for c, cam in enumerate(cams):
+        plate = render_plate(
+            cam,
+            backdrops[c],
+            gain=gains[c],
+            noise_sigma=cfg.sensor_noise,
+            rng=np.random.default_rng([plate_seed, c]),
+        )
+        paths.append(layout.background_path(seq_dir, cam.serial))
+        save_image(paths[-1], plate)
+    return paths
+
+
+def render_plates(
+    head_model_dir: PathLike,
+    capture_root: PathLike,
+    subject: str,
+    sequence: str,
+    cfg: StudioConfig | Mapping[str, Any] | None = None,
+    landmarks_path: PathLike | None = None,
+    masks_path: PathLike | None = None,
+) -> list[Path]:
+    """Record the empty-set plates of one sequence, as a real studio does before a take: the
+    subject's static set (walls, floor, shoulders) without the head, with the cameras' gains and
+    sensor noise, to ``<sequence>/background/cam_<serial>.png``
+    (:func:`~talkhead.capture.layout.background_path`).
+
+    :func:`render_sequence` writes the same files; this redoes them for a sequence recorded
+    without them. The rig is the subject's (:func:`rig_cameras`; ``camera_params.json`` is
+    written when missing).
+
+    Args:
+        head_model_dir, landmarks_path, masks_path: the head model, as for
+            :func:`render_sequence` (its rest shape places the shoulders).
+        capture_root, subject, sequence: where the sequence is.
+        cfg: :class:`StudioConfig` or a mapping of its fields.
+
+    Returns:
+        the plate files, in camera order.
+    """
+    import torch
+
+    from ..flame import FlameLayer, load_flame_model
+
+    cfg = cfg if isinstance(cfg, StudioConfig) else from_mapping(StudioConfig, cfg, "synthetic")
+    model_path, landmarks_path, masks_path = head_model_paths(
+        head_model_dir, landmarks_path, masks_path
+    )
+    model = load_flame_model(
+        model_path, landmarks_path, masks_path if masks_path.is_file() else None
+    )
+    cams = write_rig(layout.subject_dir(capture_root, subject), cfg, subject)
+    shape = identity_shape(cfg, subject, min(cfg.n_shape, model.num_shape))
+    with torch.no_grad():
+        rest = FlameLayer(model, dtype=torch.float64)(shape=torch.as_tensor(shape[None]))
+    offset = -rest.landmarks[0].mean(0).numpy()  # as in render_sequence
+    rest_world = rest.vertices[0].numpy() + offset
+    scene = RenderScene(_subject_set(cfg, subject, model.masks, rest_world))
+    backdrops = [prerender_backdrop(scene, cam, supersample=cfg.supersample) for cam in cams]
+    return _write_plates(
+        layout.sequence_dir(capture_root, subject, sequence),
+        cams,
+        backdrops,
+        camera_gains(cfg, subject, len(cams)),
+        cfg,
+        subject,
+        sequence,
+    )
+
+
 def write_head_model_for(cfg: StudioConfig | Mapping[str, Any], model_path: PathLike) -> Path:
     """Build the synthetic head for ``cfg`` (seed, n_shape, n_expression) and write its files.
 
@@ -298,7 +405,8 @@ def render_sequence(
     Writes, under ``capture_root/<subject>/``: ``camera_params.json`` (if missing) and
     ``sequences/<sequence>/`` with ``sequence.json``, ``timesteps/frame_<t:05d>/{images,
     alpha_map,facer_segmentation_masks}/...png``, ``annotations/landmarks2D/cam_<serial>.npy``
-    (T, 68, 3) and ``audio/audio_recording.wav``; under ``gt_root/<subject>/<sequence>/``
+    (T, 68, 3), ``audio/audio_recording.wav`` and the empty-set plates
+    ``background/cam_<serial>.png`` (:func:`render_plates`); under ``gt_root/<subject>/<sequence>/``
     the ground truth (true FLAME parameters, meshes, landmarks, clean audio, phonemes and
     per-frame depth and normals) through
     :class:`~talkhead.evaluation.ground_truth.GroundTruthWriter`.
@@ -391,24 +499,14 @@ def render_sequence(
         model.v_template, faces, model.masks, stable_seed(cfg.seed, subject, "texture")
     )
     labels = vertex_labels_from_masks(model.masks, model.num_vertices)
-    static = studio_set(
-        rest_world,
-        model.masks,
-        stable_seed(cfg.seed, subject, "set"),
-        cfg.torso,
-        cfg.backdrop_distance,
-    )
-    gain_rng = np.random.default_rng(stable_seed(cfg.seed, subject, "gain"))
-    gains = (
-        1.0
-        + gain_rng.normal(0.0, cfg.camera_gain_std, (len(cams), 1))
-        + gain_rng.normal(0.0, cfg.camera_gain_std / 4, (len(cams), 3))
-    )
+    static = _subject_set(cfg, subject, model.masks, rest_world)
+    gains = camera_gains(cfg, subject, len(cams))
     sensor_seed = stable_seed(cfg.seed, subject, sequence, "sensor")
 
     # --- frames: the static set is shaded once per camera, the head every frame
     static_scene = RenderScene(static)
     backdrops = [prerender_backdrop(static_scene, cam, supersample=cfg.supersample) for cam in cams]
+    _write_plates(seq_dir, cams, backdrops, gains, cfg, subject, sequence)
     visible = np.zeros((len(cams), T, landmarks.shape[1]), dtype=bool)
     for c, cam in enumerate(cams):
         for t in range(T):
