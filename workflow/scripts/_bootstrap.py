@@ -66,5 +66,5 @@ def job_sequence(smk, validate=False, workers=None, overlays=True):
         validate=validate,
         workers=workers,
         overlays=folders,
-        **({"replace": replace} if replace else {}),
+        replace=replace,
     )

@@ -16,7 +16,7 @@ with log_to(snakemake.log[0]) as log:
     cfg = from_mapping(PreprocessConfig, snakemake.params.preprocess, "preprocess")
     seq = job_sequence(snakemake)  # the mattes product, if any, for the head crop
     force = "landmarks" in snakemake.params.replace
-    metrics = run_landmarks_stage(seq, out, cfg.landmarks, **({"force": True} if force else {}))
+    metrics = run_landmarks_stage(seq, out, cfg.landmarks, force=force)
     out.mkdir(parents=True, exist_ok=True)
     save_metrics(out / "metrics.json", metrics)
     log.info("landmarks: %s", metrics)

@@ -108,7 +108,8 @@ def run_mattes_stage(
         out_seq_dir: the product's sequence folder.
         settings: ``preprocess.mattes``.
         background_dir: folder of ``cam_<serial>.png`` plates (default:
-            ``<sequence>/background``, see :data:`BACKGROUND_DIR`).
+            ``background/`` of the sequence, or of the overlay holding the plates; see
+            :data:`BACKGROUND_DIR`).
 
     Returns:
         metrics: ``skipped``, ``method`` (per camera: ``background`` or ``selfie``, joined),
@@ -124,7 +125,9 @@ def run_mattes_stage(
         return {"skipped": True, "reason": "the capture ships alpha mattes"}
     t0 = time.perf_counter()
     bg_dir = (
-        Path(background_dir) if background_dir is not None else seq.sequence_dir / BACKGROUND_DIR
+        Path(background_dir)
+        if background_dir is not None
+        else seq.product_dir("background") / BACKGROUND_DIR
     )
     plates: dict[str, np.ndarray] = {}
     if cfg.method != "selfie":
