@@ -1,0 +1,352 @@
+"""Property tests (hypothesis) of the geometry functions: round trips, agreement of the numpy and
+torch versions, invariances under a rigid motion of the whole scene, and exact recovery by
+triangulation, on generated rotations, cameras and points."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from talkhead.geometry.cameras import (
+    Camera,
+    intrinsics_from_fov,
+    invert_rigid,
+    look_at,
+    pixel_grid,
+    project,
+    ring_rig,
+    transform_points,
+    unproject,
+)
+from talkhead.geometry.depth_maps import crop_pixel_rays, depth_to_points, pixel_rays
+from talkhead.geometry.rotations import (
+    axis_angle_to_matrix,
+    batch_rodrigues,
+    matrix_to_axis_angle,
+)
+from talkhead.geometry.triangulation import triangulate_points
+
+FAST = settings(max_examples=50, deadline=None)
+
+unit = st.tuples(*[st.floats(-1, 1)] * 3).map(np.array).filter(lambda v: np.linalg.norm(v) > 0.1)
+unit = unit.map(lambda v: v / np.linalg.norm(v))
+angles = st.one_of(
+    st.floats(0.0, math.pi - 1e-3),
+    st.floats(1e-7, 1e-4),  # the small-angle series of batch_rodrigues
+    st.floats(math.pi - 0.3, math.pi - 1e-3),  # the near-pi branch of matrix_to_axis_angle
+)
+axis_angles = st.builds(lambda k, a: k * a, unit, angles)
+
+
+def rigid(aa: np.ndarray, t) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_rotvec(aa).as_matrix()  # an independent construction
+    T[:3, 3] = t
+    return T
+
+
+translations = st.tuples(*[st.floats(-2, 2)] * 3).map(np.array)
+rigids = st.builds(rigid, axis_angles, translations)
+intrinsics = st.builds(
+    lambda fx, fy, s, cx, cy: np.array([[fx, s, cx], [0, fy, cy], [0, 0, 1.0]]),
+    st.floats(100, 2000),
+    st.floats(100, 2000),
+    st.floats(-5, 5),
+    st.floats(0, 640),
+    st.floats(0, 480),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rotations
+
+
+@FAST
+@given(axis_angles)
+def test_axis_angle_matrix_round_trip(aa):
+    R = axis_angle_to_matrix(aa)
+    # (below 1e-12 rad the identity, exactly)
+    np.testing.assert_allclose(R, Rotation.from_rotvec(aa).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-14)
+    assert np.linalg.det(R) == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(matrix_to_axis_angle(R), aa, atol=1e-9)
+
+
+@FAST
+@given(unit, angles)
+def test_rotation_turns_by_the_angle_about_the_axis_right_handed(k, angle):
+    R = axis_angle_to_matrix(k * angle)
+    np.testing.assert_allclose(R @ k, k, atol=1e-14)  # the axis is fixed
+    v = np.cross(k, [0.3, -0.5, 0.8])
+    assume(np.linalg.norm(v) > 0.1)
+    v /= np.linalg.norm(v)
+    w = R @ v
+    assert v @ w == pytest.approx(math.cos(angle), abs=1e-12)
+    assert np.cross(v, w) @ k == pytest.approx(math.sin(angle), abs=1e-12)
+
+
+@FAST
+@given(st.lists(axis_angles, min_size=1, max_size=6))
+def test_numpy_and_torch_rotations_agree(aas):
+    aa = np.stack(aas)
+    expected = axis_angle_to_matrix(aa)
+    got = batch_rodrigues(torch.tensor(aa, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-12, rtol=0)
+    # any leading shape in numpy
+    np.testing.assert_allclose(axis_angle_to_matrix(aa[None, :, None])[0, :, 0], expected)
+    np.testing.assert_allclose(matrix_to_axis_angle(expected[None])[0], aa, atol=1e-9)
+
+
+@pytest.mark.parametrize("angle", [0.0, 1e-13, 3e-5, 9e-5, 1.5e-4, 1e-3, 0.5])
+def test_small_angles_are_exact_in_both_versions(angle):
+    """Near zero, within a few ulps of scipy (the Taylor terms matter at 1e-13)."""
+    k = np.array([0.48, -0.6, 0.64])
+    aa = k * angle
+    expected = Rotation.from_rotvec(aa).as_matrix()
+    if angle >= 1e-12:  # below, numpy returns the identity exactly (documented)
+        np.testing.assert_allclose(axis_angle_to_matrix(aa), expected, atol=4e-16, rtol=0)
+    got = batch_rodrigues(torch.tensor(aa[None], dtype=torch.float64))[0].numpy()
+    np.testing.assert_allclose(got, expected, atol=4e-16, rtol=0)
+    np.testing.assert_allclose(matrix_to_axis_angle(expected), aa, atol=1e-16, rtol=1e-12)
+
+
+def test_rotation_by_pi_keeps_the_axis_up_to_sign():
+    for k in np.eye(3).tolist() + [[0.6, 0.0, 0.8], [0.0, -0.6, 0.8], [0.48, -0.6, 0.64]]:
+        k = np.asarray(k)
+        back = matrix_to_axis_angle(axis_angle_to_matrix(np.pi * k))
+        assert np.linalg.norm(back) == pytest.approx(np.pi, abs=1e-9)
+        assert abs(back @ k) == pytest.approx(np.pi, abs=1e-9)
+
+
+def test_rotation_shapes_are_checked():
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
+        axis_angle_to_matrix(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3, 3\)"):
+        matrix_to_axis_angle(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        batch_rodrigues(torch.zeros(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cameras: projection and back-projection
+
+
+@FAST
+@given(intrinsics, rigids, st.floats(0, 640), st.floats(0, 480), st.floats(0.1, 5.0))
+def test_unproject_then_project_is_the_identity(K, T, u, v, depth):
+    X = unproject(np.array([u, v]), np.array(depth), K, T)
+    uv, z = project(X, K, T)
+    np.testing.assert_allclose(uv, [u, v], atol=1e-7)
+    assert z == pytest.approx(depth, rel=1e-12)
+    # the pinhole formula, written out
+    x, y, zc = transform_points(T, X)
+    expected = [K[0, 0] * x / zc + K[0, 1] * y / zc + K[0, 2], K[1, 1] * y / zc + K[1, 2]]
+    np.testing.assert_allclose(uv, expected, atol=1e-7)
+
+
+@FAST
+@given(rigids)
+def test_invert_rigid_and_camera_centre(T):
+    np.testing.assert_allclose(T @ invert_rigid(T), np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(invert_rigid(np.stack([T, T]))[1] @ T, np.eye(4), atol=1e-12)
+    cam = Camera("c", np.eye(3), T)
+    np.testing.assert_allclose(transform_points(T, cam.center), 0, atol=1e-12)
+    np.testing.assert_allclose(cam.cam_2_world[:3, 3], cam.center, atol=1e-12)
+    np.testing.assert_allclose(cam.R, T[:3, :3])
+    np.testing.assert_allclose(cam.t, T[:3, 3])
+
+
+@FAST
+@given(rigids, intrinsics, rigids, st.integers(0, 2**32 - 1))
+def test_projections_are_invariant_to_moving_the_whole_scene(T, K, G, seed):
+    """Moving the world by G (points G p, cameras world_2_cam G^-1) changes no pixel."""
+    pts = np.random.default_rng(seed).uniform(-0.3, 0.3, (20, 3))
+    pts = transform_points(invert_rigid(T), pts + [0, 0, 1.5])  # in front of the camera
+    cam, moved = Camera("a", K, T), Camera("a", K, T @ invert_rigid(G))
+    uv0, z0 = cam.project(pts)
+    uv1, z1 = moved.project(transform_points(G, pts))
+    np.testing.assert_allclose(uv1, uv0, atol=1e-7)
+    np.testing.assert_allclose(z1, z0, atol=1e-10)
+    np.testing.assert_allclose(moved.center, transform_points(G, cam.center), atol=1e-10)
+    np.testing.assert_allclose(moved.unproject(uv0, z0), transform_points(G, pts), atol=1e-9)
+
+
+@FAST
+@given(intrinsics, rigids, st.integers(2, 7), st.integers(2, 6), st.integers(0, 2**32 - 1))
+def test_depth_maps_back_project_to_their_pixels(K, T, H, W, seed):
+    rng = np.random.default_rng(seed)
+    depth = rng.uniform(0.2, 3.0, (H, W))
+    depth[rng.random((H, W)) < 0.3] = 0.0
+    depth[0, 0] = np.nan
+    mask = rng.random((H, W)) < 0.8
+    points, uv = depth_to_points(depth, K, T, mask)
+    keep = np.isfinite(depth) & (depth > 0) & mask
+    assert len(points) == keep.sum()
+    rows, cols = np.nonzero(keep)  # row-major order
+    np.testing.assert_array_equal(uv, np.stack([cols, rows], axis=1))
+    back, z = project(points, K, T)
+    np.testing.assert_allclose(back, uv, atol=1e-7)
+    np.testing.assert_allclose(z, depth[rows, cols], rtol=1e-12)
+    # rays: camera-frame points at z = 1, the same as unprojecting the pixel grid
+    rays = pixel_rays(K, H, W)
+    grid = pixel_grid(W, H)
+    assert grid.shape == (H, W, 2)
+    np.testing.assert_array_equal(grid[rows, cols], uv)
+    np.testing.assert_allclose(rays, unproject(grid, np.ones((H, W)), K, np.eye(4)), atol=1e-12)
+    # the torch crops are the same rays
+    Kinv = torch.tensor(np.linalg.inv(K))[None].repeat(2, 1, 1)
+    x0, y0 = torch.tensor([0, W // 2]), torch.tensor([H // 2, 0])
+    crops = crop_pixel_rays(Kinv, x0, y0, H - H // 2, W - W // 2).numpy()
+    np.testing.assert_allclose(crops[0], rays[H // 2 :, : W - W // 2], atol=1e-12)
+    np.testing.assert_allclose(crops[1], rays[: H - H // 2, W // 2 :], atol=1e-12)
+
+
+@FAST
+@given(
+    st.tuples(*[st.floats(-2, 2)] * 3).map(np.array),
+    st.tuples(*[st.floats(-0.5, 0.5)] * 3).map(np.array),
+    st.integers(8, 640),
+    st.integers(8, 480),
+    st.floats(20, 120),
+)
+def test_look_at_puts_the_target_at_the_principal_point(eye, target, width, height, fov):
+    assume(np.linalg.norm(target - eye) > 0.2)
+    d = (target - eye) / np.linalg.norm(target - eye)
+    assume(abs(d[1]) < 0.95)  # up = +y must not be the viewing direction
+    K = intrinsics_from_fov(width, height, fov)
+    T = look_at(eye, target)
+    np.testing.assert_allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(T[:3, :3]) == pytest.approx(1.0)
+    uv, z = project(target, K, T)
+    np.testing.assert_allclose(uv, [(width - 1) / 2, (height - 1) / 2], atol=1e-6)
+    assert z == pytest.approx(np.linalg.norm(target - eye))
+    above, _ = project(target + [0, 0.05, 0], K, T)
+    assert above[1] < uv[1]  # world +y is up in the image
+    # the half field of view lands on the image's left and right edges
+    edge = math.tan(math.radians(fov) / 2)
+    np.testing.assert_allclose(
+        project(np.array([[edge, 0, 1], [-edge, 0, 1]]), K, np.eye(4))[0][:, 0],
+        [width - 0.5, -0.5],
+        atol=1e-9,
+    )
+
+
+def test_ring_rig_spreads_cameras_on_a_sphere_looking_at_the_target():
+    target = np.array([0.1, -0.2, 0.3])
+    cams = ring_rig(
+        5, 64, 48, 30.0, radius=1.3, yaw_span_deg=100, pitch_deg=(-8, 12), target=target
+    )
+    assert [c.serial for c in cams] == [str(220700191 + i) for i in range(5)]
+    for i, cam in enumerate(cams):
+        rel = cam.center - target
+        assert np.linalg.norm(rel) == pytest.approx(1.3)
+        assert math.degrees(math.asin(rel[1] / 1.3)) == pytest.approx((-8, 12)[i % 2])
+        uv, _ = cam.project(target)
+        np.testing.assert_allclose(uv, [31.5, 23.5], atol=1e-9)
+        assert (cam.width, cam.height) == (64, 48)
+    yaw = [math.degrees(math.atan2(c.center[0] - 0.1, c.center[2] - 0.3)) for c in cams]
+    np.testing.assert_allclose(yaw, np.linspace(-50, 50, 5), atol=1e-9)
+    (single,) = ring_rig(1, 64, 48, 30.0)
+    np.testing.assert_allclose(
+        single.center, [0, math.sin(math.radians(-10)), math.cos(math.radians(-10))]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Triangulation
+
+
+def cameras_around(rng: np.random.Generator, n: int) -> list[Camera]:
+    cams = []
+    for i in range(n):
+        yaw, pitch = rng.uniform(-1.2, 1.2), rng.uniform(-0.4, 0.4)
+        eye = 1.2 * np.array(
+            [np.sin(yaw) * np.cos(pitch), np.sin(pitch), np.cos(yaw) * np.cos(pitch)]
+        )
+        K = intrinsics_from_fov(640, 480, rng.uniform(25, 60))
+        cams.append(Camera(str(i), K, look_at(eye, rng.normal(0, 0.02, 3)), 640, 480))
+    return cams
+
+
+@FAST
+@given(st.integers(2, 6), st.integers(1, 12), st.integers(0, 2**32 - 1))
+def test_triangulation_of_exact_projections_recovers_the_points(C, N, seed):
+    rng = np.random.default_rng(seed)
+    cams = cameras_around(rng, C)
+    X = rng.uniform(-0.1, 0.1, (N, 3))
+    uv = np.stack([c.project(X)[0] for c in cams])
+    conf = rng.uniform(0.2, 1.0, (C, N))
+    points, valid = triangulate_points(uv, conf, cams)
+    assert valid.all()
+    np.testing.assert_allclose(points, X, atol=1e-8)
+    # the same scene moved rigidly: the points move with it
+    G = rigid(rng.normal(size=3), rng.normal(size=3))
+    moved = [Camera(c.serial, c.K, c.world_2_cam @ invert_rigid(G)) for c in cams]
+    points2, valid2 = triangulate_points(uv, conf, moved)
+    assert valid2.all()
+    np.testing.assert_allclose(points2, transform_points(G, X), atol=1e-7)
+
+
+@FAST
+@given(st.integers(4, 6), st.integers(0, 2**32 - 1))
+def test_triangulation_drops_an_outlier_view_and_unusable_observations(C, seed):
+    rng = np.random.default_rng(seed)
+    cams = cameras_around(rng, C)
+    X = rng.uniform(-0.1, 0.1, (3, 3))
+    uv = np.stack([c.project(X)[0] for c in cams])
+    conf = np.ones((C, 3))
+    uv[0, 0] += [40.0, -30.0]  # a wrong detection in view 0 of point 0
+    conf[1:, 1] = 0.05  # point 1: one usable view only (the others below min_conf)
+    uv[:, 2] = np.nan  # point 2: no finite observation
+    points, valid = triangulate_points(uv, conf, cams, min_conf=0.1, max_reproj_px=4.0)
+    assert valid.tolist() == [True, False, False]
+    np.testing.assert_allclose(points[0], X[0], atol=1e-8)
+    assert np.isnan(points[1:]).all()
+
+
+@FAST
+@given(st.integers(3, 6), st.integers(0, 2**32 - 1))
+def test_triangulated_noisy_points_minimise_the_weighted_reprojection_error(C, seed):
+    """With pixel noise the result is the least-squares point: no small step lowers the
+    confidence-weighted squared reprojection error."""
+    rng = np.random.default_rng(seed)
+    cams = cameras_around(rng, C)
+    X = rng.uniform(-0.1, 0.1, (4, 3))
+    uv = np.stack([c.project(X)[0] for c in cams]) + rng.normal(0, 0.7, (C, 4, 2))
+    conf = rng.uniform(0.3, 1.0, (C, 4))
+    points, valid = triangulate_points(uv, conf, cams, max_reproj_px=6.0)
+    assert valid.all()
+
+    def cost(P):
+        return sum(
+            (conf[c, :, None] ** 2 * (cam.project(P)[0] - uv[c]) ** 2).sum(-1)
+            for c, cam in enumerate(cams)
+        )
+
+    best = cost(points)
+    for step in np.concatenate([np.eye(3), -np.eye(3)]) * 2e-5:
+        assert np.all(cost(points + step) >= best - 1e-9 * (1 + best))
+    assert np.linalg.norm(points - X, axis=1).max() < 0.01
+
+
+def test_triangulation_refuses_mismatched_shapes_and_needs_two_views():
+    from talkhead.errors import DepthError
+
+    cams = ring_rig(3, 64, 48, 30.0)
+    with pytest.raises(DepthError, match="expected uv"):
+        triangulate_points(np.zeros((2, 5, 2)), np.ones((2, 5)), cams)
+    with pytest.raises(DepthError, match="expected uv"):
+        triangulate_points(np.zeros((3, 5, 2)), np.ones((3, 4)), cams)
+    with pytest.raises(DepthError, match="no cameras"):
+        triangulate_points(np.zeros((0, 5, 2)), np.ones((0, 5)), [])
+    bad = [Camera("x", np.full((3, 3), np.nan), np.eye(4)), cams[1]]
+    with pytest.raises(DepthError, match="NaN"):
+        triangulate_points(np.zeros((2, 1, 2)), np.ones((2, 1)), bad)
+    points, valid = triangulate_points(np.zeros((1, 2, 2)), np.ones((1, 2)), cams[:1])
+    assert not valid.any() and np.isnan(points).all()
