@@ -32,7 +32,8 @@ from talkhead.geometry.rotations import (
 )
 from talkhead.geometry.triangulation import triangulate_points
 
-FAST = settings(max_examples=50, deadline=None)
+# Derandomized: the same examples on every run (stable for CI and for benchmarks/mutation.py).
+FAST = settings(max_examples=50, deadline=None, derandomize=True)
 
 unit = st.tuples(*[st.floats(-1, 1)] * 3).map(np.array).filter(lambda v: np.linalg.norm(v) > 0.1)
 unit = unit.map(lambda v: v / np.linalg.norm(v))
@@ -332,7 +333,7 @@ def test_triangulated_noisy_points_minimise_the_weighted_reprojection_error(C, s
     best = cost(points)
     for step in np.concatenate([np.eye(3), -np.eye(3)]) * 2e-5:
         assert np.all(cost(points + step) >= best - 1e-9 * (1 + best))
-    assert np.linalg.norm(points - X, axis=1).max() < 0.01
+    assert np.linalg.norm(points - X, axis=1).max() < 0.03  # 0.7 px noise, baselines vary
 
 
 def test_triangulation_refuses_mismatched_shapes_and_needs_two_views():
