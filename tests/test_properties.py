@@ -351,3 +351,42 @@ def test_triangulation_refuses_mismatched_shapes_and_needs_two_views():
         triangulate_points(np.zeros((2, 1, 2)), np.ones((2, 1)), bad)
     points, valid = triangulate_points(np.zeros((1, 2, 2)), np.ones((1, 2)), cams[:1])
     assert not valid.any() and np.isnan(points).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Point-to-mesh distance
+
+
+def triangle_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """Distance of ``p`` to triangle abc, by brute force over a fine barycentric grid refined
+    by the closest points on the edges and the plane (independent of open3d)."""
+    n = np.cross(b - a, c - a)
+    n /= np.linalg.norm(n)
+    q = p - ((p - a) @ n) * n  # projection on the plane
+    M = np.stack([b - a, c - a], axis=1)
+    s, t = np.linalg.lstsq(M, q - a, rcond=None)[0]
+    candidates = []
+    if s >= 0 and t >= 0 and s + t <= 1:
+        candidates.append(q)
+    for u, v in ((a, b), (b, c), (c, a)):
+        w = np.clip((p - u) @ (v - u) / ((v - u) @ (v - u)), 0.0, 1.0)
+        candidates.append(u + w * (v - u))
+    return min(np.linalg.norm(p - x) for x in candidates)
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20))
+def test_point_to_mesh_distance_of_a_tetrahedron(seed, n):
+    from talkhead.geometry.mesh_distance import point_to_mesh_distance
+
+    rng = np.random.default_rng(seed)
+    verts = np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1]]) + rng.normal(
+        0, 0.01, (4, 3)
+    )
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    pts = rng.uniform(-0.1, 0.2, (n, 3))
+    got = point_to_mesh_distance(pts, verts, faces)
+    assert got.shape == (n,) and got.dtype == np.float64
+    expected = [min(triangle_distance(p, *verts[f]) for f in faces) for p in pts]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert point_to_mesh_distance(np.zeros((0, 3)), verts, faces).shape == (0,)
