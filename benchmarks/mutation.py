@@ -20,6 +20,13 @@ Examples::
     python benchmarks/mutation.py geometry points flame --jobs 2
     python benchmarks/mutation.py flame --survivors   # also list each surviving mutant
     python benchmarks/mutation.py flame --keep /tmp/m # keep the mutmut folder for `mutmut show`
+    python benchmarks/mutation.py flame --recheck /tmp/m/flame  # survivors against today's tests
+
+``--recheck FOLDER`` takes a folder kept by ``--keep``, replaces its tests with the working
+tree's and runs each mutant that was not killed again (``MUTANT_UNDER_TEST=<name> pytest`` in
+the mutated copy, the package's tests, first failure stops): minutes instead of a full run
+while new tests are written for the survivors. The figures printed are the full run's with the
+rechecked mutants' new statuses; a full run confirms them.
 """
 
 from __future__ import annotations
@@ -28,11 +35,13 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,6 +182,49 @@ def run_package(package: str, jobs: int, keep: Path | None) -> dict[str, str]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def mutmut_results(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    res = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_results(res.stdout)
+
+
+def recheck(folder: Path, package: str, jobs: int) -> dict[str, str]:
+    """Statuses of a kept mutmut ``folder`` with its surviving mutants run again against the
+    working tree's tests (see the module docstring)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    statuses = mutmut_results(folder, env)
+    mutated = folder / "mutants"
+    shutil.rmtree(mutated / "tests")
+    shutil.copytree(ROOT / "tests", mutated / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    tests = [t for t in PACKAGES[package]["tests"] if (ROOT / t).exists()]
+
+    def run_one(name: str) -> tuple[str, str]:
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+        try:
+            res = subprocess.run(
+                [*cmd, "-m", "not slow", *tests],
+                cwd=mutated,
+                env={**env, "MUTANT_UNDER_TEST": name, "PYTHONPATH": "src"},
+                capture_output=True,
+                timeout=300,
+            )
+        except subprocess.TimeoutExpired:
+            return name, "timeout"
+        return name, {0: "survived", 1: "killed", 3: "killed"}.get(res.returncode, "suspicious")
+
+    again = [n for n, s in statuses.items() if s not in ("killed", "timeout")]
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        statuses.update(pool.map(run_one, again))
+    return statuses
+
+
 def row(name: str, counts: Counter) -> str:
     total = sum(counts.values())
     score = 100 * (counts["killed"] + counts["timeout"]) / total if total else float("nan")
@@ -187,16 +239,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
     parser.add_argument("--keep", type=Path, help="copy each package's mutmut folder here")
+    parser.add_argument(
+        "--recheck", type=Path, help="a folder kept by --keep: rerun its survivors (one package)"
+    )
     args = parser.parse_args(argv)
+    # A terminated run still removes its temporary folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     unknown = sorted(set(args.packages) - set(PACKAGES))
     if unknown:
         parser.error(f"unknown package(s) {unknown}; choose from {sorted(PACKAGES)}")
+    if args.recheck is not None and len(args.packages) != 1:
+        parser.error("--recheck takes the one package its folder was made for")
     print("| file | killed | survived | timeout | no tests | other | total | killed % |")
     print("|---|---|---|---|---|---|---|---|")
     survivors: list[str] = []
     for package in args.packages:
         start = time.perf_counter()
-        statuses = run_package(package, args.jobs, args.keep)
+        if args.recheck is not None:
+            statuses = recheck(args.recheck, package, args.jobs)
+        else:
+            statuses = run_package(package, args.jobs, args.keep)
         by_file: dict[str, Counter] = defaultdict(Counter)
         for name, status in statuses.items():
             by_file[file_of(name)][status] += 1

@@ -390,3 +390,93 @@ def test_point_to_mesh_distance_of_a_tetrahedron(seed, n):
     expected = [min(triangle_distance(p, *verts[f]) for f in faces) for p in pts]
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert point_to_mesh_distance(np.zeros((0, 3)), verts, faces).shape == (0,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normals of depth maps
+
+
+@FAST
+@given(
+    st.integers(1, 9), st.integers(1, 9), st.sampled_from([1, 3, 5, 7]), st.integers(0, 2**32 - 1)
+)
+def test_box_filter_is_the_mean_over_the_window_inside_the_image(H, W, window, seed):
+    from talkhead.geometry.normals import box_filter
+
+    x = np.random.default_rng(seed).normal(size=(2, H, W))
+    got = box_filter(torch.tensor(x), window).numpy()
+    r = window // 2
+    expected = np.empty_like(x)
+    for i in range(H):
+        for j in range(W):
+            block = x[:, max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1]
+            expected[:, i, j] = block.mean(axis=(1, 2))
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def sphere_depth(K: np.ndarray, H: int, W: int, centre, radius: float):
+    """z-depth of the near side of a sphere and its true outward normals (camera frame)."""
+    rays = pixel_rays(K, H, W)
+    c = np.asarray(centre, float)
+    a = (rays * rays).sum(-1)
+    b = -2 * rays @ c
+    disc = b * b - 4 * a * (c @ c - radius**2)
+    hit = disc > 0
+    t = np.where(hit, (-b - np.sqrt(np.where(hit, disc, 0))) / (2 * a), 0.0)
+    normal = (rays * t[..., None] - c) / radius
+    return np.where(hit, t, 0.0), np.where(hit[..., None], normal, 0.0)
+
+
+def test_both_normal_estimators_follow_a_sphere_and_skip_invalid_pixels():
+    """Normals of a sphere facing the camera, within the estimators' accuracy; pixels without
+    depth, and pixels with no valid neighbour along a row or column, get no normal."""
+    from talkhead.geometry.normals import (
+        normals_from_depth_finite_differences,
+        normals_from_depth_plane_fit,
+    )
+
+    H, W = 40, 48
+    K = intrinsics_from_fov(W, H, 30.0)
+    depth, truth = sphere_depth(K, H, W, (0.0, 0.0, 1.0), 0.25)
+    depth[18:22, 20:24] = 0.0  # a hole
+    depth[29:31, :] = 0.0  # a band across the sphere
+    valid = depth > 0
+    fd = normals_from_depth_finite_differences(depth, K)
+    angle = np.degrees(np.arccos(np.clip((fd * truth).sum(-1), -1, 1)))
+    inner = valid.copy()
+    inner[[0, -1]] = inner[:, [0, -1]] = False
+    assert np.all(fd[~valid] == 0)
+    assert np.median(angle[inner]) < 0.5
+    has = np.any(fd != 0, axis=-1)
+    assert has.sum() > 0.9 * valid.sum()
+    assert np.all((fd[has] * (pixel_rays(K, H, W)[has])).sum(-1) < 0)  # facing the camera
+    lonely = np.zeros((H, W))
+    lonely[10, 10] = 1.0  # a single valid pixel: no tangent, no normal
+    assert np.all(normals_from_depth_finite_differences(lonely, K) == 0)
+
+    pf = normals_from_depth_plane_fit(torch.tensor(depth)[None], torch.tensor(K), 5)[0].numpy()
+    angle = np.degrees(np.arccos(np.clip((pf * truth).sum(-1), -1, 1)))
+    assert np.all(pf[~valid] == 0)
+    assert np.median(angle[valid]) < 2.0
+    # batched with each map's own intrinsics: the same normals as one at a time
+    K2 = intrinsics_from_fov(W, H, 40.0)
+    depth2, _ = sphere_depth(K2, H, W, (0.05, 0.0, 0.9), 0.2)
+    both = normals_from_depth_plane_fit(
+        torch.tensor(np.stack([depth, depth2])), torch.tensor(np.stack([K, K2])), 5
+    ).numpy()
+    one = normals_from_depth_plane_fit(torch.tensor(depth2)[None], torch.tensor(K2), 5)[0]
+    np.testing.assert_allclose(both[0], pf, atol=1e-6)
+    np.testing.assert_allclose(both[1], one.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(("n_valid", "has_normal"), [(6, True), (5, False)])
+def test_plane_fit_needs_six_valid_pixels_in_the_window(n_valid, has_normal):
+    from talkhead.geometry.normals import normals_from_depth_plane_fit
+
+    K = intrinsics_from_fov(9, 9, 40.0)
+    depth = np.zeros((9, 9))
+    window = [(4, 4), (3, 3), (3, 4), (3, 5), (4, 3), (4, 5), (5, 3), (5, 4)]
+    for i, j in window[:n_valid]:
+        depth[i, j] = 1.0 + 0.01 * i - 0.02 * j
+    n = normals_from_depth_plane_fit(torch.tensor(depth)[None], torch.tensor(K), 3)[0, 4, 4]
+    assert bool(torch.any(n != 0)) == has_normal
