@@ -253,6 +253,10 @@ def test_ring_rig_spreads_cameras_on_a_sphere_looking_at_the_target():
         assert (cam.width, cam.height) == (64, 48)
     yaw = [math.degrees(math.atan2(c.center[0] - 0.1, c.center[2] - 0.3)) for c in cams]
     np.testing.assert_allclose(yaw, np.linspace(-50, 50, 5), atol=1e-9)
+    # defaults: 120 degrees of yaw, pitches -10 / +10, 1 m from the origin
+    pair = ring_rig(2, 64, 48, 30.0)
+    yaw = [math.degrees(math.atan2(c.center[0], c.center[2])) for c in pair]
+    np.testing.assert_allclose(yaw, [-60.0, 60.0], atol=1e-9)
     (single,) = ring_rig(1, 64, 48, 30.0)
     np.testing.assert_allclose(
         single.center, [0, math.sin(math.radians(-10)), math.cos(math.radians(-10))]
