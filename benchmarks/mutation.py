@@ -19,6 +19,7 @@ Examples::
     python benchmarks/mutation.py geometry            # about 5 minutes on 2 cores
     python benchmarks/mutation.py geometry points flame --jobs 2
     python benchmarks/mutation.py flame --survivors   # also list each surviving mutant
+    python benchmarks/mutation.py flame --only lbs.py # one file of the package
     python benchmarks/mutation.py flame --keep /tmp/m # keep the mutmut folder for `mutmut show`
     python benchmarks/mutation.py flame --recheck /tmp/m/flame  # survivors against today's tests
 
@@ -117,7 +118,7 @@ def mutmut_section(package: str, spec: dict[str, list[str]]) -> str:
     )
 
 
-def prepare(work: Path, package: str) -> None:
+def prepare(work: Path, package: str, only: list[str] | None = None) -> None:
     """Copy what the tests need into ``work`` and write the package's mutmut section."""
     for name in ("src", "tests", "config", "workflow", "Snakefile"):
         src = ROOT / name
@@ -147,11 +148,13 @@ def file_of(mutant: str) -> str:
     return "/".join(parts[1:-1]) + ".py"
 
 
-def run_package(package: str, jobs: int, keep: Path | None) -> dict[str, str]:
+def run_package(
+    package: str, jobs: int, keep: Path | None, only: list[str] | None = None
+) -> dict[str, str]:
     """Run mutmut over one package; return each mutant's status."""
     work = Path(tempfile.mkdtemp(prefix=f"talkhead-mutation-{package}-"))
     try:
-        prepare(work, package)
+        prepare(work, package, only)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env.setdefault("OMP_NUM_THREADS", "1")
         mutmut = [sys.executable, "-m", "mutmut"]
@@ -240,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
     parser.add_argument("--keep", type=Path, help="copy each package's mutmut folder here")
     parser.add_argument(
+        "--only", nargs="+", metavar="FILE", help="mutate only these files (e.g. lbs.py)"
+    )
+    parser.add_argument(
         "--recheck", type=Path, help="a folder kept by --keep: rerun its survivors (one package)"
     )
     args = parser.parse_args(argv)
@@ -258,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.recheck is not None:
             statuses = recheck(args.recheck, package, args.jobs)
         else:
-            statuses = run_package(package, args.jobs, args.keep)
+            statuses = run_package(package, args.jobs, args.keep, args.only)
         by_file: dict[str, Counter] = defaultdict(Counter)
         for name, status in statuses.items():
             by_file[file_of(name)][status] += 1

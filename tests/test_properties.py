@@ -126,11 +126,15 @@ def test_rotation_by_pi_keeps_the_axis_up_to_sign():
 
 
 def test_rotation_shapes_are_checked():
-    with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
+    with pytest.raises(
+        ValueError, match=r"^axis_angle_to_matrix expects \(\.\.\., 3\), got \(2, 4\)$"
+    ):
         axis_angle_to_matrix(np.zeros((2, 4)))
-    with pytest.raises(ValueError, match=r"\(\.\.\., 3, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"^matrix_to_axis_angle expects \(\.\.\., 3, 3\), got \(3, 4\)$"
+    ):
         matrix_to_axis_angle(np.zeros((3, 4)))
-    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+    with pytest.raises(ValueError, match=r"^batch_rodrigues expects \(N, 3\), got \(3,\)$"):
         batch_rodrigues(torch.zeros(3))
 
 
@@ -186,7 +190,7 @@ def test_depth_maps_back_project_to_their_pixels(K, T, H, W, seed):
     depth[rng.random((H, W)) < 0.3] = 0.0
     depth[0, 0] = np.nan
     mask = rng.random((H, W)) < 0.8
-    points, uv = depth_to_points(depth, K, T, mask)
+    points, uv = depth_to_points(depth, K, T, mask.astype(np.uint8))  # any truthy mask
     keep = np.isfinite(depth) & (depth > 0) & mask
     assert len(points) == keep.sum()
     rows, cols = np.nonzero(keep)  # row-major order
@@ -194,6 +198,12 @@ def test_depth_maps_back_project_to_their_pixels(K, T, H, W, seed):
     back, z = project(points, K, T)
     np.testing.assert_allclose(back, uv, atol=1e-7)
     np.testing.assert_allclose(z, depth[rows, cols], rtol=1e-12)
+    from talkhead.errors import DepthError
+
+    with pytest.raises(DepthError, match=rf"^depth must be \(H, W\), got shape \(1, {H}, {W}\)$"):
+        depth_to_points(depth[None], K, T)
+    with pytest.raises(DepthError, match="^mask has shape"):
+        depth_to_points(depth, K, T, mask[:1])
     # rays: camera-frame points at z = 1, the same as unprojecting the pixel grid
     rays = pixel_rays(K, H, W)
     grid = pixel_grid(W, H)
@@ -342,8 +352,30 @@ def test_triangulated_noisy_points_minimise_the_weighted_reprojection_error(C, s
 
 def test_triangulation_refuses_mismatched_shapes_and_needs_two_views():
     from talkhead.errors import DepthError
+    from talkhead.geometry.triangulation import camera_matrices
 
     cams = ring_rig(3, 64, 48, 30.0)
+    with pytest.raises(DepthError, match="^no cameras given$"):
+        camera_matrices([])
+    for K, T in ((np.eye(4), np.eye(4)), (np.eye(3), np.eye(3))):
+        with pytest.raises(
+            DepthError, match="^cameras must hold 3x3 intrinsics and 4x4 world_2_cam matrices$"
+        ):
+            camera_matrices([Camera("x", K, T), Camera("y", K, T)])
+    with pytest.raises(DepthError, match="^camera matrices contain NaN or infinite values$"):
+        camera_matrices([Camera("x", np.eye(3), np.full((4, 4), np.inf)), cams[0]])
+    K, T = camera_matrices([Camera("i", np.eye(3, dtype=int), np.eye(4, dtype=int)), cams[0]])
+    assert K.dtype == T.dtype == np.float64
+    # the default inlier threshold is 4 px: a view 4.5 px off is dropped, 3.5 px kept
+    X = np.array([[0.01, -0.02, 0.03]])
+    uv = np.stack([c.project(X)[0] for c in cams])
+    for shift, kept in ((4.5, False), (3.5, True)):
+        moved = uv.copy()
+        moved[0, 0, 0] += shift
+        points, valid = triangulate_points(moved, np.ones((3, 1)), cams)
+        assert valid[0]
+        exact = np.allclose(points, X, atol=1e-8)  # view 0 dropped: the others are exact
+        assert exact != kept, shift
     with pytest.raises(DepthError, match="expected uv"):
         triangulate_points(np.zeros((2, 5, 2)), np.ones((2, 5)), cams)
     with pytest.raises(DepthError, match="expected uv"):
