@@ -222,7 +222,7 @@ def recheck(folder: Path, package: str, jobs: int) -> dict[str, str]:
             return name, "timeout"
         return name, {0: "survived", 1: "killed", 3: "killed"}.get(res.returncode, "suspicious")
 
-    again = [n for n, s in statuses.items() if s not in ("killed", "timeout")]
+    again = [n for n, s in statuses.items() if s not in ("killed", "timeout", "not checked")]
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         statuses.update(pool.map(run_one, again))
     return statuses
