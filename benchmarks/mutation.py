@@ -1,7 +1,8 @@
 """Mutation score of the algorithm packages (mutmut 3): how many small changes to the code
 (an operator flipped, a constant nudged, an argument dropped) make at least one test fail.
 
-Opt-in and slow (minutes per package on 2 cores), so not part of the test suite. For each
+Opt-in and slow (mutmut runs the tests once per mutant: about 30-50 mutants a minute on 2
+shared cores), so not part of the test suite. For each
 package asked for, the script copies ``src/``, ``tests/`` and ``pyproject.toml`` into a
 temporary folder, writes a ``[tool.mutmut]`` section naming the package's files and the tests
 that exercise them (below, ``PACKAGES``), runs ``mutmut run`` there and prints one row per
@@ -16,7 +17,7 @@ exercised by the slower stage tests) nor FLAME's file readers (``model.py``, ``p
 
 Examples::
 
-    python benchmarks/mutation.py geometry            # about 5 minutes on 2 cores
+    python benchmarks/mutation.py geometry            # 1832 mutants: 40-60 min on 2 busy cores
     python benchmarks/mutation.py geometry points flame --jobs 2
     python benchmarks/mutation.py flame --survivors   # also list each surviving mutant
     python benchmarks/mutation.py flame --only lbs.py # one file of the package
@@ -197,7 +198,9 @@ def mutmut_results(folder: Path, env: dict[str, str]) -> dict[str, str]:
     return parse_results(res.stdout)
 
 
-def recheck(folder: Path, package: str, jobs: int) -> dict[str, str]:
+def recheck(
+    folder: Path, package: str, jobs: int, tests: list[str] | None = None
+) -> dict[str, str]:
     """Statuses of a kept mutmut ``folder`` with its surviving mutants run again against the
     working tree's tests (see the module docstring)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -206,7 +209,7 @@ def recheck(folder: Path, package: str, jobs: int) -> dict[str, str]:
     mutated = folder / "mutants"
     shutil.rmtree(mutated / "tests")
     shutil.copytree(ROOT / "tests", mutated / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    tests = [t for t in PACKAGES[package]["tests"] if (ROOT / t).exists()]
+    tests = [t for t in tests or PACKAGES[package]["tests"] if (ROOT / t).exists()]
 
     def run_one(name: str) -> tuple[str, str]:
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
@@ -224,7 +227,9 @@ def recheck(folder: Path, package: str, jobs: int) -> dict[str, str]:
 
     again = [n for n, s in statuses.items() if s not in ("killed", "timeout", "not checked")]
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        statuses.update(pool.map(run_one, again))
+        for name, status in pool.map(run_one, again):
+            statuses[name] = status
+            print(f"recheck {name}: {status}", file=sys.stderr, flush=True)
     return statuses
 
 
@@ -248,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recheck", type=Path, help="a folder kept by --keep: rerun its survivors (one package)"
     )
+    parser.add_argument(
+        "--tests", nargs="+", help="with --recheck: only these test files (e.g. the new ones)"
+    )
     args = parser.parse_args(argv)
     # A terminated run still removes its temporary folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -262,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for package in args.packages:
         start = time.perf_counter()
         if args.recheck is not None:
-            statuses = recheck(args.recheck, package, args.jobs)
+            statuses = recheck(args.recheck, package, args.jobs, args.tests)
         else:
             statuses = run_package(package, args.jobs, args.keep, args.only)
         by_file: dict[str, Counter] = defaultdict(Counter)
