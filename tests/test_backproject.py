@@ -396,3 +396,126 @@ def test_config_from_mapping():
         from_mapping(BackprojectConfig, {"min_depth": 2.0}, "backproject")
     with pytest.raises(ConfigError, match="backproject.face_labels: unknown setting"):
         from_mapping(BackprojectConfig, {"face_labels": [1, 2]}, "backproject")
+
+
+# ---------------------------------------------------------------------------------------------
+# Masks, single views, voxels and landmarks on hand-made inputs (exact expectations)
+
+
+def test_depth_mask_bounds_and_combined_masks():
+    from talkhead.errors import DepthError
+    from talkhead.points.backproject import combined_mask
+
+    d = np.array([0.0, 1e-9, 0.5, 1.4, 1.4 + 1e-9, np.nan, np.inf, -1.0])
+    assert depth_mask(d).tolist() == [False, True, True, True, False, False, False, False]
+    assert depth_mask(d, min_depth=0.5, max_depth=2.0).tolist() == [
+        False, False, False, True, True, False, False, False,
+    ]  # fmt: skip
+    depth = np.full((2, 3), 1.0)
+    depth[0, 0] = 2.0
+    labels = np.array([[1, 1, 0], [9, 10, 5]])
+    alpha = np.array([[1.0, 0.5, 1.0], [0.51, 1.0, 1.0]])
+    m = combined_mask(depth, labels, alpha, alpha_threshold=0.5)
+    assert m.tolist() == [[False, False, False], [True, False, True]]
+    assert combined_mask(depth).tolist() == [[False, True, True], [True, True, True]]
+    assert combined_mask(depth, labels, face_labels=(0,)).tolist() == [
+        [False, False, True], [False, False, False],
+    ]  # fmt: skip
+    with pytest.raises(DepthError, match="cam_7: segmentation mask has shape"):
+        combined_mask(depth, labels[:1], name="cam_7")
+    with pytest.raises(DepthError, match="cam_7: alpha mask has shape"):
+        combined_mask(depth, None, alpha[:, :2], name="cam_7")
+
+
+def test_backproject_view_lifts_pixels_and_turns_normals_to_world():
+    from talkhead.errors import DepthError
+    from talkhead.geometry.cameras import intrinsics_from_fov, look_at
+
+    K = intrinsics_from_fov(4, 3, 50.0)
+    T = look_at([0.3, -0.2, -1.0], [0.0, 0.1, 0.2])
+    depth = np.array([[1.0, 1.1, 1.2, 0.0], [0.9, 1.0, 1.5, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    n_cam = np.array([0.6, 0.0, -0.8])
+    normal = np.tile(2.0 * n_cam, (3, 4, 1))  # not unit: normalised in the output
+    normal[2, 0] = 0.0  # no direction: left out
+    normal[2, 1] = np.nan
+    mask = np.ones((3, 4), bool)
+    mask[1, 1] = False
+    pts, nrm = backproject_view(depth, normal, mask, K, T)
+    keep = mask & (depth > 0)
+    keep[2, 0] = keep[2, 1] = False
+    rows, cols = np.nonzero(keep)
+    assert pts.dtype == np.float32 and nrm.dtype == np.float32 and len(pts) == keep.sum()
+    uv, z = project(pts.astype(np.float64), K, T)
+    np.testing.assert_allclose(uv, np.stack([cols, rows], 1), atol=1e-4)
+    np.testing.assert_allclose(z, depth[rows, cols], atol=1e-6)
+    np.testing.assert_allclose(nrm, np.tile(T[:3, :3].T @ n_cam, (len(pts), 1)), atol=1e-6)
+    with pytest.raises(DepthError, match="normal map has shape"):
+        backproject_view(depth, normal[:2], mask, K, T)
+    with pytest.raises(DepthError, match="mask has shape"):
+        backproject_view(depth, normal, mask[:2], K, T)
+    with pytest.raises(DepthError, match=r"depth must be \(H, W\)"):
+        backproject_view(depth[None], normal, mask, K, T)
+
+
+def test_voxel_downsample_averages_each_voxel():
+    from talkhead.errors import ConfigError
+
+    pts = np.array(
+        [[0.001, 0.001, 0.001], [0.011, 0.0, 0.0], [0.003, 0.002, 0.004], [0.012, 0.001, 0.0],
+         [0.001, 0.011, 0.0], [0.002, 0.012, 0.001]]
+    )  # fmt: skip
+    nrm = np.array([[1.0, 0, 0], [0, 0, 2.0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 0, 0], [-1.0, 0, 0]])
+    ids = np.array([3, 1, 4, 1, 5, 9])
+    p, n, v = voxel_downsample(pts, nrm, ids, 0.005)
+    order = np.argsort(p[:, 0])
+    np.testing.assert_allclose(
+        p[order],
+        [[0.0015, 0.0115, 0.0005], [0.002, 0.0015, 0.0025], [0.0115, 0.0005, 0.0]],
+        atol=1e-7,
+    )
+    h = np.sqrt(0.5)
+    np.testing.assert_allclose(n[order], [[0, 0, 0], [h, h, 0], [0, 0, 1]], atol=1e-6)
+    assert v[order].tolist() == [5, 3, 1]  # the first point's view
+    with pytest.raises(ConfigError, match="voxel_size"):
+        voxel_downsample(pts, nrm, ids, 0.0)
+    e = voxel_downsample(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, int), 0.01)
+    assert [len(a) for a in e] == [0, 0, 0]
+
+
+def test_lifting_is_exact_on_a_plane_and_steps_back_at_a_depth_jump():
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov
+
+    K = intrinsics_from_fov(20, 16, 40.0)
+    cam = Camera("0", K, np.eye(4), 20, 16)
+    rays = np.stack([*np.meshgrid(np.arange(20.0), np.arange(16.0)), np.ones((16, 20))], -1)
+    rays = rays @ np.linalg.inv(K).T
+    n, d0 = np.array([0.2, -0.1, -1.0]) / np.sqrt(1.05), 0.8
+    depth = (-d0 / (rays @ n))[None]  # the plane n . X = -d0
+    lm = np.array([[[7.3, 5.6, 0.9], [12.8, 9.1, 0.9], [3.5, 3.5, 0.4]]])
+    pts, ok = lift_landmarks(lm, depth, [cam], min_conf=0.5, max_depth=2.0)
+    assert ok.tolist() == [[True, True, False]]
+    np.testing.assert_allclose(pts[0, :2] @ n, -d0, atol=1e-12)  # on the plane: exact
+    np.testing.assert_allclose(project(pts[0, :2], K, np.eye(4))[0], lm[0, :2, :2], atol=1e-9)
+    assert np.all(pts[0, 2] == 0)
+    # a 5 cm step inside the 2x2 neighbourhood: the nearest pixel's own depth is used
+    stepped = depth.copy()
+    stepped[0, 6, 8] += 0.05
+    pts2, ok2 = lift_landmarks(lm[:, :1], stepped, [cam], max_depth=2.0, max_depth_jump=0.03)
+    _, z = project(pts2[0, 0], K, np.eye(4))
+    assert ok2[0, 0] and z == pytest.approx(depth[0, 6, 7], abs=1e-12)
+    # the step allowed: bilinear again, pulled towards the farther pixel
+    pts3, _ = lift_landmarks(lm[:, :1], stepped, [cam], max_depth=2.0, max_depth_jump=0.06)
+    assert project(pts3[0, 0], K, np.eye(4))[1] > project(pts[0, 0], K, np.eye(4))[1] + 1e-3
+
+
+def test_fusion_starts_from_the_best_supported_view_when_the_median_falls_between():
+    truth = np.array([[0.01, 0.02, 0.5]])
+    lifted = np.stack(
+        [truth, truth + [0.0005, 0, 0], truth + [0.03, 0.01, 0], truth + [0.03, -0.01, 0.0]]
+    )  # two views agree; two others are off, in different directions
+    pts, ok, inl = fuse_landmarks(lifted, np.ones((4, 1), bool), max_dev=0.005, return_inliers=True)
+    assert ok.tolist() == [True]
+    assert inl[:, 0].tolist() == [True, True, False, False]
+    np.testing.assert_allclose(pts[0], truth[0] + [0.00025, 0, 0], atol=1e-12)
+    with pytest.raises(DepthError, match="do not match"):
+        fuse_landmarks(lifted, np.ones((3, 1), bool))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,24 +30,48 @@ def model_files(tmp_path_factory):
     return out, head
 
 
-def test_inspect_model_prints_counts(model_files, capsys):
+def inspect(model_files, *extra: str) -> list[str]:
+    out, _ = model_files
+    return [
+        "inspect-model",
+        str(out / "generic_model.pkl"),
+        "--landmarks",
+        str(out / "lmk.npz"),
+        "--masks",
+        str(out / "masks.pkl"),
+        *extra,
+    ]
+
+
+def expected_counts(model_files) -> dict:
     out, head = model_files
-    code = main(
-        [
-            "inspect-model",
-            str(out / "generic_model.pkl"),
-            "--landmarks",
-            str(out / "lmk.npz"),
-            "--masks",
-            str(out / "masks.pkl"),
-        ]
-    )
-    text = capsys.readouterr().out
-    assert code == 0
-    V, F = len(head["v_template"]), len(head["f"])
-    for needle in (str(V), str(F), "12", "9", "5", "68"):
-        assert needle in text
-    assert "lips" in text
+    return {
+        "path": str(out / "generic_model.pkl"),
+        "vertices": len(head["v_template"]),
+        "faces": len(head["f"]),
+        "shape": 12,
+        "expression": 9,
+        "joints": 5,
+        "landmarks": 68,
+        "regions": len(head["masks"]),
+        "region_names": sorted(head["masks"]),
+    }
+
+
+def test_inspect_model_prints_one_line_per_count(model_files, capsys):
+    assert main(inspect(model_files)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    parsed = dict(line.strip().split(": ", 1) for line in lines)
+    assert len(parsed) == len(lines)  # every line is "name: value", no name twice
+    expected = expected_counts(model_files)
+    expected["region_names"] = ", ".join(expected["region_names"])
+    assert parsed == {k: str(v) for k, v in expected.items()}
+    assert "lips" in parsed["region_names"].split(", ")
+
+
+def test_inspect_model_json(model_files, capsys):
+    assert main(inspect(model_files, "--json")) == 0
+    assert json.loads(capsys.readouterr().out) == expected_counts(model_files)
 
 
 def test_inspect_model_refuses_a_malicious_pickle(tmp_path, capsys):

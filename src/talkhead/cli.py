@@ -1,6 +1,6 @@
 """The ``talkhead`` command line.
 
-    talkhead inspect-model PATH [--landmarks FILE] [--masks FILE]
+    talkhead inspect-model PATH [--landmarks FILE] [--masks FILE] [--json]
     talkhead validate-capture ROOT [--subject S] [--sequence Q]
     talkhead config-schema [--write PATH]
     talkhead check-config FILE [FILE ...]
@@ -11,6 +11,7 @@ Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fa
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -22,8 +23,12 @@ def _inspect_model(args: argparse.Namespace) -> int:
     from .flame.model import describe_model, format_description, load_flame_model
 
     model = load_flame_model(args.path, landmarks_path=args.landmarks, masks_path=args.masks)
-    print(args.path)
-    print(format_description(describe_model(model)))
+    description = describe_model(model)
+    if args.json:
+        print(json.dumps({"path": str(args.path), **description}, indent=2))
+    else:
+        print(f"{'path':>12}: {args.path}")
+        print(format_description(description))
     return 0
 
 
@@ -147,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="generic_model.pkl (FLAME 2020/2023) or .npz")
     p.add_argument("--landmarks", help="landmark embedding (.npz, landmark_embedding.npy, .pkl)")
     p.add_argument("--masks", help="region masks (FLAME_masks.pkl)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (path, vertices, faces, shape, expression, joints, "
+        "landmarks, regions, region_names) instead of one 'name: value' line per count",
+    )
     p.set_defaults(func=_inspect_model)
 
     p = sub.add_parser(

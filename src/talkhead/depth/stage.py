@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,31 @@ from .range import sequence_depth_range
 log = logging.getLogger(__name__)
 
 
-def resolve_backend(name: str, colmap_binary: str = "colmap") -> tuple[str, str]:
-    """The backend that will run for ``name`` and why (for the log)."""
+def resolve_backend(
+    name: str,
+    colmap_binary: str = "colmap",
+    colmap_available: Callable[[str], tuple[bool, str]] | None = None,
+) -> tuple[str, str]:
+    """The backend that will run for ``name`` and why (for the log).
+
+    Args:
+        name: ``depth.backend`` (one of :data:`~talkhead.depth.config.BACKENDS`).
+        colmap_binary: ``depth.colmap.binary``, passed to ``colmap_available``.
+        colmap_available: ``binary -> (ok, why)``, whether COLMAP dense stereo can run here
+            (default :func:`talkhead.depth.colmap.colmap_dense_available`); consulted only for
+            ``auto``.
+
+    Raises:
+        ConfigError: ``name`` is not a backend.
+    """
     if name not in BACKENDS:
         raise ConfigError(f"depth.backend must be one of {BACKENDS}, not {name!r}")
     if name != "auto":
         return name, f"depth.backend is {name!r}"
-    from .colmap import colmap_dense_available
+    if colmap_available is None:
+        from .colmap import colmap_dense_available as colmap_available
 
-    ok, why = colmap_dense_available(colmap_binary)
+    ok, why = colmap_available(colmap_binary)
     if ok:
         return "colmap", f"auto: COLMAP dense stereo is available ({why})"
     return "torch", f"auto: COLMAP dense stereo is unavailable ({why}); using the torch stereo"

@@ -302,9 +302,11 @@ def sequence_contact_sheet(
     dpi: float = 100,
 ) -> Path:
     """A multi-frame contact sheet of a capture sequence: rows are ``n_frames`` frames picked
-    from the most closed to the most open mouth (evenly spaced in time without landmarks), plus
-    the deepest blink when the sequence has one; columns ``n_cameras`` cameras evenly spaced
-    over the rig (or ``serials``)."""
+    from the most closed to the most open mouth (:func:`mouth_opening` of the 2D landmarks,
+    :func:`pick_frames`; evenly spaced in time without landmarks), plus the deepest blink when
+    the sequence has one; columns ``n_cameras`` cameras evenly spaced over the rig (or
+    ``serials``). Row labels give the frame, its time, its mouth opening and mark the most
+    open and most closed mouth of the sequence and the blink."""
     from ..capture.readers import read_images, read_landmarks
 
     serials = list(serials) if serials is not None else pick_evenly(seq.serials, n_cameras)
@@ -317,10 +319,17 @@ def sequence_contact_sheet(
     images = [read_images(seq, seq.frame_ids[i], serials) for i in idx]
     lms = None if lmk is None else [lmk[:, i] for i in idx]
     labels = []
+    seen = score is not None and bool(np.isfinite(score).any())
+    most_open = int(np.nanargmax(score)) if seen else None
+    most_closed = int(np.nanargmin(score)) if seen else None
     for i in idx:
         label = f"frame {seq.frame_ids[i]} ({seq.frame_ids[i] / seq.fps:.2f} s)"
         if score is not None and np.isfinite(score[i]):
             label += f"\nmouth {score[i]:.2f}"
+            if i == most_open:
+                label += " (most open)"
+            elif i == most_closed:
+                label += " (most closed)"
         if i == blink:
             label += "\nblink"
         labels.append(label)

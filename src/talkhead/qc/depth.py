@@ -5,13 +5,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..depth.io import DepthFrame
 from ..io import PathLike
 from .draw import black_bad, new_figure, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+NORMAL_PANEL_TITLE = "normal: RGB = (n + 1) / 2 of camera x, y, z"
+"""Title of the normal panels: the colour mapping of :func:`normal_rgb`."""
+
+
+def normal_rgb(normal: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Colours of unit normals: RGB = (n + 1) / 2 of their (x, y, z), black where not ``valid``.
+
+    In the OpenCV camera frame (x right, y down, z forward) a surface facing the camera
+    (n = (0, 0, -1)) is olive (0.5, 0.5, 0), one facing right (+x) pink (1, 0.5, 0.5), one
+    facing up (-y) purple (0.5, 0, 0.5).
+
+    Args:
+        normal: (..., 3) unit normals; valid: (...) bool.
+
+    Returns:
+        (..., 3) float in [0, 1].
+    """
+    rgb = np.clip((np.asarray(normal, dtype=np.float64) + 1.0) / 2.0, 0.0, 1.0)
+    return np.where(np.asarray(valid, dtype=bool)[..., None], rgb, 0.0)
 
 
 def plot_depth_maps(
@@ -22,8 +46,19 @@ def plot_depth_maps(
     title: str = "",
     dpi: float = 100,
 ) -> Path:
-    """One row per camera: the image, depth (metres), normals (camera frame, RGB = xyz) and
-    confidence; invalid pixels black.
+    """:func:`depth_maps_figure` written to ``path`` (PNG)."""
+    return save_figure(depth_maps_figure(images, frame, serials, title, dpi), path)
+
+
+def depth_maps_figure(
+    images: np.ndarray,
+    frame: DepthFrame,
+    serials: Sequence[str],
+    title: str = "",
+    dpi: float = 100,
+) -> Figure:
+    """One row per camera: the image, depth (metres), normals (:func:`normal_rgb`: RGB =
+    (n + 1) / 2 of the camera-frame normal) and confidence; invalid pixels black.
 
     Args:
         images: (C, H, W, 3) uint8 of ``serials``; frame: the depth frame (any camera order);
@@ -44,7 +79,7 @@ def plot_depth_maps(
                 dict(cmap=black_bad("viridis"), vmin=lo, vmax=hi),
                 "depth (m)",
             ),
-            (np.where(valid[r][..., None], (1 - n) / 2, 0), None, "normal (camera frame)"),
+            (normal_rgb(n, valid[r]), None, NORMAL_PANEL_TITLE),
             (
                 np.where(valid[r], frame.confidence[idx[r]], np.nan),
                 dict(cmap=black_bad("magma"), vmin=0, vmax=1),
@@ -62,7 +97,7 @@ def plot_depth_maps(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_depth_errors(

@@ -41,9 +41,7 @@ def black_bad(name: str) -> Colormap:
     """The named colormap drawing NaN (invalid) pixels black."""
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("black")
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="black")
 
 
 def pick_evenly(items: Sequence, k: int) -> list:

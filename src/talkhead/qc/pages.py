@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..capture.readers import read_audio, read_images
 from ..capture.sequence import CaptureSequence
 from ..depth.io import depth_frame_path, load_depth_frame
@@ -84,11 +86,16 @@ def depth_error_qc(
 
 def points_qc(points_path: PathLike, out_path: PathLike, metrics: Mapping[str, Any]) -> Path:
     """The fused point cloud of the middle frame coloured by normal, with the fused 3D
-    landmarks, from the front and the side."""
+    landmarks, from the front and the side; what is missing (no points, no valid landmark, no
+    frame) is said on the figure."""
     from ..points.io import load_points
 
     data = load_points(points_path)
     offsets = data["frame_offsets"]
+    if len(offsets) < 2:  # no frame at all: an empty figure that says so
+        empty = np.zeros((0, 3))
+        title = f"{Path(points_path).name}: no frame"
+        return plot_points(empty, empty, empty, np.zeros(0, bool), out_path, title=title)
     i = (len(offsets) - 1) // 2
     pts = data["points"][offsets[i] : offsets[i + 1]]
     nrm = data["normals"][offsets[i] : offsets[i + 1]]

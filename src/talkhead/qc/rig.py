@@ -13,6 +13,8 @@ from ..io import PathLike
 from .draw import new_figure, save_figure
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from ..capture.sequence import CaptureSequence
 
 
@@ -32,7 +34,7 @@ def rig_target(cameras: Sequence[Camera]) -> np.ndarray:
     return np.linalg.solve(A, b)
 
 
-def _rig_basis(cameras: Sequence[Camera]) -> np.ndarray:
+def rig_display_basis(cameras: Sequence[Camera]) -> np.ndarray:
     """(3, 3) rows e1, e2, up: a right-handed display frame whose third axis is the rig's up.
 
     Cameras of a studio are mounted without roll, so their x axes are horizontal: up is the
@@ -51,7 +53,9 @@ def _rig_basis(cameras: Sequence[Camera]) -> np.ndarray:
         up = np.array([0.0, 1.0, 0.0])
     up = up / np.linalg.norm(up)
     axes = np.eye(3)
-    a = axes[int(np.argmin(np.abs(axes @ up)))]
+    # The world axis most orthogonal to up (the first of ties, not the one numerical noise
+    # favours) is the first horizontal display axis.
+    a = axes[int(np.argmin(np.round(np.abs(axes @ up), 9)))]
     e1 = a - (a @ up) * up
     e1 /= np.linalg.norm(e1)
     e2 = np.cross(up, e1)
@@ -81,18 +85,33 @@ def plot_camera_rig(
     figsize: tuple[float, float] = (12.0, 6.0),
     dpi: float = 100,
 ) -> Path:
-    """Draw the rig in 3D and from the top: frusta labelled with serials, optical axes (dashed,
-    up to their closest approach to the point the rig looks at), world axes at the origin, and
-    optionally a point cloud.
+    """:func:`camera_rig_figure` written to ``path`` (PNG, ``figsize`` x ``dpi`` pixels)."""
+    return save_figure(camera_rig_figure(cameras, points, title, figsize, dpi), path)
 
-    The display frame puts the rig's up direction (mean image-up of the cameras) vertical;
-    axis labels name the world axis when the display axis is one.
+
+def camera_rig_figure(
+    cameras: Mapping[str, Camera] | Sequence[Camera],
+    points: np.ndarray | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (12.0, 6.0),
+    dpi: float = 100,
+) -> Figure:
+    """Draw the rig in 3D and from the top: frusta labelled with serials, optical axes (dashed,
+    from the camera centre forwards, up to their closest approach to the point the rig looks
+    at), world axes at the origin, and optionally a point cloud.
+
+    The display frame (:func:`rig_display_basis`) puts the rig's up direction vertical in 3D
+    and looks down it in the top view; axis labels name the world axis when the display axis
+    is one. Each camera's artists carry a ``gid``: ``"centre <serial>"`` (top view),
+    ``"axis <serial>"`` and ``"frustum <serial>"`` (both views), in display coordinates.
 
     Args:
         cameras: ``{serial: Camera}`` or a list of cameras.
-        path: output PNG (``figsize`` x ``dpi`` pixels).
         points: (P, 3) world points (e.g. the head's landmarks), drawn at the centre.
         title: figure title (default: the number of cameras).
+
+    Raises:
+        ValueError: no camera.
     """
     cams = list(cameras.values()) if isinstance(cameras, Mapping) else list(cameras)
     if not cams:
@@ -110,7 +129,7 @@ def plot_camera_rig(
     target = np.median(pts, axis=0) if pts is not None else rig_target(cams)
     dist = np.linalg.norm(centers - target, axis=1)
     scale = float(np.median(dist)) if np.median(dist) > 0 else 1.0
-    B = _rig_basis(cams)
+    B = rig_display_basis(cams)
 
     def disp(x: np.ndarray) -> np.ndarray:
         return np.asarray(x) @ B.T
@@ -129,18 +148,20 @@ def plot_camera_rig(
         axis_end = o + axis_len * cam.R[2]
         drawn += [disp(corners), disp(axis_end[None])]
         O, Cn, A = disp(o), disp(corners), disp(axis_end)
+        frustum = {"color": color, "gid": f"frustum {cam.serial}"}
         for k in range(4):
-            ax3.plot(*np.stack([O, Cn[k]]).T, color=color, lw=1.0)
-            ax3.plot(*np.stack([Cn[k], Cn[(k + 1) % 4]]).T, color=color, lw=1.0)
-            ax2.plot(*np.stack([O, Cn[k]])[:, :2].T, color=color, lw=0.8)
-        ax3.plot(*np.stack([Cn[0], Cn[1]]).T, color=color, lw=2.5)  # image top edge
-        ax3.plot(*np.stack([O, A]).T, color=color, lw=0.7, ls="--")
-        ax2.plot(*np.stack([O, A])[:, :2].T, color=color, lw=0.7, ls="--")
+            ax3.plot(*np.stack([O, Cn[k]]).T, lw=1.0, **frustum)
+            ax3.plot(*np.stack([Cn[k], Cn[(k + 1) % 4]]).T, lw=1.0, **frustum)
+            ax2.plot(*np.stack([O, Cn[k]])[:, :2].T, lw=0.8, **frustum)
+        ax3.plot(*np.stack([Cn[0], Cn[1]]).T, lw=2.5, **frustum)  # image top edge
+        axis = {"color": color, "lw": 0.7, "ls": "--", "gid": f"axis {cam.serial}"}
+        ax3.plot(*np.stack([O, A]).T, **axis)
+        ax2.plot(*np.stack([O, A])[:, :2].T, **axis)
         ax3.text(*O, cam.serial, fontsize=7, color=color)
         ax2.annotate(
             cam.serial, O[:2], fontsize=7, color=color, xytext=(3, 3), textcoords="offset points"
         )
-        ax2.plot(*O[:2], "o", color=color, ms=4)
+        ax2.plot(*O[:2], "o", color=color, ms=4, gid=f"centre {cam.serial}")
     # World axes at the origin.
     L = 0.25 * scale
     for k, (name, color) in enumerate(
@@ -189,7 +210,7 @@ def plot_camera_rig(
         title or f"camera rig: {len(cams)} cameras, median distance to the head {scale:.2f} m",
         fontsize=11,
     )
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_sequence_rig(
