@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from talkhead.capture.masks import LAPA_LABELS
 from talkhead.geometry.cameras import (
     Camera,
     intrinsics_from_fov,
@@ -15,7 +16,6 @@ from talkhead.geometry.cameras import (
 )
 from talkhead.synth import texture as tx
 from talkhead.synth.render import (
-    LAPA_LABELS,
     RenderScene,
     Surface,
     box_mesh,

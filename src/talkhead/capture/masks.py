@@ -31,6 +31,22 @@ if TYPE_CHECKING:
     from .sequence import CaptureSequence
 
 
+LAPA_LABELS: dict[str, int] = {
+    "background": 0,
+    "skin": 1,
+    "right_brow": 2,
+    "left_brow": 3,
+    "right_eye": 4,
+    "left_eye": 5,
+    "nose": 6,
+    "upper_lip": 7,
+    "inner_mouth": 8,
+    "lower_lip": 9,
+    "hair": 10,
+}
+"""facer's LaPa segmentation labels (what a capture's segmentation maps hold; "right"/"left" are
+the subject's). Ears and neck are background."""
+
 FACE_LABELS: tuple[int, ...] = tuple(range(1, 10))
 """facer / LaPa labels of the facial mask: skin, brows, eyes, nose, lips, inner mouth."""
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..capture.masks import LAPA_LABELS
 from ..errors import CaptureError
 from .landmarks import N_MESH
 
@@ -23,15 +24,7 @@ __all__ = ["LAPA", "region_polygons", "segment_from_mesh"]
 
 #: facer / LaPa labels made here.
 LAPA: dict[str, int] = {
-    "skin": 1,
-    "right_brow": 2,
-    "left_brow": 3,
-    "right_eye": 4,
-    "left_eye": 5,
-    "nose": 6,
-    "upper_lip": 7,
-    "inner_mouth": 8,
-    "lower_lip": 9,
+    name: label for name, label in LAPA_LABELS.items() if name not in ("background", "hair")
 }
 
 #: Mouth corners on the outer and inner lip contours (MediaPipe vertices).

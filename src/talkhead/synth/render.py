@@ -24,21 +24,6 @@ import numpy as np
 
 from ..geometry.cameras import Camera
 
-# facer / LaPa segmentation labels
-LAPA_LABELS: dict[str, int] = {
-    "background": 0,
-    "face": 1,
-    "right_brow": 2,
-    "left_brow": 3,
-    "right_eye": 4,
-    "left_eye": 5,
-    "nose": 6,
-    "upper_lip": 7,
-    "inner_mouth": 8,
-    "lower_lip": 9,
-    "hair": 10,
-}
-
 # FLAME-style mask name -> LaPa label, in increasing priority (later masks override).
 # "left"/"right" are the subject's (FLAME's left_* regions lie at +x).
 _MASK_TO_LAPA: tuple[tuple[str, int], ...] = (
@@ -73,7 +58,8 @@ def vertex_labels_from_masks(masks: Mapping[str, np.ndarray], n_vertices: int) -
         n_vertices: V.
 
     Returns:
-        (V,) uint8 labels (see :data:`LAPA_LABELS`); vertices in no known mask get 0.
+        (V,) uint8 labels (see :data:`talkhead.capture.masks.LAPA_LABELS`); vertices in no
+        known mask get 0.
         Ears, neck and the boundary ring are 0; lips without an upper/lower split get 7.
     """
     labels = np.zeros(n_vertices, dtype=np.uint8)
