@@ -420,3 +420,39 @@ def test_mediapipe_landmarks_on_the_synthetic_studio_are_evaluated(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     assert counts.get("preprocess_landmarks") == 1 and counts.get("evaluate_landmarks2d") == 1
     assert not {"ingest_capture", "preprocess_mattes", "preprocess_audio"} & set(counts)
+
+
+def test_a_wrong_layout_or_a_missing_audio_file_stops_at_start_up(tmp_path, tiny_studio):
+    """A layout that does not match the tree, or an audio file that is not there, ends the
+    run before any job with one block naming the sheet's line and the missing file."""
+    from talkhead.capture import export
+
+    seq = tiny_studio.open()
+    export.export_sequence(seq, tmp_path / "v2", "nersemble_v2")
+    cases = {
+        "layout": ({"layout": "nersemble_v1"}, "", r"camera_params\.json: calibration of layout "),
+        "audio": ({}, "\tnope.wav", r"audio file .*nope\.wav is missing"),
+    }
+    for name, (capture, audio, message) in cases.items():
+        (tmp_path / name).mkdir()
+        sheet = tmp_path / name / "sheet.tsv"
+        header = "subject\tsequence" + ("\taudio" if audio else "")
+        sheet.write_text(f"{header}\n{seq.subject}\t{seq.sequence}{audio}\n")
+        cfg = write_config(
+            tmp_path / name,
+            capture={"source": "nersemble", "root": str(tmp_path / "v2"), **capture},
+            samples=str(sheet),
+        )
+        res = snakemake(
+            "-n",
+            "--directory",
+            str(tmp_path / name),
+            "-s",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(cfg),
+        )
+        out = res.stdout + res.stderr
+        assert res.returncode != 0, out
+        assert re.search(rf"talkhead: sample sheet .*sheet\.tsv, line 2:\n  .*{message}", out), out
+        assert "Traceback" not in out, out

@@ -8,9 +8,10 @@ comments. Columns (any order):
 - ``layout``: the capture tree's layout (empty: ``capture.layout``);
 - ``root``: the capture root of this row (empty: ``capture.root``);
 - ``fps``: frame rate of the sequence, > 0 (empty: the sequence's own, else ``capture.fps``);
-- ``audio``: audio file recorded with the sequence (empty: none, or the capture's own);
-- ``audio_offset_s``: seconds to add to the audio's time stamps to align it with the frames
-  (empty: 0);
+- ``audio``: audio file recorded with the sequence, absolute or relative to the sheet's folder
+  (empty: none, or the capture's own);
+- ``audio_offset_s``: seconds where the sequence starts in the audio: positive skips the first
+  seconds, negative pads with silence (empty: 0);
 - ``cameras``: comma-separated camera serials to use (digits; empty: every camera).
 
 :func:`read_sample_sheet` reads it with the standard library only (the workflow reads it at

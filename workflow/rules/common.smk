@@ -1,6 +1,8 @@
 # Input functions and helpers shared by every stage. Keep them cheap: they run for every
 # job of the DAG (a Nersemble-scale capture has ~10k sequences).
 
+from pathlib import Path
+
 from talkhead.config import to_mapping
 from talkhead.errors import ConfigError
 from talkhead.samples import NAME_PATTERN, SampleRow, read_sample_sheet
@@ -117,22 +119,59 @@ INGEST_ROOT = "results/ingest"
 
 def _source(row):
     """(root, layout) of a real capture's sheet row; ``auto`` is detected on disk (a few stat
-    calls per sequence), and a sequence that is not there ends the run at start-up."""
+    calls per sequence). A sequence, calibration or audio file that is not there ends the run
+    at start-up, naming the sheet's line."""
+    from talkhead.capture import layout, layouts
+    from talkhead.errors import CaptureError
+
+    where = f"sample sheet {config['samples']}, line {row.line}:"
     root = row.root or config["capture"]["root"]
     name = row.layout or config["capture"]["layout"]
     if name == "auto":
-        from talkhead.capture.layouts import detect_layout
-        from talkhead.errors import CaptureError
-
         try:
-            name = detect_layout(root, row.subject, row.sequence)
+            name = layouts.detect_layout(root, row.subject, row.sequence)
         except CaptureError as exc:
-            stop(f"sample sheet {config['samples']}, line {row.line}:", exc)
+            stop(where, exc)
+    seq_dir = layout.sequence_dir(root, row.subject, row.sequence)
+    subject_dir = layout.subject_dir(root, row.subject)
+    calibration = (
+        layout.calibration_path(subject_dir)
+        if name in ("talkhead", "nersemble_v1")
+        else layouts.kit_calibration_path(subject_dir)
+    )
+    for path, what in ((seq_dir, "sequence folder"), (calibration, "calibration")):
+        if not path.exists():
+            hint = (
+                ""
+                if row.layout or config["capture"]["layout"] == "auto"
+                else (
+                    f" (capture.layout / the sheet's layout column is {name!r}: "
+                    "is that the layout of this tree? 'auto' detects it)"
+                )
+            )
+            stop(where, f"{path}: {what} of layout {name} is missing{hint}")
     return root, name
+
+
+def _audio(row):
+    """The sheet's audio file of a row, relative paths taken from the sheet's folder; a file
+    that is not there ends the run at start-up."""
+    if not row.audio:
+        return ""
+    path = Path(row.audio)
+    if not path.is_absolute():
+        path = Path(config["samples"]).parent / path
+    if not path.is_file():
+        stop(
+            f"sample sheet {config['samples']}, line {row.line}:",
+            f"audio file {path} is missing (a relative path is taken from the sheet's folder)",
+        )
+    return str(path)
 
 
 ROWS = {(r.subject, r.sequence): r for r in SEQUENCES}
 SOURCES = {} if SYNTHETIC else {(r.subject, r.sequence): _source(r) for r in SEQUENCES}
+AUDIO = {} if SYNTHETIC else {(r.subject, r.sequence): _audio(r) for r in SEQUENCES}
 INGEST = any(
     name != "talkhead" or root != CAPTURE_ROOT or row.cameras
     for row, (root, name) in zip(SEQUENCES, SOURCES.values())
@@ -199,8 +238,8 @@ def ingest_source(wildcards):
 
 def audio_source(wildcards):
     """The sheet's audio file of one sequence (none: the capture's own, if any)."""
-    row = ROWS[(wildcards.subject, wildcards.sequence)]
-    return {"audio": row.audio} if row.audio else {}
+    audio = AUDIO[(wildcards.subject, wildcards.sequence)]
+    return {"audio": audio} if audio else {}
 
 
 def audio_offset(wildcards):

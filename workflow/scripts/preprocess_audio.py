@@ -3,10 +3,9 @@ sequence without its own; a sequence with neither gets none (the audio stage say
 
 from pathlib import Path
 
-from _bootstrap import job_sequence
+from _bootstrap import job_sequence, save_product_metrics
 
 from talkhead.config import from_mapping
-from talkhead.io import save_metrics
 from talkhead.logs import log_to
 from talkhead.preprocess.config import PreprocessConfig
 from talkhead.preprocess.stage import run_audio_stage
@@ -32,6 +31,5 @@ with log_to(snakemake.log[0]) as log:
             "reason": "no audio: the sheet names none, the capture has none",
         }
         log.warning("%s/%s: no audio file (sample sheet column 'audio')", seq.subject, seq.sequence)
-    out.mkdir(parents=True, exist_ok=True)
-    save_metrics(out / "metrics.json", metrics)
+    save_product_metrics(out, metrics)
     log.info("audio: %s", metrics)

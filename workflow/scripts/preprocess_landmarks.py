@@ -3,10 +3,9 @@ sequence, with capture.landmarks: mediapipe)."""
 
 from pathlib import Path
 
-from _bootstrap import job_sequence
+from _bootstrap import job_sequence, save_product_metrics
 
 from talkhead.config import from_mapping
-from talkhead.io import save_metrics
 from talkhead.logs import log_to
 from talkhead.preprocess.config import PreprocessConfig
 from talkhead.preprocess.stage import run_landmarks_stage
@@ -17,6 +16,5 @@ with log_to(snakemake.log[0]) as log:
     seq = job_sequence(snakemake)  # the mattes product, if any, for the head crop
     force = "landmarks" in snakemake.params.replace
     metrics = run_landmarks_stage(seq, out, cfg.landmarks, force=force)
-    out.mkdir(parents=True, exist_ok=True)
-    save_metrics(out / "metrics.json", metrics)
+    save_product_metrics(out, metrics)
     log.info("landmarks: %s", metrics)

@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-from _bootstrap import job_sequence
+from _bootstrap import job_sequence, save_product_metrics
 
 from talkhead.config import from_mapping
-from talkhead.io import save_metrics
 from talkhead.logs import log_to
 from talkhead.preprocess.config import PreprocessConfig
 from talkhead.preprocess.stage import run_segmentation_stage
@@ -15,6 +14,5 @@ with log_to(snakemake.log[0]) as log:
     cfg = from_mapping(PreprocessConfig, snakemake.params.preprocess, "preprocess")
     seq = job_sequence(snakemake)  # the mattes product, if any
     metrics = run_segmentation_stage(seq, out, cfg.segmentation, cfg.landmarks)
-    out.mkdir(parents=True, exist_ok=True)
-    save_metrics(out / "metrics.json", metrics)
+    save_product_metrics(out, metrics)
     log.info("segmentation: %s", metrics)
