@@ -79,7 +79,6 @@ PROBLEM_KINDS: dict[str, str] = {
     "intrinsics_image_size": "intrinsics of another image size (principal point outside the "
     "image, or at a multiple of its centre)",
     "too_few_cameras": "a sequence with fewer than two cameras (depth needs two views)",
-    "unknown_layout": "a sequence folder in none of the known capture layouts",
     "missing_video": "a calibrated camera has no video (video layouts)",
     "malformed_metadata": "sequence.json is not valid JSON or holds an invalid fps",
     "no_frames": "a sequence has no timesteps/frame_* folders",
@@ -1224,11 +1223,8 @@ def validate_capture(
             if found == "auto":
                 try:
                     found = layouts.detect_layout(root, subj, seq)
-                except CaptureError as exc:
-                    calibration(_default_calibration(subj_dir))
-                    why = str(exc).removeprefix(f"{seq_dir}: ")
-                    problems.append(_err("unknown_layout", seq_dir, why))
-                    continue
+                except CaptureError:
+                    found = "talkhead"  # no frames of any layout: reported as talkhead's
             calib = calibration(_source_calibration(found, subj_dir, seq_dir))
             if found == "talkhead":
                 problems += _check_sequence(
