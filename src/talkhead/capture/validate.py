@@ -157,7 +157,7 @@ def format_problems(
                 path = p.path
                 if root_path is not None:
                     try:
-                        path = p.path.relative_to(root_path)
+                        path = p.path.relative_to(root_path) if p.path != root_path else p.path
                     except ValueError:
                         pass
                 lines.append(f"  - {p.message} ({path})")
