@@ -526,3 +526,33 @@ def test_indexed_png_segmentation_with_the_voc_palette(cap: Copy) -> None:
     assert "PASCAL VOC colour map" in p.message
     for t in cap.frames:
         np.testing.assert_array_equal(capture.read_segmentation(seq, t)[0], labels[t])
+
+
+# ---------------------------------------------------------------------------------------------
+# Camera count
+
+
+def test_camera_count_needs_two_views() -> None:
+    assert checks.camera_count_problems(["a", "b"], "calib.json") == []
+    (one,) = checks.camera_count_problems(["a"], "calib.json")
+    assert one.kind == "too_few_cameras" and one.severity == "error"
+    assert "camera a only" in one.message and "cameras column" in one.message
+    (none,) = checks.camera_count_problems([], "calib.json")
+    assert "no camera" in none.message
+
+
+def test_a_single_camera_sequence_is_refused(cap: Copy) -> None:
+    keep, *drop = cap.serials
+
+    def one_camera(data) -> None:
+        for key in ("world_2_cam", "intrinsics", "image_size", "distortion"):
+            if isinstance(data.get(key), dict):
+                data[key] = {s: v for s, v in data[key].items() if s not in drop}
+
+    cap.edit_calibration(one_camera)
+    for path in list(cap.seq_dir.rglob("*")):
+        if path.is_file() and any(s in path.name for s in drop):
+            path.unlink()
+    problem = only(cap.validate(), "too_few_cameras")
+    assert problem.path == cap.calib
+    assert "depth needs at least 2 views" in problem.message

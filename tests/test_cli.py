@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,132 @@ def test_help_lists_the_subcommands():
     res = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert res.returncode == 0
     assert "inspect-model" in res.stdout and "validate-capture" in res.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# validate-capture on the published layouts
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def v2_tree(tiny_studio, tmp_path_factory):
+    """The tiny synthetic capture as a NeRSemble v2 download (with BACKGROUND plates)."""
+    from talkhead.capture import export
+
+    seq = tiny_studio.open()
+    root = tmp_path_factory.mktemp("v2")
+    export.export_nersemble_v2(seq, root, backgrounds=export.sequence_plates(seq))
+    return root, seq.subject, seq.sequence
+
+
+def _copy(tree, tmp_path):
+    root, subject, sequence = tree
+    shutil.copytree(root, tmp_path / "copy")
+    return tmp_path / "copy", subject, sequence
+
+
+def test_validate_capture_reads_a_v2_download(v2_tree, capsys):
+    root, subject, sequence = v2_tree
+    assert (root / subject / "sequences" / "BACKGROUND").is_dir()
+    assert main(["validate-capture", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "capture OK" in out
+    assert "nersemble_v2 layout" in out and "checked after ingest" in out
+    assert "BACKGROUND" not in out and "missing" not in out
+    assert main(["validate-capture", str(root), "--subject", subject, "--sequence", sequence]) == 0
+
+
+def test_validate_capture_flags_a_v2_calibration_in_centimetres(v2_tree, tmp_path, capsys):
+    from talkhead.capture import layouts
+    from talkhead.capture.calibration import read_camera_params, write_camera_params
+
+    root, subject, _ = _copy(v2_tree, tmp_path)
+    calib = layouts.kit_calibration_path(root / subject)
+    cams = []
+    for c in read_camera_params(calib).values():
+        T = c.world_2_cam.copy()
+        T[:3, 3] *= 100.0
+        cams.append(replace(c, world_2_cam=T))
+    write_camera_params(calib, cams)
+    assert main(["validate-capture", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "calibration_units" in out and "calibration/camera_params.json" in out
+
+
+def test_validate_capture_names_a_missing_v2_video(v2_tree, tmp_path, capsys):
+    from talkhead.capture import layouts
+
+    root, subject, sequence = _copy(v2_tree, tmp_path)
+    videos = sorted((root / subject / "sequences" / sequence / layouts.VIDEO_DIR).glob("*.mp4"))
+    videos[1].unlink()
+    assert main(["validate-capture", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "missing_video" in out and videos[1].stem.removeprefix("cam_") in out
+
+
+def test_validate_capture_forced_layout_that_does_not_fit(v2_tree, capsys):
+    root, _, _ = v2_tree
+    assert main(["validate-capture", str(root), "--layout", "talkhead"]) == 1
+    assert "no frame folders" in capsys.readouterr().out
+
+
+def test_validate_capture_reads_v1_in_place(tiny_studio, tmp_path, capsys):
+    from talkhead.capture import export
+
+    seq = tiny_studio.open()
+    export.export_nersemble_v1(seq, tmp_path / "v1")
+    assert main(["validate-capture", str(tmp_path / "v1")]) == 0
+    out = capsys.readouterr().out
+    assert "nersemble_v1 layout" in out and "checked after ingest" in out
+    victim = next((tmp_path / "v1").rglob("images-2x/cam_*"))
+    victim.unlink()
+    assert main(["validate-capture", str(tmp_path / "v1")]) == 1
+    assert victim.stem.removeprefix("cam_") in capsys.readouterr().out
+
+
+def test_validate_capture_sequence_needs_subject(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["validate-capture", "somewhere", "--sequence", "SEN-00"])
+    assert info.value.code == 2
+    assert "--sequence needs --subject" in capsys.readouterr().err
+
+
+def test_validate_capture_names_a_missing_root(tmp_path, capsys):
+    missing = tmp_path / "no-such-capture"
+    assert main(["validate-capture", str(missing)]) == 1
+    assert f"capture root {missing} does not exist" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# check-config
+# --------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_check_config_reads_the_sample_sheet(tmp_path, capsys):
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("subject\tsequence\tfps\n018\tEXP-1\tfast\n")
+    override = tmp_path / "real.yaml"
+    override.write_text(
+        f"samples: {sheet}\ncapture:\n  source: nersemble\n  root: {tmp_path / 'capture'}\n"
+    )
+    base = str(REPO / "config" / "config.yaml")
+    assert main(["check-config", base, str(override)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid sample sheet (config key: samples)" in err
+    assert f"{sheet}:2: fps must be a number > 0" in err
+    sheet.write_text("subject\tsequence\n018\tEXP-1\n")
+    assert main(["check-config", base, str(override)]) == 0
+    assert "config ok" in capsys.readouterr().out
+
+
+def test_check_config_without_arguments_checks_the_default(tmp_path, monkeypatch, capsys):
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config"]) == 0
+    assert "config ok: config/config.yaml" in capsys.readouterr().out
+    (tmp_path / "config" / "config.yaml").write_text("capture: [1\n")
+    assert main(["check-config"]) == 2
+    assert "config/config.yaml" in capsys.readouterr().err

@@ -290,7 +290,7 @@ def test_video_size_must_match_the_calibration(studio, tmp_path):
     write_camera_params(
         calib, [replace(c, width=2 * studio.width, height=2 * studio.height) for c in cams.values()]
     )
-    with pytest.raises(CaptureError, match=r"cam_\d+\.mp4: images are 64x80, .* says 128x160"):
+    with pytest.raises(CaptureError, match=r"images are 64x80 but the calibration says 128x160"):
         ingest_sequence(
             tmp_path / "v2", studio.subject, studio.sequence, tmp_path / "out", progress=False
         )
@@ -408,3 +408,28 @@ def test_rerun_skips_what_is_done(studio, tmp_path, caplog):
         done = ingest_sequence(*args, progress=False, workers=1)
     assert f"{len(studio.serials) - 1} of {len(studio.serials)} cameras already done" in caplog.text
     assert not stage.exists() and _open(done).frame_ids == tuple(range(studio.n_frames))
+
+
+def test_calibration_in_centimetres_stops_before_decoding(studio, tmp_path, monkeypatch):
+    export.export_nersemble_v2(studio, tmp_path / "v2", backgrounds={})
+    calib = layouts.kit_calibration_path(layout.subject_dir(tmp_path / "v2", studio.subject))
+    cams = read_camera_params(calib)
+    scaled = []
+    for c in cams.values():
+        T = c.world_2_cam.copy()
+        T[:3, 3] *= 100.0
+        scaled.append(replace(c, world_2_cam=T))
+    write_camera_params(calib, scaled)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a video was decoded")
+
+    monkeypatch.setattr(ingest, "decode_videos", no_decoding)
+    with pytest.raises(CaptureError) as info:
+        ingest_sequence(
+            tmp_path / "v2", studio.subject, studio.sequence, tmp_path / "out", progress=False
+        )
+    msg = str(info.value)
+    assert msg.startswith(f"{calib}:")
+    assert "calibration_units" in msg and "results" not in msg
+    assert not layout.sequence_dir(tmp_path / "out", studio.subject, studio.sequence).exists()

@@ -1,9 +1,9 @@
 """The ``talkhead`` command line.
 
     talkhead inspect-model PATH [--landmarks FILE] [--masks FILE] [--json]
-    talkhead validate-capture ROOT [--subject S] [--sequence Q]
+    talkhead validate-capture ROOT [--subject S [--sequence Q]] [--layout L]
     talkhead config-schema [--write PATH]
-    talkhead check-config FILE [FILE ...]
+    talkhead check-config [FILE ...]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
 """
@@ -17,6 +17,9 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import TalkheadError
+
+#: What ``check-config`` checks without arguments (relative to the current directory).
+DEFAULT_CONFIG = "config/config.yaml"
 
 
 def _inspect_model(args: argparse.Namespace) -> int:
@@ -35,7 +38,9 @@ def _inspect_model(args: argparse.Namespace) -> int:
 def _validate_capture(args: argparse.Namespace) -> int:
     from .capture.validate import validate_main
 
-    return validate_main(args.root, subject=args.subject, sequence=args.sequence)
+    return validate_main(
+        args.root, subject=args.subject, sequence=args.sequence, layout_name=args.layout
+    )
 
 
 def _config_schema(args: argparse.Namespace) -> int:
@@ -49,10 +54,26 @@ def _config_schema(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
     from .workflow_config import load_config_files
 
-    load_config_files(args.files)
-    print(f"config ok: {' + '.join(args.files)}")
+    files = args.files or [DEFAULT_CONFIG]
+    cfg = load_config_files(files)
+    if cfg.capture.source == "nersemble":
+        from .samples import read_sample_sheet
+
+        try:
+            rows = read_sample_sheet(cfg.samples)
+        except ConfigError as exc:
+            lines = str(exc).splitlines()
+            print(
+                "\n  ".join(["talkhead: invalid sample sheet (config key: samples):", *lines]),
+                file=sys.stderr,
+            )
+            return 2
+        print(f"config ok: {' + '.join(files)}; sample sheet {cfg.samples}: {len(rows)} rows")
+        return 0
+    print(f"config ok: {' + '.join(files)}")
     return 0
 
 
@@ -167,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", help="capture root holding <subject>/camera_params.json")
     p.add_argument("--subject", help="check only this subject")
     p.add_argument("--sequence", help="check only this sequence (with --subject)")
+    p.add_argument(
+        "--layout",
+        default="auto",
+        choices=("auto", "talkhead", "nersemble_v1", "nersemble_v2", "nersemble_benchmark"),
+        help="the capture layout (default auto: detected per sequence); video layouts get "
+        "their calibration and videos checked, their frames are checked after ingest",
+    )
     p.set_defaults(func=_validate_capture)
 
     p = sub.add_parser(
@@ -186,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         "file and line, then every setting",
     )
     p.add_argument(
-        "files", nargs="+", help="config/config.yaml, then the files given to --configfile"
+        "files",
+        nargs="*",
+        help="config/config.yaml, then the files given to --configfile (default: "
+        f"{DEFAULT_CONFIG}); the sample sheet too when capture.source is nersemble",
     )
     p.set_defaults(func=_check_config)
 
@@ -218,7 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "validate-capture" and args.sequence and not args.subject:
+        parser.error("validate-capture: --sequence needs --subject (sequences belong to a subject)")
     try:
         return int(args.func(args))
     except TalkheadError as exc:

@@ -400,6 +400,30 @@ def image_size_problems(
     return problems
 
 
+MIN_CAMERAS = 2
+"""Depth (multi-view stereo) needs at least two views of each frame."""
+
+
+def camera_count_problems(serials: Sequence[str], path: PathLike) -> list[Problem]:
+    """A sequence with fewer than :data:`MIN_CAMERAS` cameras: an error naming ``path``.
+
+    Args:
+        serials: the sequence's cameras (calibrated, or with images).
+        path: the calibration file that lists them.
+    """
+    if len(serials) >= MIN_CAMERAS:
+        return []
+    have = f"camera {serials[0]}" if serials else "no camera"
+    return [
+        error(
+            "too_few_cameras",
+            path,
+            f"{have} only: depth needs at least {MIN_CAMERAS} views (calibrate more cameras in "
+            "this file, or list at least two in the sample sheet's cameras column)",
+        )
+    ]
+
+
 def calibration_problems(
     cameras: Sequence[Camera],
     path: PathLike,

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import CaptureError
 from ..geometry.cameras import Camera
 from ..io import PathLike
-from . import checks, layout
+from . import checks, layout, layouts
 from .checks import Problem, errors_of
 from .masks import ALPHA_THRESHOLD, FACE_LABELS
 from .products import PRODUCTS, check_product_names, find_products, resolve_products
@@ -78,6 +78,8 @@ PROBLEM_KINDS: dict[str, str] = {
     "intrinsics_normalised": "intrinsics normalised by the image size (fx ~ 1, cx ~ 0.5)",
     "intrinsics_image_size": "intrinsics of another image size (principal point outside the "
     "image, or at a multiple of its centre)",
+    "too_few_cameras": "a sequence with fewer than two cameras (depth needs two views)",
+    "missing_video": "a calibrated camera has no video (video layouts)",
     "malformed_metadata": "sequence.json is not valid JSON or holds an invalid fps",
     "no_frames": "a sequence has no timesteps/frame_* folders",
     "single_frame": "(warning) the sequence has one frame",
@@ -155,7 +157,7 @@ def format_problems(
                 path = p.path
                 if root_path is not None:
                     try:
-                        path = p.path.relative_to(root_path)
+                        path = p.path.relative_to(root_path) if p.path != root_path else p.path
                     except ValueError:
                         pass
                 lines.append(f"  - {p.message} ({path})")
@@ -1082,6 +1084,7 @@ def _check_sequence(
         problems += _check_audio(scan.dirs["audio"], None)
         return problems
     serials = sorted(calib.declared) if calib.ok else sorted(scan.images)
+    problems += checks.camera_count_problems(serials, calib.path)
     problems += checks.frame_ids_problems(scan.frames, layout.timesteps_dir(seq_dir))
     problems += _check_frames(scan.dirs["images"], scan, serials, calib)
     problems += _check_image_formats(scan)
@@ -1112,6 +1115,8 @@ def validate_capture(
     workers: int | None = None,
     overlays: Sequence[PathLike] = (),
     replace: Sequence[str] = (),
+    layout_name: str = "auto",
+    notes: list[str] | None = None,
 ) -> list[Problem]:
     """Check a capture tree and return every problem found (an empty list when it is usable).
 
@@ -1139,18 +1144,28 @@ def validate_capture(
         overlays: folders (talkhead layout) holding products the sequence lacks, checked where
             :mod:`talkhead.capture.products` finds them (one subject and sequence only).
         replace: products taken from the overlays first.
+        layout_name: the capture layout (:data:`talkhead.capture.layouts.LAYOUTS`), or
+            ``"auto"``: detected per sequence (:func:`~talkhead.capture.layouts.detect_layout`).
+            talkhead trees are checked as above; NeRSemble trees (v1 in place, v2 and the
+            benchmark kit's videos) for what needs no decoding: the calibration (found where
+            :func:`~talkhead.capture.layouts.open_source` looks), two cameras or more, every
+            calibrated camera's video or images, no uncalibrated camera; their frames are
+            checked after ingest. v2's ``sequences/BACKGROUND`` is not a sequence.
+        notes: when given, one line per sequence whose frames were not checked is appended.
 
     Raises:
-        ValueError: overlays without a subject and a sequence, or an unknown product in
-            ``replace``.
+        ValueError: overlays without a subject and a sequence, an unknown product in
+            ``replace``, or an unknown layout.
     """
     root = Path(root)
     overlay_dirs = tuple(Path(o) for o in overlays)
     replace = check_product_names(replace, "product to replace")
+    if layout_name != "auto" and layout_name not in layouts.LAYOUTS:
+        raise ValueError(f"unknown layout {layout_name!r}; expected auto or {layouts.LAYOUTS}")
     if overlay_dirs and (subject is None or sequence is None):
         raise ValueError("overlays belong to one sequence: give subject and sequence")
     if not root.is_dir():
-        return [_err("no_subjects", root, "capture root does not exist")]
+        return [_err("no_subjects", root, f"capture root {root} does not exist")]
     if subject is not None:
         subject_dir = layout.subject_dir(root, subject)
         if not subject_dir.is_dir():
@@ -1161,6 +1176,7 @@ def validate_capture(
             s
             for s in _subdirs(root)
             if layout.calibration_path(layout.subject_dir(root, s)).exists()
+            or layouts.kit_calibration_path(layout.subject_dir(root, s)).exists()
             or layout.sequences_dir(layout.subject_dir(root, s)).is_dir()
         ]
         if not subjects:
@@ -1168,37 +1184,134 @@ def validate_capture(
                 _err(
                     "no_subjects",
                     root,
-                    "no subject folder (expected "
-                    "<subject>/camera_params.json and <subject>/sequences/)",
+                    "no subject folder (expected <subject>/camera_params.json or "
+                    "<subject>/calibration/camera_params.json, and <subject>/sequences/)",
                 )
             ]
     problems: list[Problem] = []
+    calibs: dict[Path, _Calibration] = {}
+
+    def calibration(path: Path) -> _Calibration:
+        """Each calibration file checked once, its problems reported once."""
+        if path not in calibs:
+            calibs[path], calib_problems = _check_calibration(path)
+            problems.extend(calib_problems)
+        return calibs[path]
+
     for subj in subjects:
-        calib, calib_problems = _check_calibration(
-            layout.calibration_path(layout.subject_dir(root, subj))
-        )
-        problems += calib_problems
-        seq_root = layout.sequences_dir(layout.subject_dir(root, subj))
+        subj_dir = layout.subject_dir(root, subj)
+        seq_root = layout.sequences_dir(subj_dir)
         if sequence is not None:
             seq_dir = layout.sequence_dir(root, subj, sequence)
             if not seq_dir.is_dir():
+                calibration(_default_calibration(subj_dir))
                 problems.append(_missing_sequence(seq_dir, subj, sequence))
                 continue
             sequences = [sequence]
         else:
-            sequences = _subdirs(seq_root) if seq_root.is_dir() else []
+            sequences = [
+                q
+                for q in (_subdirs(seq_root) if seq_root.is_dir() else [])
+                if q != layouts.V2_BACKGROUND_SEQUENCE
+            ]
             if not sequences:
+                calibration(_default_calibration(subj_dir))
                 problems.append(_err("no_sequences", seq_root, f"subject {subj} has no sequences"))
         for seq in sequences:
-            problems += _check_sequence(
-                layout.sequence_dir(root, subj, seq),
-                calib,
-                fps,
-                decode,
-                workers,
-                overlay_dirs,
-                replace,
+            seq_dir = layout.sequence_dir(root, subj, seq)
+            found = layout_name
+            if found == "auto":
+                try:
+                    found = layouts.detect_layout(root, subj, seq)
+                except CaptureError:
+                    found = "talkhead"  # no frames of any layout: reported as talkhead's
+            calib = calibration(_source_calibration(found, subj_dir, seq_dir))
+            if found == "talkhead":
+                problems += _check_sequence(
+                    seq_dir, calib, fps, decode, workers, overlay_dirs, replace
+                )
+                continue
+            problems += _check_source_sequence(found, root, subj, seq, calib)
+            if notes is not None:
+                notes.append(
+                    f"{seq_dir}: {found} layout: calibration and camera "
+                    f"{'videos' if found in layouts.VIDEO_LAYOUTS else 'images'} checked; "
+                    "the frames are checked after ingest (the workflow's validate_capture)"
+                )
+    return problems
+
+
+def _default_calibration(subject_dir: Path) -> Path:
+    """The subject's calibration file: talkhead's / v1's place, else the download kits'."""
+    path = layout.calibration_path(subject_dir)
+    kit = layouts.kit_calibration_path(subject_dir)
+    return kit if not path.is_file() and kit.is_file() else path
+
+
+def _source_calibration(found: str, subject_dir: Path, seq_dir: Path) -> Path:
+    """The calibration file :func:`talkhead.capture.layouts.open_source` reads for a layout."""
+    if found in layouts.VIDEO_LAYOUTS:
+        kit = layouts.kit_calibration_path(subject_dir)
+        path = layout.calibration_path(subject_dir)
+        return path if not kit.is_file() and path.is_file() else kit
+    if found == "talkhead" and layout.sequence_calibration_file(seq_dir).is_file():
+        return layout.sequence_calibration_file(seq_dir)
+    return _default_calibration(subject_dir)
+
+
+def _check_source_sequence(
+    found: str, root: Path, subject: str, sequence: str, calib: _Calibration
+) -> list[Problem]:
+    """What can be checked of a NeRSemble sequence without decoding: at least two cameras,
+    every calibrated camera has a video (v2, benchmark) or images in every frame folder (v1),
+    and no images of uncalibrated cameras."""
+    seq_dir = layout.sequence_dir(root, subject, sequence)
+    serials = sorted(calib.declared)
+    problems = checks.camera_count_problems(serials, calib.path)
+    if not calib.ok:
+        return problems
+    if found in layouts.VIDEO_LAYOUTS:
+        folder = seq_dir / layouts.VIDEO_DIR
+        have = {p.name for p in folder.glob("cam_*.mp4")} if folder.is_dir() else set()
+        missing = [s for s in serials if layouts.video_path(seq_dir, s).name not in have]
+        if missing:
+            problems.append(
+                _err(
+                    "missing_video",
+                    folder,
+                    f"no video of calibrated camera(s) {', '.join(missing)} "
+                    f"(expected {layouts.VIDEO_FILE.format(serial='<serial>')})",
+                )
             )
+        known = {layouts.video_path(seq_dir, s).name for s in serials}
+        unknown = sorted(have - known)
+        if unknown:
+            problems.append(
+                _err(
+                    "unknown_camera",
+                    folder,
+                    f"videos of cameras {calib.path} does not calibrate: {', '.join(unknown)}",
+                )
+            )
+        return problems
+    try:
+        src = layouts.open_source(root, subject, sequence, found)
+    except CaptureError as exc:
+        return [*problems, _err("no_frames", seq_dir, str(exc))]
+    by_camera: dict[str, list[int]] = defaultdict(list)
+    for t in src.frame_ids:
+        for s in serials:
+            if not Path(src.image_path(t, s)).is_file():
+                by_camera[s].append(t)
+    for s, frames in sorted(by_camera.items()):
+        problems.append(
+            _err(
+                "missing_camera",
+                Path(src.image_path(frames[0], s)).parent,
+                f"camera {s} has no image in {_plural(len(frames), 'frame')} "
+                f"({_list_frames(frames)})",
+            )
+        )
     return problems
 
 
@@ -1256,9 +1369,23 @@ def validate_main(
     fps: float = 25.0,
     decode: bool = True,
     workers: int | None = None,
+    layout_name: str = "auto",
 ) -> int:
-    """Validate, print the report, and return an exit code (0: no errors, 1: errors)."""
-    problems = validate_capture(root, subject, sequence, fps=fps, decode=decode, workers=workers)
+    """Validate, print the report (and a line per sequence whose frames are checked after
+    ingest), and return an exit code (0: no errors, 1: errors)."""
+    notes: list[str] = []
+    problems = validate_capture(
+        root,
+        subject,
+        sequence,
+        fps=fps,
+        decode=decode,
+        workers=workers,
+        layout_name=layout_name,
+        notes=notes,
+    )
+    for line in notes:
+        print(line)
     where = Path(root) / (subject or "")
     if sequence:
         where = where / layout.SEQUENCES_DIR / sequence

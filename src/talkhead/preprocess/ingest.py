@@ -44,6 +44,7 @@ import numpy as np
 
 from ..capture import layout, layouts
 from ..capture.calibration import write_camera_params
+from ..capture.checks import calibration_problems, errors_of
 from ..capture.depth_png import read_nersemble_depth_png, write_nersemble_depth_png
 from ..capture.layouts import SourceSequence, open_source, read_v1_depth
 from ..capture.readers import (
@@ -52,6 +53,7 @@ from ..capture.readers import (
     read_image_header,
     read_sequence_fps,
 )
+from ..capture.validate import format_problems
 from ..errors import CaptureError
 from ..geometry.cameras import Camera
 from ..io import PathLike, load_json, save_image, save_json
@@ -153,6 +155,26 @@ def _sized_camera(cam: Camera, width: int, height: int, where: Path, calib: Path
             "use capture.ingest.downscale on full-size images; talkhead never rescales silently)"
         )
     return replace(cam, width=width, height=height)
+
+
+def _check_source_calibration(
+    src: SourceSequence, serials: Sequence[str], image_sizes: dict[str, tuple[int, int]]
+) -> None:
+    """The rig checks of :func:`talkhead.capture.checks.calibration_problems` on the source
+    calibration (units, inverted extrinsics, normalised intrinsics, image sizes), before any
+    video is decoded.
+
+    Raises:
+        CaptureError: naming the source calibration file, listing its errors as
+            ``validate-capture`` does.
+    """
+    cams = [src.cameras[s] for s in serials]
+    errors = errors_of(calibration_problems(cams, src.calibration_path, image_sizes=image_sizes))
+    if errors:
+        raise CaptureError(
+            f"{src.calibration_path}: calibration not usable, nothing ingested:\n"
+            + format_problems(errors)
+        )
 
 
 class _Writer:
@@ -344,6 +366,8 @@ def ingest_sequence(
                 f"{', '.join(src.serials)})"
             )
         use = [str(s) for s in serials]
+    sizes = {serial: _image_size(src, serial) for serial in use}
+    _check_source_calibration(src, use, {s: (w, h) for s, (w, h, _) in sizes.items()})
     final = ingested_sequence_dir(out_root, subject, sequence)
     settings = _settings(src, use, downscale, fps, colour_calibration)
     meta = _complete(final, settings)
@@ -374,7 +398,7 @@ def ingest_sequence(
 
     writers: dict[str, _Writer] = {}
     for serial in use:
-        w, h, where = _image_size(src, serial)
+        w, h, where = sizes[serial]
         cam = _sized_camera(src.cameras[serial], w, h, where, src.calibration_path)
         colour = src.colour.get(serial) if colour_calibration else None
         writers[serial] = _Writer(src, serial, Resampler(cam, downscale), stage, colour)
