@@ -353,3 +353,17 @@ def test_from_file_passes_masks_and_num_shape(tmp_path):
         FlameLayer.from_file(path, num_shape=7)
     layer = FlameLayer.from_file(path, num_shape=6)
     assert (layer.num_shape, layer.num_expression) == (6, 4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_layer_takes_cpu_inputs_and_fills_defaults_on_its_device():
+    model = random_model(14)
+    cpu = FlameLayer(model, dtype=torch.float64)
+    gpu = FlameLayer(model, dtype=torch.float64).to("cuda")
+    jaw = torch.tensor([[0.2, 0.0, 0.0], [0.1, 0.0, 0.0]], dtype=torch.float64)
+    a = cpu(jaw=jaw)
+    for value in (jaw, jaw.numpy(), jaw.tolist()):  # CPU inputs, moved by the layer
+        b = gpu(jaw=value)
+        assert b.vertices.device.type == "cuda"
+        torch.testing.assert_close(b.vertices.cpu(), a.vertices, rtol=0, atol=1e-6)
+    assert gpu().vertices.device.type == "cuda"  # every argument defaulted
