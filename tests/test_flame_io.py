@@ -482,3 +482,94 @@ def test_flame_params_round_trip_and_errors(tmp_path):
         save_flame_params(tmp_path / "e.npz", dict(params, eyes=rng.normal(size=(T, 3))))
     with pytest.raises(ModelFileError, match="NaN"):
         save_flame_params(tmp_path / "n.npz", dict(params, neck=np.full((T, 3), np.nan)))
+
+
+def _params(rng: np.random.Generator, T: int = 4) -> dict:
+    """Valid FLAME parameters in float64, without ``scale`` or ``frames``."""
+    return {
+        "shape": rng.normal(size=6),
+        "expression": rng.normal(size=(T, 5)),
+        "rotation": rng.normal(size=(T, 3)),
+        "translation": rng.normal(size=(T, 3)),
+        "jaw": rng.normal(size=(T, 3)),
+        "neck": rng.normal(size=(T, 3)),
+        "eyes": rng.normal(size=(T, 6)),
+    }
+
+
+def test_flame_params_defaults_dtypes_and_extra_keys():
+    from talkhead.flame import check_flame_params
+
+    params = _params(np.random.default_rng(3))
+    params["subject"] = np.array("alice")  # a non-numeric extra key is kept as it is
+    out = check_flame_params(params)
+    for key in ("shape", "expression", "rotation", "translation", "jaw", "neck", "eyes"):
+        assert out[key].dtype == np.float32, key
+        np.testing.assert_allclose(out[key], params[key], rtol=1e-6)
+    assert out["scale"].dtype == np.float32 and out["scale"].shape == (4, 1)
+    np.testing.assert_array_equal(out["scale"], np.ones((4, 1)))
+    assert out["frames"].dtype == np.int64
+    np.testing.assert_array_equal(out["frames"], [0, 1, 2, 3])
+    assert str(out["subject"]) == "alice"
+
+
+def test_flame_params_given_scale_and_float_frames_are_kept(tmp_path):
+    import torch
+
+    rng = np.random.default_rng(4)
+    params = _params(rng)
+    params["scale"] = np.array([[1.5], [2.0], [0.5], [3.0]])
+    params["frames"] = np.array([3.0, 5.0, 8.0, 13.0])  # whole numbers stored as floats
+    params["jaw"] = torch.tensor(params["jaw"], requires_grad=True)  # a tensor still in a graph
+    path = tmp_path / "flame.npz"
+    save_flame_params(path, params)
+    back = load_flame_params(path)
+    np.testing.assert_array_equal(back["scale"], [[1.5], [2.0], [0.5], [3.0]])
+    assert back["frames"].dtype == np.int64
+    np.testing.assert_array_equal(back["frames"], [3, 5, 8, 13])
+    np.testing.assert_allclose(back["jaw"], params["jaw"].detach().numpy(), rtol=1e-6)
+    assert back["jaw"].dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"frames": np.array([0.0, 1.5, 2.0, 3.0])}, "'frames' must hold integer frame indices"),
+        ({"frames": np.arange(3)}, r"'frames' has shape \(3,\), expected \(4,\)"),
+        ({"jaw": np.full((4, 3), "a")}, r"'jaw' is not numeric \(<U1\)"),
+        ({"shape": np.zeros((2, 3))}, r"'shape' has shape \(2, 3\), expected \(S,\)"),
+        ({"expression": np.zeros(4)}, r"'expression' has shape \(4,\), expected \(T, E\)"),
+        ({"scale": np.ones((4, 2))}, r"'scale' has shape \(4, 2\), expected \(4, 1\)"),
+    ],
+)
+def test_flame_params_errors_name_the_source_and_key(change, message):
+    from talkhead.flame import check_flame_params
+
+    params = dict(_params(np.random.default_rng(5)), **change)
+    with pytest.raises(ModelFileError, match=f"^src.npz: {message}") as err:
+        check_flame_params(params, "src.npz")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ModelFileError, match=f"^<params>: {message}"):
+        check_flame_params(params)
+
+
+def test_flame_params_file_errors(tmp_path):
+    from talkhead.flame import check_flame_params
+
+    params = _params(np.random.default_rng(6))
+    with pytest.raises(ModelFileError, match=r"^<params>: missing FLAME parameter\(s\) \['neck'\]"):
+        check_flame_params({k: v for k, v in params.items() if k != "neck"})
+    target = tmp_path / "out.npz"
+    with pytest.raises(ModelFileError, match=f"^{target} \\(being written\\): 'eyes' has shape"):
+        save_flame_params(target, dict(params, eyes=np.zeros((4, 3))))
+    missing = tmp_path / "none.npz"
+    with pytest.raises(ModelFileError, match=f"^{missing}: FLAME parameter file is missing$"):
+        load_flame_params(missing)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip archive at all")
+    with pytest.raises(ModelFileError, match=f"^{garbage}: unreadable FLAME parameter file"):
+        load_flame_params(garbage)
+    pickled = tmp_path / "pickled.npz"  # an object array needs pickle: refused, not loaded
+    np.savez(pickled, **params, notes=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ModelFileError, match=f"^{pickled}: unreadable FLAME parameter file"):
+        load_flame_params(pickled)

@@ -246,3 +246,124 @@ def test_cuda_matches_cpu():
     c = gpu32(**{k: v.cuda() for k, v in inputs.items()})  # float64 inputs are cast
     assert c.vertices.dtype == torch.float32
     torch.testing.assert_close(c.vertices.cpu().double(), a.vertices, rtol=0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------
+# Buffers, input forms and error messages
+
+
+def test_buffers_and_no_landmark_layer():
+    model = random_model(9)
+    layer = FlameLayer(model, dtype=torch.float64)
+    assert layer.parents.dtype == torch.long and layer.parents.tolist() == PARENTS
+    assert layer.faces.dtype == torch.long
+    np.testing.assert_array_equal(layer.faces.numpy(), model.faces)
+    assert {"parents", "faces", "lmk_faces_idx", "lmk_bary_coords"} <= set(layer.state_dict())
+    assert layer.num_landmarks == 68 and layer.lmk_faces_idx.dtype == torch.long
+
+    model.lmk_faces_idx = model.lmk_bary_coords = None
+    bare = FlameLayer(model)
+    assert bare.num_landmarks == 0 and bare.lmk_faces_idx.dtype == torch.long
+    assert bare.lmk_bary_coords.shape == (0, 3)
+    # face indices without barycentric coordinates: no landmarks either
+    half = random_model(9)
+    half.lmk_bary_coords = None
+    layer = FlameLayer(half)
+    assert layer.num_landmarks == 0
+    assert layer(jaw=torch.zeros(2, 3)).landmarks.shape == (2, 0, 3)
+    with pytest.raises(ValueError, match=r"^dtype must be floating point, got torch.int64$"):
+        FlameLayer(random_model(9), dtype=torch.int64)
+
+
+def test_inputs_of_other_dtypes_and_plain_sequences():
+    model = random_model(10)
+    inputs = _random_inputs(model, 2)
+    for dtype, other in ((torch.float32, torch.float64), (torch.float64, torch.float32)):
+        layer = FlameLayer(model, dtype=dtype)
+        ref = layer(**{k: v.to(dtype) for k, v in inputs.items()})
+        out = layer(**{k: v.to(other) for k, v in inputs.items()})
+        assert out.vertices.dtype == dtype and out.landmarks.dtype == dtype
+        assert out.joints.dtype == dtype
+        torch.testing.assert_close(out.vertices, ref.vertices, rtol=1e-5, atol=1e-6)
+    layer = FlameLayer(model, dtype=torch.float64)
+    ref = layer(**inputs)
+    as_numpy = layer(**{k: v.numpy() for k, v in inputs.items()})
+    as_lists = layer(**{k: v.tolist() for k, v in inputs.items()})
+    torch.testing.assert_close(as_numpy.vertices, ref.vertices, rtol=0, atol=1e-12)
+    # plain lists become torch's default float32 before the layer's float64
+    torch.testing.assert_close(as_lists.vertices, ref.vertices, rtol=0, atol=1e-6)
+
+
+def test_scale_forms():
+    model = random_model(11)
+    layer = FlameLayer(model, dtype=torch.float64)
+    jaw = torch.tensor([[0.1, 0.0, 0.0], [0.3, 0.0, 0.0]], dtype=torch.float64)
+    trans = torch.tensor([0.01, -0.02, 0.5], dtype=torch.float64)
+    base = layer(jaw=jaw)
+    for scale in (torch.tensor([1.5, 2.0]), [1.5, 2.0], np.array([1.5, 2.0]), [[1.5], [2.0]]):
+        out = layer(jaw=jaw, scale=scale, translation=trans)
+        want = torch.tensor([1.5, 2.0], dtype=torch.float64)[:, None, None] * base.vertices + trans
+        torch.testing.assert_close(out.vertices, want, rtol=0, atol=1e-12)
+        want_j = torch.tensor([1.5, 2.0], dtype=torch.float64)[:, None, None] * base.joints + trans
+        torch.testing.assert_close(out.joints, want_j, rtol=0, atol=1e-12)
+    for scale in (2.0, torch.tensor(2.0), torch.tensor([2.0]), np.float64(2.0)):
+        out = layer(jaw=jaw, scale=scale)
+        torch.testing.assert_close(out.vertices, 2.0 * base.vertices, rtol=0, atol=1e-12)
+        torch.testing.assert_close(out.landmarks, 2.0 * base.landmarks, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name,value,message",
+    [
+        ("rotation", torch.zeros(1, 2), "rotation has 2 coefficients per frame, expected 3"),
+        ("neck", torch.zeros(2), "neck has 2 coefficients per frame, expected 3"),
+        ("jaw", torch.zeros(1, 2), "jaw has 2 coefficients per frame, expected 3"),
+        ("eyes", torch.zeros(1, 3), "eyes has 3 coefficients per frame, expected 6"),
+        ("translation", torch.zeros(1, 2), "translation has 2 coefficients per frame, expected 3"),
+        ("scale", torch.zeros(2, 0), "scale has 0 coefficients per frame, expected 1"),
+        ("shape", torch.zeros(1, 7), "shape has 7 coefficients per frame, expected at most 6"),
+        (
+            "expression",
+            torch.zeros(5),
+            "expression has 5 coefficients per frame, expected at most 4",
+        ),
+        ("rotation", torch.zeros(1, 2, 3), r"rotation must be \(B, 3\) or \(3,\), got \(1, 2, 3\)"),
+        ("shape", torch.zeros(1, 1, 6), r"shape must be \(B, 6\) or \(6,\), got \(1, 1, 6\)"),
+    ],
+)
+def test_input_errors_name_the_argument(name, value, message):
+    layer = FlameLayer(random_model(12))
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        layer(**{name: value})
+
+
+def test_from_file_passes_masks_and_num_shape(tmp_path):
+    from talkhead.errors import ModelFileError
+    from talkhead.flame import save_region_masks
+
+    model = random_model(13)
+    path = tmp_path / "generic_model.pkl"
+    save_flame_model(path, model)
+    save_region_masks(tmp_path / "far.pkl", {"lips": np.array([0, 40])})  # V = 40
+    with pytest.raises(ModelFileError, match="far.pkl.*lips"):
+        FlameLayer.from_file(path, masks_path=tmp_path / "far.pkl")
+    with pytest.raises(ModelFileError, match="far.pkl.*lips"):
+        FlameLayer.from_file(path, None, tmp_path / "far.pkl", 6)
+    with pytest.raises(ModelFileError, match="num_shape=6"):
+        FlameLayer.from_file(path, num_shape=7)
+    layer = FlameLayer.from_file(path, num_shape=6)
+    assert (layer.num_shape, layer.num_expression) == (6, 4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_layer_takes_cpu_inputs_and_fills_defaults_on_its_device():
+    model = random_model(14)
+    cpu = FlameLayer(model, dtype=torch.float64)
+    gpu = FlameLayer(model, dtype=torch.float64).to("cuda")
+    jaw = torch.tensor([[0.2, 0.0, 0.0], [0.1, 0.0, 0.0]], dtype=torch.float64)
+    a = cpu(jaw=jaw)
+    for value in (jaw, jaw.numpy(), jaw.tolist()):  # CPU inputs, moved by the layer
+        b = gpu(jaw=value)
+        assert b.vertices.device.type == "cuda"
+        torch.testing.assert_close(b.vertices.cpu(), a.vertices, rtol=0, atol=1e-6)
+    assert gpu().vertices.device.type == "cuda"  # every argument defaulted
