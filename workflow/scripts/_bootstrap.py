@@ -68,20 +68,3 @@ def job_sequence(smk, validate=False, workers=None, overlays=True):
         overlays=folders,
         replace=replace,
     )
-
-
-#: Wall-clock figures of a stage's metrics: they go to timing.json (nothing reads it), so that
-#: metrics.json is the same byte for byte on every run.
-TIMING_KEYS = ("seconds", "ms_per_view")
-
-
-def save_product_metrics(folder, metrics):
-    """A preprocess product's ``metrics.json`` and ``timing.json`` in its folder."""
-    from talkhead.io import save_metrics
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    timing = {k: metrics[k] for k in TIMING_KEYS if k in metrics}
-    save_metrics(folder / "metrics.json", {k: v for k, v in metrics.items() if k not in timing})
-    if timing:
-        save_metrics(folder / "timing.json", timing)

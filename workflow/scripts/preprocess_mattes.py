@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from _bootstrap import job_sequence, save_product_metrics
+from _bootstrap import job_sequence
 
 from talkhead.config import from_mapping
 from talkhead.logs import log_to
 from talkhead.preprocess.config import PreprocessConfig
-from talkhead.preprocess.stage import run_mattes_stage
+from talkhead.preprocess.stage import run_mattes_stage, save_product_metrics
 
 with log_to(snakemake.log[0]) as log:
     out = Path(snakemake.output[0])

@@ -35,7 +35,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from ..capture.readers import (
     load_landmark_file,
     read_image_header,
     read_sequence_fps,
+    thread_map,
 )
 from ..capture.validate import format_problems
 from ..errors import CaptureError
@@ -570,13 +570,8 @@ def _ingest_frames(
         return n
 
     serials = list(writers)
-    n_workers = min(8, len(serials)) if workers is None else max(1, workers)
     try:
-        if n_workers == 1:
-            counts = [one(s) for s in serials]
-        else:
-            with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                counts = list(pool.map(one, serials))
+        counts = thread_map(one, serials, min(8, len(serials)) if workers is None else workers)
     finally:
         if bar is not None:
             bar.close()

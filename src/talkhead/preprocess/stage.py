@@ -27,7 +27,7 @@ import numpy as np
 from ..capture import layout
 from ..capture.readers import read_alpha, read_images
 from ..errors import CaptureError
-from ..io import PathLike, atomic_path, read_image, save_image
+from ..io import PathLike, atomic_path, read_image, save_image, save_metrics
 from .audio import apply_offset, read_audio_any
 from .config import AudioConfig, LandmarksConfig, MatteConfig, SegmentationConfig
 from .landmarks import FaceMeshDetector, consensus_confidence, head_box, mesh_to_ibug68
@@ -38,23 +38,31 @@ if TYPE_CHECKING:
     from ..capture.sequence import CaptureSequence
 
 __all__ = [
-    "BACKGROUND_DIR",
-    "background_plate_path",
     "run_audio_stage",
     "run_landmarks_stage",
     "run_mattes_stage",
     "run_segmentation_stage",
+    "save_product_metrics",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Folder of the empty-set plates in a sequence folder written by ingest.
-BACKGROUND_DIR = "background"
+
+#: Wall-clock figures of the runners' metrics: they go to timing.json (nothing reads it), so
+#: that metrics.json is the same byte for byte on every run.
+TIMING_KEYS = ("seconds", "ms_per_view")
 
 
-def background_plate_path(background_dir: PathLike, serial: str) -> Path:
-    """``<background_dir>/cam_<serial>.png``: camera ``serial``'s plate of the empty set."""
-    return Path(background_dir) / f"cam_{serial}.png"
+def save_product_metrics(folder: PathLike, metrics: dict[str, Any]) -> None:
+    """A product's ``metrics.json`` (what a runner returned, timing left out) and
+    ``timing.json`` (:data:`TIMING_KEYS`), in the product's folder (created if the runner
+    wrote nothing there)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    timing = {k: metrics[k] for k in TIMING_KEYS if k in metrics}
+    save_metrics(folder / "metrics.json", {k: v for k, v in metrics.items() if k not in timing})
+    if timing:
+        save_metrics(folder / "timing.json", timing)
 
 
 def _save_matte(path: Path, alpha: np.ndarray) -> None:
@@ -109,7 +117,7 @@ def run_mattes_stage(
         settings: ``preprocess.mattes``.
         background_dir: folder of ``cam_<serial>.png`` plates (default:
             ``background/`` of the sequence, or of the overlay holding the plates; see
-            :data:`BACKGROUND_DIR`).
+            :func:`talkhead.capture.layout.background_dir`).
 
     Returns:
         metrics: ``skipped``, ``method`` (per camera: ``background`` or ``selfie``, joined),
@@ -127,12 +135,12 @@ def run_mattes_stage(
     bg_dir = (
         Path(background_dir)
         if background_dir is not None
-        else seq.product_dir("background") / BACKGROUND_DIR
+        else layout.background_dir(seq.product_dir("background"))
     )
     plates: dict[str, np.ndarray] = {}
     if cfg.method != "selfie":
         for serial in seq.serials:
-            p = background_plate_path(bg_dir, serial)
+            p = bg_dir / layout.IMAGE_FILE.format(serial=serial, ext=".png")
             if p.is_file():
                 try:
                     plate = read_image(p)

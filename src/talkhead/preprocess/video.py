@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from ..capture.readers import thread_map
 from ..errors import CaptureError
 from ..io import PathLike
 
@@ -316,11 +316,7 @@ def decode_videos(
         return n
 
     try:
-        if workers == 1 or len(serials) == 1:
-            counts = [one(s) for s in serials]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                counts = list(pool.map(one, serials))
+        counts = thread_map(one, serials, workers)
     finally:
         if bar is not None:
             bar.close()
