@@ -1,0 +1,1 @@
+"""Fitting a parametric model to a sequence: optimiser loop, schedules, correspondences, losses."""

@@ -1,0 +1,116 @@
+"""FLAME evaluated on a subset of its vertices, for fitting whole sequences fast.
+
+A fit needs, at every step and for every frame, only the vertices it compares with the
+observations (the face region and the landmark triangles), and the identity is shared by the
+sequence. :class:`FlameRegion` therefore evaluates the same model as
+:class:`~talkhead.flame.layer.FlameLayer` (same world transform, same LBS) with
+
+- the identity blendshapes applied once per call, not once per frame;
+- joints regressed from the blendshape coefficients directly: ``J = J_regressor · v_template
+  + (J_regressor · dirs) · betas``, which is linear, so no full mesh is needed;
+- blendshapes, pose correctives and skinning restricted to the selected vertices.
+
+Its outputs equal the full layer's on those vertices (tests/test_flame_fit.py checks it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..geometry.rotations import batch_rodrigues
+from .layer import FlameLayer, FlameOutput
+from .lbs import batch_rigid_transform, blend_shapes
+
+__all__ = ["FlameRegion"]
+
+
+class FlameRegion(torch.nn.Module):
+    """The vertices ``vertex_ids`` of a :class:`FlameLayer`, and its landmarks.
+
+    Args:
+        layer: the full model.
+        vertex_ids: (K,) vertex indices to evaluate; the vertices of the landmark
+            triangles are added (after them) so that the landmarks can be computed.
+
+    Attributes:
+        vertex_ids: (K',) the vertices evaluated, in output order; the first K are
+            ``vertex_ids`` as given.
+    """
+
+    def __init__(self, layer: FlameLayer, vertex_ids: np.ndarray) -> None:
+        super().__init__()
+        ids = np.asarray(vertex_ids, dtype=np.int64)
+        lmk_tri = layer.faces[layer.lmk_faces_idx].cpu().numpy()  # (L, 3)
+        extra = np.setdiff1d(np.unique(lmk_tri), ids)
+        all_ids = np.concatenate([ids, extra])
+        position = {int(v): i for i, v in enumerate(all_ids)}
+        self.num_selected = len(ids)
+        self.num_shape = layer.num_shape
+        self.num_expression = layer.num_expression
+        self._parents = [int(p) for p in layer.parents]
+        sel = torch.as_tensor(all_ids, device=layer.device)
+        S = layer.num_shape
+        self.register_buffer("vertex_ids", sel)
+        self.register_buffer("v_template", layer.v_template[sel])
+        self.register_buffer("shapedirs", layer.blenddirs[sel, :, :S])
+        self.register_buffer("exprdirs", layer.blenddirs[sel, :, S:])
+        self.register_buffer("posedirs", layer.posedirs[sel])
+        self.register_buffer("lbs_weights", layer.lbs_weights[sel])
+        J = layer.J_regressor
+        self.register_buffer("j_template", J @ layer.v_template)  # (J, 3)
+        j_dirs = torch.einsum("jv,vck->jck", J, layer.blenddirs)  # (J, 3, K)
+        self.register_buffer("j_shapedirs", j_dirs[..., :S].contiguous())
+        self.register_buffer("j_exprdirs", j_dirs[..., S:].contiguous())
+        tri = torch.as_tensor(
+            np.vectorize(position.__getitem__)(lmk_tri) if len(lmk_tri) else lmk_tri,
+            dtype=torch.long,
+            device=layer.device,
+        )
+        self.register_buffer("lmk_tri", tri.reshape(-1, 3))
+        self.register_buffer("lmk_bary_coords", layer.lmk_bary_coords)
+
+    def forward(
+        self,
+        shape: Tensor,
+        expression: Tensor,
+        rotation: Tensor,
+        neck: Tensor,
+        jaw: Tensor,
+        eyes: Tensor,
+        translation: Tensor,
+        scale: Tensor,
+    ) -> FlameOutput:
+        """Pose the selected vertices for B frames.
+
+        Args:
+            shape: (S,) identity coefficients, shared by the frames.
+            expression: (B, E); rotation, neck, jaw, translation: (B, 3); eyes: (B, 6);
+                scale: (B, 1).
+
+        Returns:
+            :class:`FlameOutput`: ``vertices`` (B, K', 3) in :attr:`vertex_ids` order,
+            ``landmarks`` (B, L, 3), ``joints`` (B, J, 3); world coordinates as
+            :class:`FlameLayer`.
+        """
+        B = expression.shape[0]
+        v_id = self.v_template + blend_shapes(shape.unsqueeze(0), self.shapedirs)[0]
+        v_shaped = v_id.unsqueeze(0) + blend_shapes(expression, self.exprdirs)
+        j_id = self.j_template + blend_shapes(shape.unsqueeze(0), self.j_shapedirs)[0]
+        joints = j_id.unsqueeze(0) + blend_shapes(expression, self.j_exprdirs)
+        pose = torch.cat([rotation, neck, jaw, eyes], dim=1)
+        n_joints = joints.shape[1]
+        rot_mats = batch_rodrigues(pose.reshape(-1, 3)).view(B, n_joints, 3, 3)
+        eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+        pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)
+        v_posed = v_shaped + blend_shapes(pose_feature, self.posedirs)
+        posed_joints, A = batch_rigid_transform(rot_mats, joints, self._parents)
+        T = torch.einsum("vj,bjcd->bvcd", self.lbs_weights, A[:, :, :3, :])
+        verts = torch.einsum("bvcd,bvd->bvc", T[..., :3], v_posed) + T[..., 3]
+        s = scale.reshape(B, 1, 1)
+        t = translation.unsqueeze(1)
+        verts = s * verts + t
+        joints_w = s * posed_joints + t
+        landmarks = torch.einsum("blkc,lk->blc", verts[:, self.lmk_tri], self.lmk_bary_coords)
+        return FlameOutput(vertices=verts, landmarks=landmarks, joints=joints_w)
