@@ -7,6 +7,7 @@ import logging
 import os
 import pickle
 import pickletools
+import struct
 import sys
 import types
 import warnings
@@ -603,6 +604,55 @@ def test_code_in_or_around_torch_tensors_is_refused(tmp_path):
     ok = pickle.dumps(_TensorFrom(rebuild, typed, 1, (3,), (1,)), protocol=2)
     np.testing.assert_array_equal(loads_legacy_pickle(ok, "t.pkl"), [1, 2, 3])
     assert not marker.exists()
+
+
+def _split_pickles(data: bytes, n: int) -> tuple[list[bytes], bytes]:
+    """The first ``n`` consecutive pickles of ``data`` and what follows them."""
+    parts, start = [], 0
+    for _ in range(n):
+        end = start + [pos for op, _, pos in pickletools.genops(data[start:])][-1] + 1
+        parts.append(data[start:end])
+        start = end
+    return parts, data[start:]
+
+
+def test_damaged_torch_storage_streams_are_clear_errors():
+    torch = pytest.importorskip("torch")
+    torch_storage = pytest.importorskip("torch.storage")
+    rebuild = pytest.importorskip("torch._utils")._rebuild_tensor_v2
+    typed = torch_storage.TypedStorage(
+        wrap_storage=torch.arange(5).untyped_storage(), dtype=torch.int64, _internal=True
+    )
+    inner = typed.__reduce__()[1][0]  # torch's legacy stream of one storage
+    (magic, version, sys_info, storage, keys), raw = _split_pickles(inner, 5)
+    assert raw == struct.pack("<q", 5) + np.arange(5, dtype="<i8").tobytes()
+
+    def tensor_over(*parts: bytes) -> bytes:
+        evil = _EvilStorage(torch_storage._load_from_bytes, b"".join(parts))
+        return pickle.dumps({"t": _TensorFrom(rebuild, evil, 0, (5,), (1,))}, protocol=2)
+
+    got = loads_legacy_pickle(tensor_over(inner), "ok.pkl")["t"]
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, np.arange(5))
+    big_endian = pickle.dumps({"little_endian": False}, protocol=2)
+    swapped = struct.pack("<q", 5) + np.arange(5, dtype=">i8").tobytes()
+    got = loads_legacy_pickle(tensor_over(magic, version, big_endian, storage, keys, swapped), "")
+    np.testing.assert_array_equal(got["t"], np.arange(5))
+
+    for parts, message in (
+        ((inner[:-1],), "truncated"),
+        ((magic, version, sys_info, storage, keys, raw[:7]), "element count"),
+        ((magic, version, sys_info, storage, keys, struct.pack("<q", 4), raw[8:]), "count"),
+        ((pickle.dumps(12345, protocol=2), version, sys_info, storage, keys, raw), "magic"),
+        ((magic, pickle.dumps(1000, protocol=2), sys_info, storage, keys, raw), "magic"),
+        ((magic, version, pickle.dumps(3, protocol=2), storage, keys, raw), "sys_info"),
+        ((magic, version, sys_info, storage, pickle.dumps(["k"], protocol=2), raw), "keys"),
+        ((magic, version, sys_info, pickle.dumps(7, protocol=2), keys, raw), "keys"),
+        ((b"PK\x03\x04", inner), "zip form"),
+    ):
+        with pytest.raises(ModelFileError, match=message) as err:
+            loads_legacy_pickle(tensor_over(*parts), "bad.pkl")
+        assert "bad.pkl" in str(err.value)
 
 
 def test_model_with_landmarks_and_masks(tmp_path):
