@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import logging
 import os
 import pickle
 import pickletools
+import struct
 import sys
 import types
 import warnings
@@ -27,6 +30,7 @@ from talkhead.flame import (
     load_region_masks,
     loads_legacy_pickle,
     model_from_arrays,
+    read_pickled_npy,
     save_flame_model,
     save_flame_params,
     save_landmark_embedding,
@@ -368,6 +372,24 @@ def test_model_round_trip(tmp_path, name, legacy):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+@pytest.mark.parametrize("name", ["generic_model.pkl", "flame2023.pkl"])
+def test_flame_2020_and_2023_style_files_load(tmp_path, name):
+    """Both releases: FLAME's keys (with ``J``, ``bs_style``, ``bs_type``), 300 + 100 columns
+    and no ``num_shape``, chumpy arrays and a legacy csc regressor in a Python-2 pickle."""
+    arrays = model_arrays(np.random.default_rng(3), V=12, S=300, E=100)
+    arrays["J"] = arrays["J_regressor"] @ arrays["v_template"]
+    assert "num_shape" not in arrays
+    save_legacy_pickle(tmp_path / name, arrays, chumpy_keys={"v_template", "shapedirs", "J"})
+    names = globals_in((tmp_path / name).read_bytes())
+    assert {"chumpy.ch Ch", "scipy.sparse.csc csc_matrix"} <= names
+    m = load_flame_model(tmp_path / name)
+    assert (m.num_shape, m.num_expression, m.num_joints) == (300, 100, 5)
+    np.testing.assert_array_equal(m.shapedirs, arrays["shapedirs"][:, :, :300])
+    np.testing.assert_array_equal(m.exprdirs, arrays["shapedirs"][:, :, 300:])
+    np.testing.assert_array_equal(m.J_regressor, arrays["J_regressor"].toarray())
+    np.testing.assert_array_equal(m.parents, PARENTS)
+
+
 # --------------------------------------------------------------------------------------
 # Landmark embeddings and region masks
 
@@ -401,6 +423,236 @@ def test_landmark_embeddings_in_three_formats(tmp_path):
         load_landmark_embedding(tmp_path / "wrong.pkl")
     with pytest.raises(ModelFileError, match=r"\(68, 3\)"):
         save_landmark_embedding(tmp_path / "bad.npz", idx, bary[:, :2])
+
+
+def _embedding(rng: np.random.Generator, n: int, faces: int = 60):
+    idx = rng.integers(0, faces, n)
+    bary = rng.random((n, 3))
+    return idx, bary / bary.sum(1, keepdims=True)
+
+
+def _deca_dict(torch, idx, bary, n_static=51):
+    """DECA's ``landmark_embedding.npy`` layout: numpy static/full, torch dynamic entries.
+
+    The dynamic tensors are non-contiguous views (a transpose and a slice), so the decoder
+    must honour storage offset and strides.
+    """
+    dyn_idx = torch.arange(17 * 79 * 2).reshape(17, 79 * 2).t()[::2]  # (79, 17) int64 view
+    dyn_bary = torch.rand(79, 17, 4, dtype=torch.float32)[:, :, 1:]  # (79, 17, 3) view
+    return {
+        "static_lmk_faces_idx": idx[-n_static:].astype(np.int64),
+        "static_lmk_bary_coords": bary[-n_static:],
+        "dynamic_lmk_faces_idx": dyn_idx,
+        "dynamic_lmk_bary_coords": dyn_bary,
+        "full_lmk_faces_idx": idx[None].astype(np.int64),
+        "full_lmk_bary_coords": bary[None],
+    }
+
+
+def test_deca_embedding_with_torch_tensors_loads_without_torch_unpickling(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    torch_utils = pytest.importorskip("torch._utils")
+    torch_storage = pytest.importorskip("torch.storage")
+
+    rng = np.random.default_rng(1)
+    idx, bary = _embedding(rng, 68)
+    deca = _deca_dict(torch, idx, bary)
+    path = tmp_path / "landmark_embedding.npy"
+    np.save(path, deca, allow_pickle=True)  # as DECA made it
+    payload = path.read_bytes()
+    assert b"_rebuild_tensor_v2" in payload and b"_load_from_bytes" in payload
+    assert b"LongStorage" in payload and b"FloatStorage" in payload
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("torch's unpickling ran")
+
+    monkeypatch.setattr(torch_utils, "_rebuild_tensor_v2", forbidden)
+    monkeypatch.setattr(torch_storage, "_load_from_bytes", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+
+    got_idx, got_bary = load_landmark_embedding(path)
+    assert got_idx.shape == (68,) and got_idx.dtype == np.int64
+    np.testing.assert_array_equal(got_idx, idx)
+    np.testing.assert_array_equal(got_bary, bary)
+
+    raw = read_pickled_npy(path)
+    for key in ("dynamic_lmk_faces_idx", "dynamic_lmk_bary_coords"):
+        want = deca[key].numpy()
+        assert isinstance(raw[key], np.ndarray) and raw[key].dtype == want.dtype, key
+        np.testing.assert_array_equal(raw[key], want)
+    assert raw["dynamic_lmk_faces_idx"].shape == (79, 17)
+    assert raw["dynamic_lmk_bary_coords"].shape == (79, 17, 3)
+    assert raw["dynamic_lmk_faces_idx"][1, 0] == 2  # row 1 of the strided view
+
+    arrays = model_arrays(rng)
+    save_flame_model(tmp_path / "m.pkl", arrays)
+    model = load_flame_model(tmp_path / "m.pkl", landmarks_path=path)
+    np.testing.assert_array_equal(model.lmk_faces_idx, idx)
+    np.testing.assert_array_equal(model.lmk_bary_coords, bary)
+
+
+def test_embedding_with_eyes_keeps_ibug68(tmp_path, caplog):
+    torch = pytest.importorskip("torch")
+    idx, bary = _embedding(np.random.default_rng(2), 70)
+    path = tmp_path / "landmark_embedding_with_eyes.npy"
+    np.save(path, _deca_dict(torch, idx, bary, n_static=53), allow_pickle=True)
+    with caplog.at_level(logging.INFO, logger="talkhead.flame.model"):
+        got_idx, got_bary = load_landmark_embedding(path)
+    np.testing.assert_array_equal(got_idx, idx[:68])
+    np.testing.assert_array_equal(got_bary, bary[:68])
+    assert "eye points dropped" in caplog.text and str(path) in caplog.text
+
+
+def test_embeddings_without_68_points_are_refused_naming_what_is_missing(tmp_path):
+    rng = np.random.default_rng(3)
+    idx, bary = _embedding(rng, 51)
+    ringnet = tmp_path / "flame_static_embedding.pkl"  # RingNet's: a protocol-0 text pickle
+    ringnet.write_bytes(
+        pickle.dumps({"lmk_face_idx": idx.astype(np.uint32), "lmk_b_coords": bary}, protocol=0)
+    )
+    with pytest.raises(ModelFileError, match="51 points.*jaw-contour points") as err:
+        load_landmark_embedding(ringnet)
+    assert str(ringnet) in str(err.value) and "\n" not in str(err.value)
+
+    static_only = tmp_path / "static_and_dynamic.npy"
+    np.save(
+        static_only,
+        {"static_lmk_faces_idx": idx, "static_lmk_bary_coords": bary},
+        allow_pickle=True,
+    )
+    with pytest.raises(ModelFileError, match="no 'full_lmk_faces_idx'.*jaw-contour"):
+        load_landmark_embedding(static_only)
+
+    idx60, bary60 = _embedding(rng, 60)
+    save_landmark_embedding(tmp_path / "sixty.npz", idx60, bary60)
+    with pytest.raises(ModelFileError, match="60 points, expected 68"):
+        load_landmark_embedding(tmp_path / "sixty.npz")
+
+    mp_idx, mp_bary = _embedding(rng, 105)
+    np.savez(
+        tmp_path / "mediapipe_landmark_embedding.npz",
+        lmk_face_idx=mp_idx.astype(np.uint32),
+        lmk_b_coords=mp_bary,
+        landmark_indices=np.arange(105),
+    )
+    with pytest.raises(ModelFileError, match="MediaPipe.*not iBUG-68"):
+        load_landmark_embedding(tmp_path / "mediapipe_landmark_embedding.npz")
+
+    deca68 = tmp_path / "bad_bary.npy"
+    idx68, bary68 = _embedding(rng, 68)
+    np.save(deca68, {"full_lmk_faces_idx": idx68[None], "full_lmk_bary_coords": bary68[None, :67]})
+    with pytest.raises(ModelFileError, match="full_lmk_faces_idx.*\\(68, 3\\)"):
+        load_landmark_embedding(deca68)
+
+
+class _EvilStorage:
+    """Pickles as ``torch.storage._load_from_bytes(stream)`` with a hostile inner stream."""
+
+    def __init__(self, load_from_bytes, inner: bytes):
+        self.load_from_bytes, self.inner = load_from_bytes, inner
+
+    def __reduce__(self):
+        return self.load_from_bytes, (self.inner,)
+
+
+class _TensorFrom:
+    """Pickles as ``torch._utils._rebuild_tensor_v2`` over a given storage and geometry."""
+
+    def __init__(self, rebuild, storage, offset, size, stride, hooks=None):
+        self.args = (rebuild, storage, offset, size, stride, hooks)
+
+    def __reduce__(self):
+        rebuild, storage, offset, size, stride, hooks = self.args
+        return rebuild, (storage, offset, size, stride, False, hooks or collections.OrderedDict())
+
+
+def test_code_in_or_around_torch_tensors_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch_utils = pytest.importorskip("torch._utils")
+    torch_storage = pytest.importorskip("torch.storage")
+
+    marker = tmp_path / "TORCH_MARKER"
+    header = b"".join(
+        pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True})
+    )
+    evil_inner = header + pickle.dumps(_Evil(f"touch {marker}"), protocol=2)
+    path = tmp_path / "landmark_embedding.npy"
+    storage = _EvilStorage(torch_storage._load_from_bytes, evil_inner)
+    np.save(path, {"dynamic_lmk_faces_idx": storage}, allow_pickle=True)
+    with pytest.raises(ModelFileError, match="refused.*system.*inside a torch storage") as err:
+        load_landmark_embedding(path)
+    assert str(path) in str(err.value)
+
+    # an os.system call beside a real tensor in the same file
+    np.save(path, {"a": torch.zeros(3), "b": _Evil(f"touch {marker}")}, allow_pickle=True)
+    with pytest.raises(ModelFileError, match="refused.*system"):
+        load_landmark_embedding(path)
+
+    # a tensor whose size/stride reach past its storage, or that carries backward hooks
+    real = torch.arange(4).untyped_storage()
+    typed = torch_storage.TypedStorage(wrap_storage=real, dtype=torch.int64, _internal=True)
+    rebuild = torch_utils._rebuild_tensor_v2
+    for bad, message in (
+        (_TensorFrom(rebuild, typed, 0, (5,), (1,)), "reaches element 4"),
+        (_TensorFrom(rebuild, typed, 1, (2, 2), (2, 1)), "reaches element 4"),
+        (_TensorFrom(rebuild, typed, 0, (2,), (-1,)), "stride"),
+        (_TensorFrom(rebuild, typed, 0, (2,), (1,), {0: "hook"}), "backward hooks"),
+    ):
+        data = pickle.dumps(bad, protocol=2)
+        with pytest.raises(ModelFileError, match=message):
+            loads_legacy_pickle(data, "t.pkl")
+    ok = pickle.dumps(_TensorFrom(rebuild, typed, 1, (3,), (1,)), protocol=2)
+    np.testing.assert_array_equal(loads_legacy_pickle(ok, "t.pkl"), [1, 2, 3])
+    assert not marker.exists()
+
+
+def _split_pickles(data: bytes, n: int) -> tuple[list[bytes], bytes]:
+    """The first ``n`` consecutive pickles of ``data`` and what follows them."""
+    parts, start = [], 0
+    for _ in range(n):
+        end = start + [pos for op, _, pos in pickletools.genops(data[start:])][-1] + 1
+        parts.append(data[start:end])
+        start = end
+    return parts, data[start:]
+
+
+def test_damaged_torch_storage_streams_are_clear_errors():
+    torch = pytest.importorskip("torch")
+    torch_storage = pytest.importorskip("torch.storage")
+    rebuild = pytest.importorskip("torch._utils")._rebuild_tensor_v2
+    typed = torch_storage.TypedStorage(
+        wrap_storage=torch.arange(5).untyped_storage(), dtype=torch.int64, _internal=True
+    )
+    inner = typed.__reduce__()[1][0]  # torch's legacy stream of one storage
+    (magic, version, sys_info, storage, keys), raw = _split_pickles(inner, 5)
+    assert raw == struct.pack("<q", 5) + np.arange(5, dtype="<i8").tobytes()
+
+    def tensor_over(*parts: bytes) -> bytes:
+        evil = _EvilStorage(torch_storage._load_from_bytes, b"".join(parts))
+        return pickle.dumps({"t": _TensorFrom(rebuild, evil, 0, (5,), (1,))}, protocol=2)
+
+    got = loads_legacy_pickle(tensor_over(inner), "ok.pkl")["t"]
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, np.arange(5))
+    big_endian = pickle.dumps({"little_endian": False}, protocol=2)
+    swapped = struct.pack("<q", 5) + np.arange(5, dtype=">i8").tobytes()
+    got = loads_legacy_pickle(tensor_over(magic, version, big_endian, storage, keys, swapped), "")
+    np.testing.assert_array_equal(got["t"], np.arange(5))
+
+    for parts, message in (
+        ((inner[:-1],), "truncated"),
+        ((magic, version, sys_info, storage, keys, raw[:7]), "element count"),
+        ((magic, version, sys_info, storage, keys, struct.pack("<q", 4), raw[8:]), "count"),
+        ((pickle.dumps(12345, protocol=2), version, sys_info, storage, keys, raw), "magic"),
+        ((magic, pickle.dumps(1000, protocol=2), sys_info, storage, keys, raw), "magic"),
+        ((magic, version, pickle.dumps(3, protocol=2), storage, keys, raw), "sys_info"),
+        ((magic, version, sys_info, storage, pickle.dumps(["k"], protocol=2), raw), "keys"),
+        ((magic, version, sys_info, pickle.dumps(7, protocol=2), keys, raw), "keys"),
+        ((b"PK\x03\x04", inner), "zip form"),
+    ):
+        with pytest.raises(ModelFileError, match=message) as err:
+            loads_legacy_pickle(tensor_over(*parts), "bad.pkl")
+        assert "bad.pkl" in str(err.value)
 
 
 def test_model_with_landmarks_and_masks(tmp_path):

@@ -6,11 +6,14 @@ A FLAME file is a dict with the keys ``v_template`` (V, 3), ``f`` (F, 3), ``shap
 ``kintree_table`` (2, J; first row the parents, ``4294967295`` for the root), ``J``,
 ``bs_style``, ``bs_type``. FLAME's ``shapedirs`` has 400 columns (300 shape + 100
 expression); files with another split store an int ``num_shape``. The same keys in an
-``.npz`` (dense ``J_regressor``) are read too.
+``.npz`` (dense ``J_regressor``) are read too. FLAME 2020 (``generic_model.pkl``) and 2023
+(``flame2023.pkl``) share these keys and are read the same way. Landmark embeddings: see
+:func:`load_landmark_embedding`.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +30,8 @@ from .pickle_io import load_legacy_pickle, read_pickled_npy, save_legacy_pickle
 __all__ = [
     "FLAME_NUM_EXPRESSION",
     "FLAME_NUM_SHAPE",
+    "LANDMARK_EMBEDDING_KEYS",
+    "NUM_IBUG_LANDMARKS",
     "FlameModel",
     "describe_model",
     "format_description",
@@ -38,6 +43,8 @@ __all__ = [
     "save_landmark_embedding",
     "save_region_masks",
 ]
+
+log = logging.getLogger(__name__)
 
 FLAME_NUM_SHAPE = 300
 FLAME_NUM_EXPRESSION = 100
@@ -467,27 +474,20 @@ def format_description(description: Mapping[str, Any]) -> str:
 # Landmark embeddings
 
 
-def load_landmark_embedding(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a landmark embedding: face index and barycentric coordinates per landmark.
+#: Landmarks talkhead fits: the iBUG-68 scheme of its 2D / 3D landmarks, in that order.
+NUM_IBUG_LANDMARKS = 68
+#: FLAME's static embedding: iBUG points 18-68 (1-based), without the 17 jaw-contour points.
+NUM_STATIC_LANDMARKS = 51
+#: VHAP / GaussianAvatars ``landmark_embedding_with_eyes.npy``: iBUG-68, then the two eyes.
+NUM_LANDMARKS_WITH_EYES = 70
+#: (face index key, barycentric key) pairs tried in this order.
+LANDMARK_EMBEDDING_KEYS = (
+    ("lmk_face_idx", "lmk_b_coords"),
+    ("full_lmk_faces_idx", "full_lmk_bary_coords"),
+)
 
-    Accepted files:
 
-    - ``.npz`` with ``lmk_face_idx`` (L,) and ``lmk_b_coords`` (L, 3) (our format);
-    - FLAME's ``flame_static_embedding.pkl`` (same keys, restricted unpickling; note that
-      FLAME's static embedding has 51 points, iBUG 17..67, not 68);
-    - DECA's ``landmark_embedding.npy`` (``full_lmk_faces_idx`` (1, 68),
-      ``full_lmk_bary_coords`` (1, 68, 3)).
-
-    Returns:
-        face_idx: (L,) int64. bary: (L, 3) float64.
-
-    Raises:
-        ModelFileError: naming the file when it is missing, malformed or lacks the keys.
-    """
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: landmark embedding file is missing")
+def _read_embedding_dict(path: Path) -> Mapping[str, Any]:
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -499,23 +499,95 @@ def load_landmark_embedding(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     else:
         data = load_legacy_pickle(path)
     if not isinstance(data, Mapping):
-        raise ModelFileError(f"{path}: expected a dict in the landmark embedding")
-    if "lmk_face_idx" in data:
-        face_idx = _get(data, "lmk_face_idx", source)
-        bary = _get(data, "lmk_b_coords", source)
-    elif "full_lmk_faces_idx" in data:
-        face_idx = np.asarray(_get(data, "full_lmk_faces_idx", source))
-        bary = np.asarray(_get(data, "full_lmk_bary_coords", source))
-        if face_idx.ndim == 2 and face_idx.shape[0] == 1:
-            face_idx = face_idx[0]
-        if bary.ndim == 3 and bary.shape[0] == 1:
-            bary = bary[0]
-    else:
         raise ModelFileError(
-            f"{path}: missing key 'lmk_face_idx' (or DECA's 'full_lmk_faces_idx'); "
-            f"keys are {sorted(map(str, data))}"
+            f"{path}: expected a dict in the landmark embedding, got {type(data).__name__}"
         )
-    return check_landmarks(np.asarray(face_idx), np.asarray(bary), None, source)
+    return data
+
+
+def _drop_batch_axis(value: Any, ndim: int) -> np.ndarray:
+    """DECA stores ``full_lmk_*`` with a leading batch axis of 1: (1, L) / (1, L, 3)."""
+    arr = np.asarray(value)
+    return arr[0] if arr.ndim == ndim + 1 and arr.shape[0] == 1 else arr
+
+
+def load_landmark_embedding(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read the iBUG-68 landmark embedding: face index and barycentric coordinates per point.
+
+    Keys, in order of preference (the first pair present is used):
+
+    1. ``lmk_face_idx`` (68,), ``lmk_b_coords`` (68, 3): talkhead's ``.npz``, and the
+       68-point variant of RingNet / TF_FLAME's ``flame_static_embedding.pkl``;
+    2. ``full_lmk_faces_idx`` (1, 68) / (68,), ``full_lmk_bary_coords`` (1, 68, 3) /
+       (68, 3): DECA's and metrical-tracker's ``landmark_embedding.npy``, and VHAP /
+       GaussianAvatars' ``landmark_embedding_with_eyes.npy`` with 70 points, of which the
+       first 68 (iBUG-68) are kept and points 69-70 (the two eyes) dropped (logged).
+
+    ``static_lmk_*`` (51 points, iBUG 18-68) and the yaw-dependent jaw contour
+    ``dynamic_lmk_faces_idx`` (79, 17) / ``dynamic_lmk_bary_coords`` (79, 17, 3) are not
+    used: talkhead fits landmarks triangulated from several views with one fixed 68-point
+    embedding. In DECA's file the dynamic entries are torch tensors; they are decoded to
+    arrays without torch (:mod:`.pickle_io`) so the file reads, then ignored.
+
+    Pickles (``.pkl``, object ``.npy``) go through the restricted unpickler; ``.npz`` is
+    read with ``allow_pickle=False``.
+
+    Returns:
+        face_idx: (68,) int64. bary: (68, 3) float64, rows summing to 1.
+
+    Raises:
+        ModelFileError: naming the file when it is missing, malformed, lacks both key pairs
+            or does not hold 68 (or 68 + 2 eye) points; a 51-point static embedding (FLAME's
+            ``flame_static_embedding.pkl``) is refused naming the missing jaw contour, and
+            MediaPipe embeddings (``landmark_indices``) as not iBUG-68.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: landmark embedding file is missing")
+    data = _read_embedding_dict(path)
+    keys = sorted(map(str, data))
+    if "landmark_indices" in data:
+        raise ModelFileError(
+            f"{path}: a MediaPipe landmark embedding ('landmark_indices' into MediaPipe's mesh), "
+            "not iBUG-68; give a 68-point embedding ('lmk_face_idx' or 'full_lmk_faces_idx')"
+        )
+    pair = next((p for p in LANDMARK_EMBEDDING_KEYS if p[0] in data), None)
+    if pair is None:
+        if "static_lmk_faces_idx" in data:
+            raise ModelFileError(
+                f"{path}: has FLAME's static landmarks ('static_lmk_faces_idx') but no "
+                "'full_lmk_faces_idx': the 68-point set with the 17 jaw-contour points is "
+                f"missing; keys are {keys}"
+            )
+        raise ModelFileError(
+            f"{path}: missing key 'lmk_face_idx' (or DECA's 'full_lmk_faces_idx'); keys are {keys}"
+        )
+    idx_key, bary_key = pair
+    face_idx = _drop_batch_axis(_get(data, idx_key, source), 1)
+    bary = _drop_batch_axis(_get(data, bary_key, source), 2)
+    face_idx, bary = check_landmarks(face_idx, bary, None, f"{source} ('{idx_key}')")
+    count = face_idx.shape[0]
+    if count == NUM_STATIC_LANDMARKS:
+        raise ModelFileError(
+            f"{path}: '{idx_key}' has {count} points, FLAME's static embedding (iBUG 18-68): "
+            "the 17 jaw-contour points (iBUG 1-17) are missing, so it cannot give the 68 "
+            "talkhead fits; use a 68-point embedding (e.g. DECA's landmark_embedding.npy)"
+        )
+    if count == NUM_LANDMARKS_WITH_EYES:
+        log.info(
+            "%s: %d landmarks (iBUG-68 + 2 eyes); using the first %d, eye points dropped",
+            path,
+            count,
+            NUM_IBUG_LANDMARKS,
+        )
+        face_idx, bary = face_idx[:NUM_IBUG_LANDMARKS], bary[:NUM_IBUG_LANDMARKS]
+    elif count != NUM_IBUG_LANDMARKS:
+        raise ModelFileError(
+            f"{path}: '{idx_key}' has {count} points, expected {NUM_IBUG_LANDMARKS} (iBUG-68) "
+            f"or {NUM_LANDMARKS_WITH_EYES} (68 + 2 eyes)"
+        )
+    return face_idx, bary
 
 
 def save_landmark_embedding(path: PathLike, face_idx: np.ndarray, bary: np.ndarray) -> None:

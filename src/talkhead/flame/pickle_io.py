@@ -13,10 +13,31 @@ reader here resolves globals through an explicit allow-list (:data:`ALLOWED_GLOB
 - ``scipy.sparse.csc.csc_matrix`` / ``csr_matrix`` (legacy and ``_csc``/``_csr`` names)
   become stand-ins rebuilt as real scipy matrices from ``data``/``indices``/``indptr``.
 - numpy's array, dtype and scalar reconstructors, ``copyreg._reconstructor``, ``object``,
-  ``set``, ``frozenset``, ``bytes`` and ``_codecs.encode`` (latin-1 only) are allowed.
+  ``set``, ``frozenset``, ``bytes``, ``collections.OrderedDict`` and ``_codecs.encode``
+  (latin-1 only) are allowed;
+- ``torch._utils._rebuild_tensor_v2`` / ``_rebuild_tensor`` and
+  ``torch.storage._load_from_bytes`` are replaced by decoders that return ndarrays (below).
 
 Any other global raises :class:`talkhead.errors.ModelFileError` naming the file and the
 refused ``module.name`` before it is imported or called.
+
+torch tensors pickled inside such a file (DECA's ``landmark_embedding.npy`` holds its dynamic
+contour entries as tensors) are decoded to plain ndarrays without torch, so torch's own
+unpickling of storages never runs. A pickled tensor is ``torch._utils._rebuild_tensor_v2(
+storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`` whose
+storage is ``torch.storage._load_from_bytes(b)``: ``b`` is torch's legacy (non-zip)
+``torch.save`` stream of that one storage, i.e. five consecutive pickles and the raw data:
+
+1. the magic number ``0x1950a86a20f9469cfc6c``; 2. the protocol version ``1001``;
+3. ``sys_info`` (``little_endian``, type sizes);
+4. the storage as a persistent id ``('storage', torch.<Type>Storage, key, location, numel,
+   None)``; 5. the list of storage keys;
+6. per key: its element count as a little-endian int64, then ``numel`` elements.
+
+Both levels are read with restricted unpicklers (the inner one resolves only
+``torch.<Type>Storage`` names, as dtype markers); the tensor is rebuilt from size, stride
+and offset after a bounds check and copied. Backward hooks are refused; ``requires_grad``,
+the location (``cpu``/``cuda:0``) and the optional metadata dict are ignored.
 
 The writer (:func:`save_legacy_pickle`) produces files in the same format (protocol 2,
 ``chumpy.ch.Ch``, ``scipy.sparse.csc.csc_matrix`` and ``numpy.core.multiarray`` names, array
@@ -27,7 +48,9 @@ FLAME files take.
 from __future__ import annotations
 
 import builtins
+import collections
 import copyreg
+import functools
 import io
 import pickle
 import struct
@@ -50,6 +73,7 @@ except ImportError:  # pragma: no cover - numpy 1.x
 __all__ = [
     "ALLOWED_GLOBALS",
     "RestrictedUnpickler",
+    "TORCH_STORAGE_DTYPES",
     "dumps_legacy_pickle",
     "load_legacy_pickle",
     "loads_legacy_pickle",
@@ -115,6 +139,184 @@ def _frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy()
 
 
+# --------------------------------------------------------------------------------------
+# torch tensors decoded without torch
+
+#: ``torch.<name>`` storage classes -> numpy dtype of their elements.
+TORCH_STORAGE_DTYPES: dict[str, np.dtype] = {
+    name: np.dtype(code)
+    for name, code in (
+        ("DoubleStorage", "f8"),
+        ("FloatStorage", "f4"),
+        ("HalfStorage", "f2"),
+        ("LongStorage", "i8"),
+        ("IntStorage", "i4"),
+        ("ShortStorage", "i2"),
+        ("CharStorage", "i1"),
+        ("ByteStorage", "u1"),
+        ("BoolStorage", "?"),
+        ("ComplexFloatStorage", "c8"),
+        ("ComplexDoubleStorage", "c16"),
+    )
+}
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_TORCH_LEGACY_PROTOCOL = 1001
+
+
+class _TorchStorageType:
+    """Marker for ``torch.<name>Storage`` in the inner stream (not callable)."""
+
+    __slots__ = ("dtype", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dtype = TORCH_STORAGE_DTYPES[name]
+
+
+class _TorchStorageRef:
+    """Persistent-id placeholder of one storage, filled after the raw data is read."""
+
+    __slots__ = ("dtype", "key", "numel")
+
+    def __init__(self, key: str, dtype: np.dtype, numel: int) -> None:
+        self.key, self.dtype, self.numel = key, dtype, numel
+
+
+class _TorchStorage:
+    """A torch storage decoded to a flat ndarray (only :func:`_rebuild_tensor` takes it)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+def _plain_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise pickle.UnpicklingError(f"expected an int in a torch tensor, got {value!r}")
+    return int(value)
+
+
+class _TorchStorageUnpickler(pickle.Unpickler):
+    """Reads one pickle of torch's legacy stream: storage names only, storages as refs."""
+
+    def __init__(self, file: io.BytesIO, source: str) -> None:
+        super().__init__(file, encoding="latin1", fix_imports=True)
+        self.source = source
+        self.refs: dict[str, _TorchStorageRef] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch" and name in TORCH_STORAGE_DTYPES:
+            return _TorchStorageType(name)
+        raise ModelFileError(
+            f"{self.source}: refused to unpickle '{module}.{name}' inside a torch storage "
+            "(only torch.<Type>Storage names are allowed there; the file may be corrupt or "
+            "malicious)"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) in (5, 6)
+            and pid[0] == "storage"
+            and isinstance(pid[1], _TorchStorageType)
+            and isinstance(pid[2], str)
+        ):
+            raise pickle.UnpicklingError(f"unexpected persistent id in a torch storage: {pid!r}")
+        if len(pid) == 6 and pid[5] is not None:
+            raise pickle.UnpicklingError("torch storage views (pre-1.0 files) are not supported")
+        key, numel = pid[2], _plain_int(pid[4])
+        if numel < 0:
+            raise pickle.UnpicklingError(f"torch storage with {numel} elements")
+        ref = self.refs.setdefault(key, _TorchStorageRef(key, pid[1].dtype, numel))
+        if (ref.dtype, ref.numel) != (pid[1].dtype, numel):
+            raise pickle.UnpicklingError(f"torch storage {key!r} declared twice differently")
+        return ref
+
+
+def _load_torch_storage(data: Any, source: str = "<bytes>") -> _TorchStorage:
+    """Stand-in for ``torch.storage._load_from_bytes``: decode a legacy ``torch.save`` stream
+    of one storage (layout in the module docstring) into a flat ndarray, without torch."""
+    if isinstance(data, str):  # a Python-2 str read with encoding="latin1"
+        data = data.encode("latin1")
+    if not isinstance(data, (bytes, bytearray)):
+        raise pickle.UnpicklingError("torch storage payload is not bytes")
+    if bytes(data[:4]) == b"PK\x03\x04":
+        raise ModelFileError(
+            f"{source}: torch storage in zip form inside a pickle is not supported (torch "
+            "pickles storages in its legacy form; re-save the tensors as numpy arrays)"
+        )
+    f = io.BytesIO(bytes(data))
+
+    def header() -> Any:
+        return _TorchStorageUnpickler(f, source).load()
+
+    if header() != _TORCH_LEGACY_MAGIC or header() != _TORCH_LEGACY_PROTOCOL:
+        raise pickle.UnpicklingError("torch storage without torch's legacy magic number")
+    sys_info = header()
+    if not isinstance(sys_info, Mapping):
+        raise pickle.UnpicklingError("torch storage without its sys_info")
+    order = "<" if sys_info.get("little_endian", True) else ">"
+    inner = _TorchStorageUnpickler(f, source)
+    result = inner.load()
+    keys = header()
+    if not isinstance(keys, list) or set(keys) != set(inner.refs) or len(set(keys)) != len(keys):
+        raise pickle.UnpicklingError("torch storage keys do not match the storages pickled")
+    arrays: dict[str, np.ndarray] = {}
+    for key in keys:
+        ref = inner.refs[key]
+        count = f.read(8)
+        if len(count) != 8 or struct.unpack("<q", count)[0] != ref.numel:
+            raise pickle.UnpicklingError(f"torch storage {key!r}: element count mismatch")
+        nbytes = ref.numel * ref.dtype.itemsize
+        raw = f.read(nbytes)
+        if len(raw) != nbytes:
+            raise pickle.UnpicklingError(f"torch storage {key!r} is truncated")
+        arrays[key] = np.frombuffer(raw, ref.dtype.newbyteorder(order)).astype(ref.dtype)
+    if not isinstance(result, _TorchStorageRef):
+        raise pickle.UnpicklingError("torch storage stream does not hold a storage")
+    return _TorchStorage(arrays[result.key])
+
+
+def _rebuild_tensor(
+    storage: Any,
+    storage_offset: Any,
+    size: Any,
+    stride: Any,
+    requires_grad: Any = False,
+    backward_hooks: Any = None,
+    metadata: Any = None,
+) -> np.ndarray:
+    """Stand-in for ``torch._utils._rebuild_tensor_v2`` (and v1): the tensor as an ndarray.
+
+    Returns:
+        a C-contiguous copy of shape ``size`` with the storage's dtype.
+    """
+    if not isinstance(storage, _TorchStorage):
+        raise pickle.UnpicklingError("torch tensor without a decodable storage")
+    if backward_hooks:
+        raise pickle.UnpicklingError("torch tensor with backward hooks")
+    if not isinstance(size, (tuple, list)) or not isinstance(stride, (tuple, list)):
+        raise pickle.UnpicklingError("torch tensor size/stride are not tuples")
+    shape = tuple(_plain_int(s) for s in size)
+    steps = tuple(_plain_int(s) for s in stride)
+    offset = _plain_int(storage_offset)
+    flat = storage.array
+    if len(shape) != len(steps) or min((offset, *shape, *steps)) < 0:
+        raise pickle.UnpicklingError(f"torch tensor with size {shape} and stride {steps}")
+    if 0 in shape:
+        return np.empty(shape, dtype=flat.dtype)
+    last = offset + sum((n - 1) * st for n, st in zip(shape, steps, strict=True))
+    if last >= flat.size:
+        raise pickle.UnpicklingError(
+            f"torch tensor of size {shape} reaches element {last} of a {flat.size}-element storage"
+        )
+    view = np.lib.stride_tricks.as_strided(
+        flat[offset:], shape=shape, strides=tuple(st * flat.itemsize for st in steps)
+    )
+    return np.array(view, copy=True, order="C")
+
+
 def _legacy_and_modern(names: Iterable[str], attr: str, obj: Any) -> dict[tuple[str, str], Any]:
     return {(module, attr): obj for module in names}
 
@@ -141,6 +343,10 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("copy_reg", "_reconstructor"): copyreg._reconstructor,
     ("copyreg", "_reconstructor"): copyreg._reconstructor,
     ("_codecs", "encode"): _codecs_encode_latin1,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch.storage", "_load_from_bytes"): _load_torch_storage,
     **{
         (module, name): getattr(builtins, name)
         for module in ("__builtin__", "builtins")
@@ -168,6 +374,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"{self.source}: refused to unpickle '{module}.{name}' (not an allowed FLAME "
                 "model class; the file may be corrupt or malicious)"
             )
+        if obj is _load_torch_storage:
+            return functools.partial(_load_torch_storage, source=self.source)
         return obj
 
     def persistent_load(self, pid: Any) -> Any:
@@ -274,6 +482,8 @@ def read_pickled_npy(path: PathLike) -> Any:
     The header is parsed with :mod:`numpy.lib.format`; an object array's pickle is decoded
     by the restricted unpickler (``np.load(allow_pickle=True)`` is never used). A 0-d
     object array (e.g. a dict saved with ``np.save``) is returned as the object itself.
+    torch tensors inside (DECA's ``dynamic_lmk_faces_idx`` / ``dynamic_lmk_bary_coords``)
+    come back as ndarrays of the tensor's dtype and shape, decoded without torch.
 
     Raises:
         ModelFileError: naming the file when it is missing, not an .npy, or holds refused
