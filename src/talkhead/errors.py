@@ -29,3 +29,8 @@ class EvaluationError(TalkheadError):
 
 class StageOutputError(TalkheadError):
     """A stage's output is empty or degenerate: one of its figures is below its qc floor."""
+
+
+class FittingError(TalkheadError):
+    """A model cannot be aligned or fitted to a sequence: too few usable landmarks, wrong units,
+    or an optimisation that diverged."""
