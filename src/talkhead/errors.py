@@ -32,5 +32,5 @@ class StageOutputError(TalkheadError):
 
 
 class FittingError(TalkheadError):
-    """A model cannot be fitted to a sequence: inputs unusable (no valid landmarks, wrong
-    units) or the optimisation diverged."""
+    """A model cannot be aligned or fitted to a sequence: too few usable landmarks, wrong units,
+    or an optimisation that diverged."""

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from ..config import option, section
 
-__all__ = ["FitFlameConfig", "FlameFilesConfig"]
+__all__ = ["AlignConfig", "FitFlameConfig", "FlameFilesConfig"]
 
 
 @dataclass(frozen=True)
@@ -182,3 +182,39 @@ class FitFlameConfig:
         if any(b <= a for a, b in zip(self.lr_milestones, self.lr_milestones[1:])):
             out.append(("lr_milestones", f"must increase, got {list(self.lr_milestones)}"))
         return out
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Alignment of the FLAME template to a sequence's 3D landmarks (the ``align_flame`` section;
+    FaceTalk supplement, section D, "Flame Fitting")."""
+
+    outlier_threshold: float = option(
+        0.020,
+        "Landmark pairs farther than this (metres) after the rigid transform are outliers.",
+        exclusive_minimum=0,
+    )
+    scale_range: tuple[float, ...] = option(
+        (0.5, 2.0),
+        "Admissible similarity scale [low, high]; outside it the landmarks are not in metres.",
+        exclusive_minimum=0,
+        min_items=2,
+    )
+    min_landmarks: int = option(
+        6, "Least number of inlier landmark pairs the similarity is computed from.", minimum=3
+    )
+    pooling: str = option(
+        "all_frames",
+        "all_frames: every valid (frame, landmark) pair; median: each landmark's median over "
+        "frames.",
+        choices=("all_frames", "median"),
+    )
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field rules, as ``(field, message)`` pairs."""
+        lo_hi = self.scale_range
+        if len(lo_hi) != 2 or not lo_hi[0] <= 1.0 <= lo_hi[1]:
+            return [
+                ("scale_range", f"must be [low, high] with low <= 1 <= high, got {list(lo_hi)}")
+            ]
+        return []
