@@ -1,0 +1,1 @@
+"""Fitting parametric head models to multi-view landmarks and points."""
