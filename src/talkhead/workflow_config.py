@@ -21,7 +21,7 @@ from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
 from .errors import ConfigError
-from .flame.config import FlameFilesConfig
+from .flame.config import AlignConfig, FitFlameConfig, FlameFilesConfig
 from .floors import QCConfig
 from .io import PathLike
 from .points.config import BackprojectConfig
@@ -73,6 +73,12 @@ class WorkflowConfig:
     depth: DepthConfig = section(DepthConfig, "Depth and normal maps per camera and frame.")
     backproject: BackprojectConfig = section(
         BackprojectConfig, "Depth maps to points and 2D landmarks to 3D."
+    )
+    align_flame: AlignConfig = section(
+        AlignConfig, "Similarity of the FLAME template to the 3D landmarks."
+    )
+    fit_flame: FitFlameConfig = section(
+        FitFlameConfig, "Whole-sequence FLAME fitting (FaceTalk eqs. 3-13)."
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")

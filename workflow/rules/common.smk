@@ -258,6 +258,12 @@ HEAD_MODEL_FILES = {
     for key, path in head_model_files().items()
 }
 PAIRS = [(row.subject, row.sequence) for row in SEQUENCES]
+# The fit without temporal smoothing, compared with the fit in the evaluation's jitter figure.
+UNSMOOTHED_FIT = (
+    {"unsmoothed": "results/flame/{subject}/{sequence}/unsmoothed/flame.npz"}
+    if config["fit_flame"]["compare_unsmoothed"]
+    else {}
+)
 
 
 def per_sequence(pattern):
@@ -273,11 +279,16 @@ PRODUCTION_TARGETS = [
     "results/capture/{subject}/{sequence}/microphone.png",
     "results/depth/{subject}/{sequence}/depth_maps.png",
     "results/points/{subject}/{sequence}/points.png",
+    "results/flame/{subject}/{sequence}/fit_losses.png",
+    "results/flame/{subject}/{sequence}/fit_overlay.png",
 ]
 EVALUATION_TARGETS = [
     "results/depth/{subject}/{sequence}/evaluation.json",
     "results/depth/{subject}/{sequence}/depth_errors.png",
     "results/points/{subject}/{sequence}/evaluation.json",
+    "results/flame/{subject}/{sequence}/evaluation.json",
+    "results/flame/{subject}/{sequence}/fit_errors.png",
+    "results/flame/{subject}/{sequence}/fit_jitter.png",
 ]
 if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true projected ones
     EVALUATION_TARGETS.append(f"{PREPROCESS_DIR}/evaluation.json")

@@ -62,3 +62,33 @@ rule evaluate_landmarks2d:
         fps=FPS_PARAM,
     script:
         "../scripts/evaluate_landmarks2d.py"
+
+
+rule evaluate_flame:
+    input:
+        **HEAD_MODEL_FILES,
+        **UNSMOOTHED_FIT,
+        params="results/flame/{subject}/{sequence}/flame.npz",
+        ground_truth=f"{GROUND_TRUTH}/{{subject}}/{{sequence}}",
+    output:
+        evaluation="results/flame/{subject}/{sequence}/evaluation.json",
+        errors=report(
+            "results/flame/{subject}/{sequence}/fit_errors.png",
+            caption="../report/flame_errors.rst",
+            category="4. FLAME",
+            subcategory="{subject} / {sequence}",
+            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "fit error"},
+        ),
+        jitter=report(
+            "results/flame/{subject}/{sequence}/fit_jitter.png",
+            caption="../report/flame_jitter.rst",
+            category="4. FLAME",
+            subcategory="{subject} / {sequence}",
+            labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "jitter"},
+        ),
+    log:
+        "logs/evaluate/{subject}/{sequence}/flame.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    script:
+        "../scripts/evaluate_flame.py"

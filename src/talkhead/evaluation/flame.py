@@ -28,7 +28,9 @@ __all__ = ["evaluate_flame_fit", "truth_rows"]
 MM = 1000.0
 
 
-def truth_rows(gt_frames: np.ndarray, frames: np.ndarray, source: str = "ground truth") -> np.ndarray:
+def truth_rows(
+    gt_frames: np.ndarray, frames: np.ndarray, source: str = "ground truth"
+) -> np.ndarray:
     """Rows of the ground truth holding frame ids ``frames``.
 
     Raises:

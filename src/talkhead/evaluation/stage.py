@@ -136,3 +136,74 @@ def _evenly(items: Sequence[str], k: int) -> list[str]:
         return list(items)
     idx = np.unique(np.round(np.linspace(0, len(items) - 1, k)).astype(int))
     return [items[i] for i in idx]
+
+
+@dataclass(frozen=True)
+class FlameEvaluation:
+    """What :func:`run_evaluate_flame` measured, for the figures.
+
+    Attributes:
+        figures: evaluation.json's figures.
+        frames: (T,) frame ids.
+        per_frame: (T,) arrays in mm (``face_mm``, ``lips_mm``, ``landmarks_mm``).
+        expressions: label -> (T, E) codes: the fit, the fit without smoothing when given,
+            and the truth.
+    """
+
+    figures: dict[str, float]
+    frames: np.ndarray
+    per_frame: dict[str, np.ndarray]
+    expressions: dict[str, np.ndarray]
+
+
+def _posed(layer, params):  # noqa: ANN001, ANN202 - torch types stay local
+    import torch
+
+    keys = ("expression", "rotation", "neck", "jaw", "eyes", "translation", "scale")
+    with torch.no_grad():
+        out = layer(
+            shape=torch.as_tensor(params["shape"]),
+            **{k: torch.as_tensor(params[k]) for k in keys},
+        )
+    return out.vertices.numpy(), out.landmarks.numpy()
+
+
+def run_evaluate_flame(
+    flame_path: PathLike,
+    model_files: dict[str, PathLike],
+    gt_dir: PathLike,
+    evaluation_path: PathLike,
+    unsmoothed_path: PathLike | None = None,
+) -> FlameEvaluation:
+    """Evaluate a sequence's FLAME fit (``flame.npz``) against the true meshes; write
+    ``evaluation.json`` (:func:`talkhead.evaluation.flame.evaluate_flame_fit`), with the
+    figures of the fit without temporal smoothing (``unsmoothed_*``) when its ``flame.npz``
+    is given."""
+    from ..flame.layer import FlameLayer
+    from ..flame.model import load_flame_model
+    from ..flame.params import load_flame_params
+    from .flame import evaluate_flame_fit, truth_rows
+
+    gt = GroundTruth.open(gt_dir)
+    model = load_flame_model(
+        model_files["model"], model_files.get("landmarks"), model_files.get("masks")
+    )
+    layer = FlameLayer(model)
+    params = load_flame_params(flame_path)
+    vertices, landmarks = _posed(layer, params)
+    figures, per_frame = evaluate_flame_fit(vertices, landmarks, params, gt, model.masks or {})
+    frames = params["frames"]
+    true_params = gt.flame_params()
+    expressions = {"fit": params["expression"]}
+    if unsmoothed_path is not None:
+        plain = load_flame_params(unsmoothed_path)
+        v2, l2 = _posed(layer, plain)
+        more, _ = evaluate_flame_fit(v2, l2, plain, gt, model.masks or {})
+        for key in ("face_vertex_error_mm", "lips_vertex_error_mm", "jitter_mae", "jitter_rmse"):
+            figures[f"unsmoothed_{key}"] = more[key]
+        expressions["fit without smoothing"] = plain["expression"]
+    rows = truth_rows(true_params["frames"], frames, str(gt.path))
+    expressions["ground truth"] = np.asarray(true_params["expression"])[rows]
+    log.info("FLAME fit against ground truth: %s", figures)
+    save_metrics(evaluation_path, figures)
+    return FlameEvaluation(figures, frames, per_frame, expressions)

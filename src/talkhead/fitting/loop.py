@@ -89,8 +89,8 @@ class FitHistory:
 def _check_finite(step: int, terms: Mapping[str, Tensor], total: Tensor) -> None:
     if torch.isfinite(total):
         return
-    bad = {k: float(v) for k, v in terms.items() if not torch.isfinite(v)}
-    name = ", ".join(f"'{k}' = {v}" for k, v in bad.items()) or f"total = {float(total)}"
+    bad = {k: float(v.detach()) for k, v in terms.items() if not torch.isfinite(v)}
+    name = ", ".join(f"'{k}' = {v}" for k, v in bad.items()) or f"total = {float(total.detach())}"
     raise FittingError(
         f"the fit diverged at step {step}: loss term {name}; lower the learning rates or that "
         "term's weight, and check the inputs for outliers"
@@ -157,8 +157,8 @@ def optimise(
                     "finite; lower its learning rate or check the inputs"
                 )
         if every(step, log_every, last=steps - 1):
-            values = {k: float(v) for k, v in terms.items()}
-            values["total"] = float(total)
+            values = {k: float(v.detach()) for k, v in terms.items()}
+            values["total"] = float(total.detach())
             history.record(step, values, factor)
             log.info(
                 "%s step %d/%d: %s",
@@ -167,7 +167,7 @@ def optimise(
                 steps,
                 "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
             )
-            bar.set_postfix(total=f"{float(total):.4g}", refresh=False)
+            bar.set_postfix(total=f"{values['total']:.4g}", refresh=False)
         optimiser.step()
     history.seconds = time.perf_counter() - start
     history.n_steps = steps

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
-    "frame_gaps",
     "landmark_l1",
     "mean_norm",
     "point_to_plane",
@@ -104,27 +102,6 @@ def mean_norm(x: Tensor) -> Tensor:
     return safe_norm(x, dim=-1).mean()
 
 
-def frame_gaps(frame_ids: np.ndarray | Tensor | None, n: int) -> np.ndarray:
-    """Spacing (in frames) between consecutive frames, (n - 1,) float64.
-
-    Args:
-        frame_ids: (n,) integer frame ids, strictly increasing, or None (consecutive).
-        n: number of frames.
-
-    Raises:
-        ValueError: ids of the wrong length or not strictly increasing.
-    """
-    if frame_ids is None:
-        return np.ones(max(n - 1, 0))
-    ids = np.asarray(frame_ids.cpu() if isinstance(frame_ids, Tensor) else frame_ids)
-    if ids.shape != (n,):
-        raise ValueError(f"frame ids have shape {ids.shape}, expected ({n},)")
-    gaps = np.diff(ids).astype(np.float64)
-    if np.any(gaps <= 0):
-        raise ValueError(f"frame ids must increase strictly, got {ids.tolist()}")
-    return gaps
-
-
 def temporal_difference(x: Tensor, gaps: Tensor, scale: float = 1.0) -> Tensor:
     """Smoothness between consecutive frames (eqs. 11-12).
 
@@ -134,7 +111,7 @@ def temporal_difference(x: Tensor, gaps: Tensor, scale: float = 1.0) -> Tensor:
 
     Args:
         x: (T, D) per-frame parameters.
-        gaps: (T - 1,) frame spacing (:func:`frame_gaps`).
+        gaps: (T - 1,) frame spacing (:func:`talkhead.fitting.temporal.frame_spacing`).
         scale: divisor of the differences.
     """
     T = x.shape[0]

@@ -167,6 +167,11 @@ class FitFlameConfig:
         "head keeps its size; a per-frame scale trades against shape and adds jitter).",
     )
     log_every: int = option(100, "Steps between records of the loss terms.", minimum=1)
+    compare_unsmoothed: bool = option(
+        True,
+        "Also fit every sequence without temporal smoothing (lambda_smooth 0) for the "
+        "report's jitter comparison; doubles the fitting time.",
+    )
 
     def problems(self) -> list[tuple[str, str]]:
         """Cross-field rules, as ``(field, message)`` pairs."""
@@ -179,7 +184,8 @@ class FitFlameConfig:
                     f"{len(self.lr_factors)}",
                 )
             )
-        if any(b <= a for a, b in zip(self.lr_milestones, self.lr_milestones[1:])):
+        ms = self.lr_milestones
+        if any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
             out.append(("lr_milestones", f"must increase, got {list(self.lr_milestones)}"))
         return out
 

@@ -28,13 +28,13 @@ from ..fitting.correspondences import Correspondences, PointTargets, vertex_norm
 from ..fitting.loop import FitHistory, ParamGroup, optimise
 from ..fitting.losses import (
     TWO_PI,
-    frame_gaps,
     landmark_l1,
     mean_norm,
     point_to_plane,
     point_to_point,
     temporal_difference,
 )
+from ..fitting.temporal import frame_spacing
 from .config import FitFlameConfig, LandmarkRegionWeights
 from .layer import FlameLayer
 from .region import FlameRegion
@@ -236,7 +236,10 @@ def fit_flame_sequence(
         targets = PointTargets(obs.points, obs.normals)
     except ValueError as exc:
         raise FittingError(f"back-projected points: {exc}") from None
-    gaps = torch.as_tensor(frame_gaps(obs.frames, T), dtype=dt, device=dev)
+    try:
+        gaps = torch.as_tensor(frame_spacing(obs.frames, T), dtype=dt, device=dev)
+    except ValueError as exc:
+        raise FittingError(f"frame ids: {exc}") from None
     empty = [t for t in range(T) if len(obs.points[t]) == 0]
     if empty:
         log.warning(
@@ -315,9 +318,15 @@ def fit_flame_sequence(
         )
         return out.vertices[:, :K], out.landmarks
 
-    def refresh() -> Correspondences:
+    def refresh(step: int) -> Correspondences:
         with torch.no_grad():
             vertices, _ = full_forward()
+        if not torch.isfinite(vertices).all():
+            raise FittingError(
+                f"the fit diverged at step {step}: the model's vertices are not finite; lower "
+                "the learning rates and check the alignment"
+            )
+        with torch.no_grad():
             vn = vertex_normals(vertices, faces)[:, vidx]
             corr = targets.match(
                 vertices[:, vidx].double().cpu().numpy(),
@@ -336,7 +345,7 @@ def fit_flame_sequence(
 
     def closure(step: int) -> dict[str, Tensor]:
         if step % cc.refresh_every == 0:
-            refresh()
+            refresh(step)
         vertices, landmarks = region_forward()
         v = vertices * MM
         pts, nrm, ok = state["points"] * MM, state["normals"], state["valid"]
@@ -398,7 +407,7 @@ def fit_flame_sequence(
         log_every=cfg.log_every,
         desc="fit_flame",
     )
-    corr = refresh()
+    corr = refresh(cfg.steps)
     with torch.no_grad():
         vertices, landmarks = full_forward()
     verts_np = vertices.cpu().numpy()

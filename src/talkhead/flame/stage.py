@@ -102,16 +102,15 @@ def run_align_stage(
     with torch.no_grad():
         template = layer().landmarks[0].double().numpy()
     obs = observations_from_points(load_points(points_path))
-    try:
-        alignment = align_template(template, obs.landmarks, obs.valid, cfg)
-    except FittingError as exc:
-        raise FittingError(f"{points_path}: {exc}") from None
+    alignment = align_template(
+        template, obs.landmarks, obs.valid, cfg, frames=obs.frames, source=str(points_path)
+    )
     root = model.rest_joints()[0]
-    save_alignment(out_path, alignment, root, frames=obs.frames)
+    save_alignment(out_path, alignment, root)
     figures = load_json(out_path)
     log.info(
         "alignment: scale %.4f, %d/%d landmark pairs inliers, residual %.2f mm",
-        figures["scale"],
+        float(np.ravel(figures["scale"])[0]),
         figures["n_inliers"],
         figures["n_pairs"],
         figures["residual_mean_mm"],

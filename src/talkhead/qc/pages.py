@@ -108,3 +108,105 @@ def points_qc(points_path: PathLike, out_path: PathLike, metrics: Mapping[str, A
         out_path,
         title=points_title(frame, len(pts), metrics),
     )
+
+
+#: Loss terms drawn on the fit's loss page (the weighted groups of eq. 13 and their parts
+#: that are distances); the regulariser and smoothness components stay in fit_log.csv.
+FIT_LOSS_TERMS = ("lmk", "point", "plane", "reg", "smooth", "total")
+
+
+def read_fit_log(path: PathLike) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``fit_log.csv`` (:meth:`talkhead.fitting.loop.FitHistory.save_csv`) as ``(steps,
+    {term: values})``."""
+    import csv
+
+    with Path(path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    steps = np.asarray([int(r["step"]) for r in rows])
+    names = [k for k in (rows[0] if rows else {}) if k not in ("step", "lr_factor")]
+    return steps, {k: np.asarray([float(r[k]) for r in rows]) for k in names}
+
+
+def flame_fit_qc(
+    seq: CaptureSequence,
+    flame_dir: PathLike,
+    points_path: PathLike,
+    model_files: Mapping[str, PathLike],
+    losses_path: PathLike,
+    overlay_path: PathLike,
+    n_frames: int = 4,
+    n_views: int = 2,
+) -> dict[str, Path]:
+    """The FLAME fit's QC page: loss curves per term, and the fitted mesh drawn over
+    ``n_views`` cameras (the most frontal and the one farthest from it) for ``n_frames``
+    frames spread over the sequence, with fitted (model) and observed (multi-view) landmarks.
+    """
+    import torch
+
+    from ..flame.layer import FlameLayer
+    from ..flame.model import load_flame_model
+    from ..flame.params import load_flame_params
+    from ..points.io import load_points
+    from .flame import plot_fit_losses, plot_mesh_overlay
+
+    flame_dir = Path(flame_dir)
+    steps, terms = read_fit_log(flame_dir / "fit_log.csv")
+    shown = {k: v for k, v in terms.items() if k in FIT_LOSS_TERMS}
+    out = {
+        "losses": plot_fit_losses(
+            steps, shown, losses_path, title=f"{seq.subject} / {seq.sequence}: FLAME fit losses"
+        )
+    }
+    params = load_flame_params(flame_dir / "flame.npz")
+    frames = params["frames"]
+    rows = np.asarray(pick_evenly(list(range(len(frames))), n_frames))
+    model = load_flame_model(
+        model_files["model"], model_files.get("landmarks"), model_files.get("masks")
+    )
+    layer = FlameLayer(model)
+    keys = ("expression", "rotation", "neck", "jaw", "eyes", "translation", "scale")
+    with torch.no_grad():
+        fitted = layer(
+            shape=torch.as_tensor(params["shape"]),
+            **{k: torch.as_tensor(params[k][rows]) for k in keys},
+        )
+    points = load_points(points_path)
+    observed = np.asarray(points["landmarks3d"], dtype=np.float64)[rows]
+    observed[~np.asarray(points["landmarks3d_valid"], dtype=bool)[rows]] = np.nan
+    from ..geometry.rotations import axis_angle_to_matrix
+
+    # FLAME's face looks along +z of the model; the fitted head rotation turns it.
+    forward = axis_angle_to_matrix(np.asarray(params["rotation"][rows[0]], dtype=np.float64))[:, 2]
+    head = fitted.vertices.numpy().mean(axis=(0, 1))
+    serials = _frontal_and_far(seq, head, forward, n_views)
+    images = [list(read_images(seq, int(frames[r]), serials)) for r in rows]
+    out["overlay"] = plot_mesh_overlay(
+        images,
+        [seq.cameras[s] for s in serials],
+        fitted.vertices.numpy(),
+        model.faces,
+        frames[rows],
+        overlay_path,
+        landmarks=fitted.landmarks.numpy(),
+        observed_landmarks=observed,
+        title=f"{seq.subject} / {seq.sequence}: fitted FLAME over cameras {', '.join(serials)}",
+    )
+    return out
+
+
+def _frontal_and_far(
+    seq: CaptureSequence, head: np.ndarray, forward: np.ndarray, n_views: int
+) -> list[str]:
+    """The camera looking most directly at the face (its centre lies most along the face's
+    ``forward`` direction from ``head``), then cameras farthest in viewing direction from
+    those already chosen."""
+    serials = list(seq.serials)
+    dirs = {}
+    for s in serials:
+        d = seq.cameras[s].center - head
+        dirs[s] = d / max(np.linalg.norm(d), 1e-9)
+    chosen = [max(serials, key=lambda s: float(dirs[s] @ forward))]
+    while len(chosen) < min(n_views, len(serials)):
+        rest = [s for s in serials if s not in chosen]
+        chosen.append(min(rest, key=lambda s: max(dirs[s] @ dirs[c] for c in chosen)))
+    return chosen
