@@ -251,7 +251,8 @@ def test_mesh_overlay_draws_vertices_where_the_cameras_project_them(crop: bool) 
             assert near(img, rc, qc_flame.FITTED_LANDMARK_COLOUR, 0) < 30
             rc = pixel_of(ax, pixel_by_hand(observed[f, 0], cam), img)
             assert near(img, rc, qc_flame.OBSERVED_LANDMARK_COLOUR, 0) < 30
-        assert front.get_xlabel() == "landmarks: 24.0 px mean"  # 0.24 m at 1 m, f = 100 px
+        # 0.24 m apart at 1 m, f = 100 px; only landmarks drawn in both colours count.
+        assert front.get_xlabel() == back.get_xlabel() == "landmarks: 24.0 px mean"
     if crop:  # zoomed on the drawn geometry, not the whole image
         assert grid[0].get_xlim()[1] - grid[0].get_xlim()[0] < W - 1
     else:
@@ -274,6 +275,17 @@ def test_mesh_overlay_without_culling_draws_the_back() -> None:
     patch = img[row - 1 : row + 2, col - 1 : col + 2].reshape(-1, 3)
     k, residual = max((towards(p, BG, qc_flame.WIRE_COLOUR) for p in patch), key=lambda t: t[0])
     assert k > 0.3 and residual < 20
+    # Every vertex of the wire is where the back camera (mirrored in x) puts it: the rim vertex
+    # at +x is drawn left of the centre; the inside of a triangle shows the image.
+    ends = np.concatenate(wire.get_segments())
+    by_hand = np.array([pixel_by_hand(v, "back") for v in verts])
+    assert np.abs(ends[:, None] - by_hand[None]).sum(axis=-1).min(axis=1).max() < 1e-9
+    rim = pixel_by_hand(verts[1], "back")
+    assert rim[0] < pixel_by_hand(centre, "back")[0]
+    k, residual = towards(img[pixel_of(back, rim, img)], BG, qc_flame.WIRE_COLOUR)
+    assert k > 0.15 and residual < 20
+    inside = pixel_by_hand(verts[:3].mean(axis=0), "back")
+    assert np.abs(img[pixel_of(back, inside, img)] - BG).max() <= 3
 
 
 def test_mesh_edges_and_input_checks(tmp_path: Path) -> None:

@@ -548,7 +548,7 @@ def jitter_figure(
     bars.set_xticks([0, 1], ["MAE", "RMSE"])
     bars.margins(y=0.15)
     bars.set_ylim(bottom=0)
-    bars.set_ylabel("per frame, over frames and components")
+    bars.set_ylabel("|Δ code| per frame (over frames, components)")
     bars.set_title("jitter", fontsize=9)
     bars.grid(True, axis="y", lw=0.3, alpha=0.5)
     fig.suptitle(title, fontsize=10)
