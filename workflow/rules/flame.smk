@@ -28,6 +28,8 @@ rule fit_flame:
         template="results/flame/{subject}/{sequence}/template.ply",
         meshes=directory("results/flame/{subject}/{sequence}/flame_meshes"),
         metrics="results/flame/{subject}/{sequence}/metrics.json",
+        # Wall-clock figures: they differ on every run, so nothing reads them.
+        timing="results/flame/{subject}/{sequence}/timing.json",
         fit_log="results/flame/{subject}/{sequence}/fit_log.csv",
         residuals="results/flame/{subject}/{sequence}/frame_residuals.csv",
     log:
@@ -59,6 +61,7 @@ rule fit_flame_unsmoothed:
         template=temp("results/flame/{subject}/{sequence}/unsmoothed/template.ply"),
         meshes=temp(directory("results/flame/{subject}/{sequence}/unsmoothed/flame_meshes")),
         metrics="results/flame/{subject}/{sequence}/unsmoothed/metrics.json",
+        timing="results/flame/{subject}/{sequence}/unsmoothed/timing.json",
         fit_log="results/flame/{subject}/{sequence}/unsmoothed/fit_log.csv",
         residuals="results/flame/{subject}/{sequence}/unsmoothed/frame_residuals.csv",
     log:

@@ -180,11 +180,16 @@ def flame_fit_qc(
     head = fitted.vertices.numpy().mean(axis=(0, 1))
     serials = _frontal_and_far(seq, head, forward, n_views)
     images = [list(read_images(seq, int(frames[r]), serials)) for r in rows]
+    faces = np.asarray(model.faces)
+    if model.masks and "face" in model.masks:  # the face region only: a readable wireframe
+        inside = np.zeros(model.num_vertices, dtype=bool)
+        inside[np.asarray(model.masks["face"])] = True
+        faces = faces[inside[faces].all(axis=1)]
     out["overlay"] = plot_mesh_overlay(
         images,
         [seq.cameras[s] for s in serials],
         fitted.vertices.numpy(),
-        model.faces,
+        faces,
         frames[rows],
         overlay_path,
         landmarks=fitted.landmarks.numpy(),
