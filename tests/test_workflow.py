@@ -20,8 +20,12 @@ PRODUCTION_RULES = (
     "plot_depth",
     "backproject_points",
     "plot_points",
+    "align_flame",
+    "fit_flame",
+    "fit_flame_unsmoothed",
+    "plot_flame",
 )
-EVALUATE_RULES = ("evaluate_depth", "evaluate_points")
+EVALUATE_RULES = ("evaluate_depth", "evaluate_points", "evaluate_flame")
 
 
 def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -284,6 +288,14 @@ def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
     jobs = dry_run_jobs(res.stdout + res.stderr)
     assert subjects_of(jobs) == {"syn001"}
     assert {r for r, _ in jobs} == {*PRODUCTION_RULES, *EVALUATE_RULES, "subject_syn001"}
+
+    # The README's command to refit one subject: its fits and what is made of them, nothing
+    # of the other subject.
+    res = snakemake("-n", "subject_syn001", "--forcerun", "fit_flame", *run, *cfg)
+    jobs = dry_run_jobs(res.stdout + res.stderr)
+    assert subjects_of(jobs) == {"syn001"}
+    assert {r for r, _ in jobs} == {"fit_flame", "plot_flame", "evaluate_flame", "subject_syn001"}
+    assert sum(r == "fit_flame" for r, _ in jobs) == 2  # its two sequences
 
     res = snakemake("--touch", "--forceall", "--cores", "1", "subject_syn001", *run, *cfg)
     assert res.returncode == 0, res.stderr
