@@ -232,6 +232,8 @@ def run_fit_stage(
         [[int(t), *(f"{res[k][i]:.6g}" for k in res)] for i, t in enumerate(fit.params["frames"])],
     )
     metrics = fit_metrics(fit)
+    metrics["frames_without_points"] = int(sum(len(p) == 0 for p in obs.points))
+    metrics["frames_without_landmarks"] = int((~obs.valid.any(axis=1)).sum())
     save_metrics(out / "metrics.json", metrics)
     timing = {
         "seconds": seconds,
