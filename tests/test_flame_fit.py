@@ -38,11 +38,15 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory):
+def head_files(tmp_path_factory):
     """A small synthetic head (about 1.5k vertices) in FLAME's file format."""
     model = build_head_model(seed=0, n_shape=10, n_expression=8, detail=0.5)
-    paths = write_head_model(tmp_path_factory.mktemp("head"), model)
-    return load_flame_model(paths["model"], paths["landmarks"], paths["masks"])
+    return write_head_model(tmp_path_factory.mktemp("head"), model)
+
+
+@pytest.fixture(scope="module")
+def head(head_files):
+    return load_flame_model(head_files["model"], head_files["landmarks"], head_files["masks"])
 
 
 def _truth(head, T: int, seed: int = 0, frames=None) -> dict[str, np.ndarray]:
@@ -303,9 +307,7 @@ def test_frame_gaps_single_frames_and_frames_without_points(head, caplog):
     one = FlameObservations(
         obs.landmarks[:1], obs.valid[:1], obs.points[:1], obs.normals[:1], obs.frames[:1]
     )
-    single = fit_flame_sequence(
-        layer, one, _init(head, layer, one), head.masks, _config(steps=100)
-    )
+    single = fit_flame_sequence(layer, one, _init(head, layer, one), head.masks, _config(steps=100))
     assert single.history.terms["smooth"][-1] == 0.0
     assert single.params["expression"].shape == (1, head.num_expression)
 
@@ -326,9 +328,7 @@ def test_unusable_observations_are_refused(head):
     nan_obs = FlameObservations(obs.landmarks, obs.valid, bad_points, obs.normals, obs.frames)
     with pytest.raises(FittingError, match="frame 1: points or normals contain NaN"):
         fit_flame_sequence(layer, nan_obs, init, head.masks, _config(steps=5))
-    back = FlameObservations(
-        obs.landmarks, obs.valid, obs.points, obs.normals, np.array([0, 2, 1])
-    )
+    back = FlameObservations(obs.landmarks, obs.valid, obs.points, obs.normals, np.array([0, 2, 1]))
     with pytest.raises(FittingError, match="strictly increasing"):
         fit_flame_sequence(layer, back, init, head.masks, _config(steps=5))
 
@@ -344,3 +344,95 @@ def test_a_diverging_fit_names_step_and_term(head):
     huge = _config(steps=200, learning_rates={"expression": 1e30, "shape": 1e30})
     with pytest.raises(FittingError, match=r"diverged at step [1-9]\d*: "):
         fit_flame_sequence(layer, obs, _init(head, layer, obs), head.masks, huge)
+
+
+def test_stage_writes_the_benchmark_keys_meshes_and_figures(head, head_files, tmp_path):
+    from talkhead.flame.meshes import frame_mesh_name
+    from talkhead.flame.params import FLAME_PARAM_KEYS, load_flame_params
+    from talkhead.flame.stage import run_align_stage, run_fit_stage
+    from talkhead.io import load_json
+    from talkhead.points.io import save_points
+
+    layer = FlameLayer(head)
+    truth = _truth(head, T=3, seed=8, frames=[10, 11, 13])
+    obs, _ = _observe(head, layer, truth, seed=9, n_points=800)
+    sizes = [len(p) for p in obs.points]
+    save_points(
+        tmp_path / "points.npz",
+        {
+            "points": np.concatenate(obs.points).astype(np.float32),
+            "normals": np.concatenate(obs.normals).astype(np.float32),
+            "frame_offsets": np.concatenate([[0], np.cumsum(sizes)]),
+            "landmarks3d": obs.landmarks.astype(np.float32),
+            "landmarks3d_valid": obs.valid,
+            "frames": obs.frames,
+        },
+    )
+    align = run_align_stage(tmp_path / "points.npz", head_files, tmp_path / "out/alignment.json")
+    assert align["n_inliers"] > 0 and align["pooling"] == "all_frames"
+    for key in ("scale", "rotation", "rotation_matrices", "translation"):
+        assert key in align
+    metrics = run_fit_stage(
+        tmp_path / "points.npz",
+        tmp_path / "out/alignment.json",
+        head_files,
+        tmp_path / "out",
+        {"steps": 60, "lr_milestones": [40, 50], "log_every": 20},
+        fps=25.0,
+    )
+    params = load_flame_params(tmp_path / "out/flame.npz")
+    assert set(FLAME_PARAM_KEYS) <= set(params) and float(params["fps"]) == 25.0
+    assert params["shape"].shape == (head.num_shape,)
+    assert params["expression"].shape == (3, head.num_expression)
+    for key, width in (("rotation", 3), ("translation", 3), ("jaw", 3), ("neck", 3)):
+        assert params[key].shape == (3, width), key
+    assert params["eyes"].shape == (3, 6) and params["scale"].shape == (3, 1)
+    assert params["frames"].tolist() == [10, 11, 13]
+    meshes = sorted(p.name for p in (tmp_path / "out/flame_meshes").iterdir())
+    assert (
+        meshes
+        == [frame_mesh_name(t) for t in (10, 11, 13)]
+        == [
+            "frame_00010.ply",
+            "frame_00011.ply",
+            "frame_00013.ply",
+        ]
+    )
+    import trimesh
+
+    mesh = trimesh.load(tmp_path / "out/flame_meshes/frame_00013.ply", process=False)
+    np.testing.assert_allclose(mesh.vertices, _posed(layer, params)[0][2], atol=1e-5)
+    template = trimesh.load(tmp_path / "out/template.ply", process=False)
+    assert template.vertices.shape == (head.num_vertices, 3)
+    written = load_json(tmp_path / "out/metrics.json")
+    assert written == pytest.approx(metrics, nan_ok=True)
+    assert {"landmark_residual_mm", "plane_residual_mm", "jitter_mae", "jitter_rmse"} <= set(
+        written
+    )
+    assert "seconds_per_frame" in load_json(tmp_path / "out/timing.json")
+    log_rows = (tmp_path / "out/fit_log.csv").read_text().splitlines()
+    assert log_rows[0].startswith("step,lr_factor,lmk,point,plane")
+    assert [r.split(",")[0] for r in log_rows[1:]] == ["0", "20", "40", "59"]
+    assert not list((tmp_path / "out").glob(".*"))  # nothing partial left behind
+
+
+def test_landmarks_in_millimetres_are_reported_not_fitted(head, head_files, tmp_path):
+    from talkhead.flame.stage import run_align_stage
+    from talkhead.points.io import save_points
+
+    layer = FlameLayer(head)
+    obs, _ = _observe(head, layer, _truth(head, T=2), n_points=100)
+    save_points(
+        tmp_path / "points.npz",
+        {
+            "points": np.concatenate(obs.points).astype(np.float32) * 1000,
+            "normals": np.concatenate(obs.normals).astype(np.float32),
+            "frame_offsets": np.array([0, 100, 200]),
+            "landmarks3d": (obs.landmarks * 1000).astype(np.float32),
+            "landmarks3d_valid": obs.valid,
+            "frames": obs.frames,
+        },
+    )
+    with pytest.raises(FittingError, match="millimetres"):
+        run_align_stage(tmp_path / "points.npz", head_files, tmp_path / "alignment.json")
+    assert not (tmp_path / "alignment.json").exists()
