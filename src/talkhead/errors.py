@@ -29,3 +29,7 @@ class EvaluationError(TalkheadError):
 
 class StageOutputError(TalkheadError):
     """A stage's output is empty or degenerate: one of its figures is below its qc floor."""
+
+
+class AudioError(TalkheadError):
+    """An audio file is unreadable, silent, too short, or does not fit its video."""

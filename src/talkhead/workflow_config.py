@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .audio.config import AudioConfig
 from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
@@ -73,6 +74,9 @@ class WorkflowConfig:
     depth: DepthConfig = section(DepthConfig, "Depth and normal maps per camera and frame.")
     backproject: BackprojectConfig = section(
         BackprojectConfig, "Depth maps to points and 2D landmarks to 3D."
+    )
+    audio: AudioConfig = section(
+        AudioConfig, "Each sequence's microphone: 16 kHz mono, +20 dB, denoised."
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")
