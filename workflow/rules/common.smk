@@ -273,11 +273,13 @@ PRODUCTION_TARGETS = [
     "results/capture/{subject}/{sequence}/microphone.png",
     "results/depth/{subject}/{sequence}/depth_maps.png",
     "results/points/{subject}/{sequence}/points.png",
+    "results/audio/{subject}/{sequence}/before_after.png",
 ]
 EVALUATION_TARGETS = [
     "results/depth/{subject}/{sequence}/evaluation.json",
     "results/depth/{subject}/{sequence}/depth_errors.png",
     "results/points/{subject}/{sequence}/evaluation.json",
+    "results/audio/{subject}/{sequence}/evaluation.json",
 ]
 if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true projected ones
     EVALUATION_TARGETS.append(f"{PREPROCESS_DIR}/evaluation.json")

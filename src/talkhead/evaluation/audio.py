@@ -97,15 +97,21 @@ def audio_gt_metrics(
 
 
 def run_evaluate_audio(
-    raw_path: PathLike, cleaned_path: PathLike, gt_dir: PathLike, evaluation_path: PathLike
+    raw_path: PathLike | None,
+    cleaned_path: PathLike,
+    gt_dir: PathLike,
+    evaluation_path: PathLike,
 ) -> dict[str, float]:
     """Evaluate a sequence's ``cleaned_audio.wav`` and its raw microphone ``raw_path`` against
     the ground truth's clean speech; write ``evaluation.json``.
 
     Raises:
-        EvaluationError: the ground truth has no clean audio, or nothing to compare.
+        EvaluationError: no raw recording, the ground truth has no clean audio, or nothing to
+            compare.
         AudioError: an unreadable audio file.
     """
+    if raw_path is None:
+        raise EvaluationError(f"{cleaned_path}: the capture has no raw audio to compare with")
     gt = GroundTruth.open(gt_dir)
     reference, ref_rate = gt.clean_audio()
     raw, raw_rate = read_audio(raw_path)
