@@ -106,7 +106,8 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int, method: str = "soxr_hq"
 
     Args:
         method: ``soxr_hq`` / ``soxr_vhq`` (libsoxr through librosa) or ``polyphase``
-            (``scipy.signal.resample_poly``: up/down by the reduced ratio, Kaiser-windowed FIR).
+            (``scipy.signal.resample_poly``: up/down by the reduced ratio, a Kaiser-windowed FIR of
+            32 taps per phase passing 90 % of the lower Nyquist).
     """
     x = np.asarray(x, dtype=np.float64)
     n_out = int(round(x.size * rate_out / rate_in))
@@ -115,8 +116,14 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int, method: str = "soxr_hq"
     if method == "polyphase":
         from scipy.signal import resample_poly
 
+        from scipy.signal import firwin
+
         g = math.gcd(int(rate_in), int(rate_out))
-        y = resample_poly(x, rate_out // g, rate_in // g)
+        up, down = rate_out // g, rate_in // g
+        m = max(up, down)
+        # pass band to 90 % of the lower Nyquist, -80 dB by the Nyquist (32 taps per phase)
+        h = firwin(64 * m + 1, 0.9 / m, window=("kaiser", 8.0))
+        y = resample_poly(x, up, down, window=h)
     else:
         import librosa
 
