@@ -122,6 +122,22 @@ def test_each_format_is_read(tmp_path: Path, name: str) -> None:
     assert left == pytest.approx(0.5 / math.sqrt(2), rel=0.05)  # full scale 1, not 2**15
 
 
+def test_an_mp3_over_full_scale_is_read_unclipped_and_limited(tmp_path: Path) -> None:
+    """A lossy codec overshoots a full-scale square wave; the decoded peak above 1 is kept (not
+    hidden by clipping) and the limiter brings the output under the ceiling."""
+    sr = 44100
+    t = np.arange(sr) / sr
+    square = np.sign(np.sin(2 * np.pi * 300 * t)) * 0.99
+    path = tmp_path / "loud.mp3"
+    encode(path, np.stack([square, square], axis=1).astype(np.float32), sr, "mp3", "libmp3lame")
+    audio, _ = read_audio(path)
+    assert np.max(np.abs(audio)) > 1.0
+    out = prepare_audio(audio, sr, NO_DENOISE, str(path))
+    assert np.max(np.abs(out.audio)) <= 10 ** (-1 / 20) + 1e-6
+    assert out.metrics["clipped_fraction_in"] > 0.01
+    assert out.metrics["would_clip_fraction"] > 0.5
+
+
 def test_missing_unreadable_and_empty_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match=r"nothere\.wav: audio file is missing"):
         read_audio(tmp_path / "nothere.wav")

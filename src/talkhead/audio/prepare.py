@@ -114,9 +114,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int, method: str = "soxr_hq"
     if rate_in == rate_out:
         return x
     if method == "polyphase":
-        from scipy.signal import resample_poly
-
-        from scipy.signal import firwin
+        from scipy.signal import firwin, resample_poly
 
         g = math.gcd(int(rate_in), int(rate_out))
         up, down = rate_out // g, rate_in // g
