@@ -436,6 +436,28 @@ def test_spectrogram_shows_the_tone_where_it_is() -> None:
     assert np.median(S[f > 3000]) < -60
 
 
+def test_before_after_figure_shows_gain_and_noise_floor(tmp_path: Path, monkeypatch) -> None:
+    from talkhead.qc import audio as qc_audio
+
+    drawn = {}
+    real = qc_audio.save_figure
+    monkeypatch.setattr(
+        qc_audio, "save_figure", lambda fig, path: drawn.setdefault("fig", fig) and real(fig, path)
+    )
+    sr = 16000
+    tone = 0.05 * np.sin(2 * np.pi * 500 * np.arange(sr) / sr)
+    noisy = tone + np.random.default_rng(0).normal(0, 0.005, sr)
+    qc_audio.plot_audio_before_after(noisy, sr, 10 * tone, sr, tmp_path / "f.png", title="x")
+    ax = drawn["fig"].axes
+    before_w, after_w, before_s, after_s = ax[0], ax[1], ax[2], ax[3]
+    assert before_w.get_ylim() == after_w.get_ylim() == (-1.05, 1.05)  # one scale: gain shows
+    assert "after: peak -6.0 dBFS, RMS -9.0 dBFS" in after_w.get_title()
+    assert before_w.get_title().startswith("before: peak -2")
+    floor_before = np.median(np.asarray(before_s.images[0].get_array()))
+    floor_after = np.median(np.asarray(after_s.images[0].get_array()))
+    assert floor_after < floor_before - 20  # the noise floor between the tone's bins is gone
+
+
 # ------------------------------------------------------------------------------------------
 # Command line and workflow
 # ------------------------------------------------------------------------------------------

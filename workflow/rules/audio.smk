@@ -15,8 +15,6 @@ rule prepare_audio:
         "benchmarks/snakemake/prepare_audio/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
-    resources:
-        mem_mb=2000,
     params:
         fps=FPS_PARAM,
         audio=config["audio"],
@@ -27,7 +25,7 @@ rule prepare_audio:
 rule plot_audio:
     input:
         **CAPTURE_INPUTS,
-        audio="results/audio/{subject}/{sequence}/cleaned_audio.wav",
+        cleaned="results/audio/{subject}/{sequence}/cleaned_audio.wav",
     output:
         report(
             "results/audio/{subject}/{sequence}/before_after.png",

@@ -12,7 +12,7 @@ with log_to(snakemake.log[0]):
         raise AudioError(f"{seq.sequence_dir}: no audio file")
     audio_before_after_qc(
         seq.audio_path,
-        snakemake.input.audio,
+        snakemake.input.cleaned,
         snakemake.output[0],
         title=f"{seq.subject} / {seq.sequence}: microphone before and after preparation",
     )
