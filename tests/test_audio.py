@@ -299,6 +299,33 @@ def test_input_shorter_than_one_frame_is_refused() -> None:
         prepare_audio(x, 16000, AudioConfig(), "short.wav", frame_period_s=0.04)
 
 
+def test_a_clip_too_short_to_denoise_is_kept_and_logged(caplog) -> None:
+    x = np.random.default_rng(0).normal(0, 0.1, (700, 2))  # 16 ms at 44.1 kHz: 254 samples
+    with caplog.at_level(logging.WARNING):
+        out = prepare_audio(x, 44100, AudioConfig(), "tiny.wav")
+    assert out.audio.size == 254 and np.max(np.abs(out.audio)) <= 10 ** (-1 / 20) + 1e-6
+    assert "not denoised: 254 samples, fewer than two STFT windows" in caplog.text
+
+
+def test_noisereduce_limits_are_config_errors() -> None:
+    from talkhead.config import from_mapping
+    from talkhead.errors import ConfigError
+
+    bad = {"denoise": {"freq_mask_smooth_hz": 10, "time_mask_smooth_ms": 1}}
+    with pytest.raises(ConfigError) as err:
+        from_mapping(AudioConfig, bad, "audio")
+    assert str(err.value).splitlines() == [
+        "audio.denoise.freq_mask_smooth_hz: must be 0 or >= 62.5 Hz (2 x sample_rate / "
+        "denoise.n_fft), got 10",
+        "audio.denoise.time_mask_smooth_ms: must be 0 or >= 8 ms (denoise.n_fft / 4 samples), "
+        "got 1",
+    ]
+    off = {"denoise": {"freq_mask_smooth_hz": 0, "time_mask_smooth_ms": 0}}
+    cfg = from_mapping(AudioConfig, off, "audio")
+    x = np.random.default_rng(0).normal(0, 0.1, 16000)
+    assert prepare_audio(x, 16000, cfg, "x").audio.size == 16000
+
+
 def test_length_mismatch_fails_or_warns(caplog) -> None:
     x = 0.1 * np.random.default_rng(0).normal(size=3 * 16000)
     with pytest.raises(AudioError, match=r"lasts 3\.000 s, the video 2\.000 s \(\+1\.000 s"):

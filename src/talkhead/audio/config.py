@@ -134,3 +134,30 @@ class AudioConfig:
         "What a length mismatch does: fail (the job stops) or warn (logged).",
         choices=("fail", "warn"),
     )
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field rules, as ``(field, message)`` pairs: noisereduce's smoothing spans at
+        least one STFT bin (2 x sample_rate / n_fft Hz) and one hop (n_fft / 4 samples)."""
+        d = self.denoise
+        if not d.enabled:
+            return []
+        out = []
+        bin_hz = 2 * self.sample_rate / d.n_fft
+        if 0 < d.freq_mask_smooth_hz < bin_hz:
+            out.append(
+                (
+                    "denoise.freq_mask_smooth_hz",
+                    f"must be 0 or >= {bin_hz:g} Hz (2 x sample_rate / denoise.n_fft), "
+                    f"got {d.freq_mask_smooth_hz:g}",
+                )
+            )
+        hop_ms = 1000 * (d.n_fft // 4) / self.sample_rate
+        if 0 < d.time_mask_smooth_ms < hop_ms:
+            out.append(
+                (
+                    "denoise.time_mask_smooth_ms",
+                    f"must be 0 or >= {hop_ms:g} ms (denoise.n_fft / 4 samples), "
+                    f"got {d.time_mask_smooth_ms:g}",
+                )
+            )
+        return out

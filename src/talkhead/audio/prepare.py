@@ -149,17 +149,24 @@ def denoise(x: np.ndarray, sample_rate: int, cfg: DenoiseConfig) -> np.ndarray:
 
     Stationary mode takes its noise spectrum from the quietest ``cfg.profile_s`` stretch
     (``noise_profile: quietest``) or from the whole clip; non-stationary mode tracks a running
-    noise floor (``time_constant_s``).
+    noise floor (``time_constant_s``). A clip shorter than two STFT windows is returned as it
+    is (logged).
     """
     import noisereduce as nr
 
     x = np.asarray(x, dtype=np.float64)
-    if not cfg.enabled or x.size == 0:
+    if not cfg.enabled:
         return x
-    n_fft = int(min(cfg.n_fft, 2 ** int(math.log2(max(16, x.size)))))
+    if x.size < 2 * cfg.n_fft:
+        log.warning(
+            "not denoised: %d samples, fewer than two STFT windows (2 x audio.denoise.n_fft = %d)",
+            x.size,
+            2 * cfg.n_fft,
+        )
+        return x
     noise = None
     if cfg.stationary and cfg.noise_profile == "quietest":
-        noise = x[quietest_stretch(x, sample_rate, max(cfg.profile_s, 2 * n_fft / sample_rate))]
+        noise = x[quietest_stretch(x, sample_rate, max(cfg.profile_s, 2 * cfg.n_fft / sample_rate))]
     y = nr.reduce_noise(
         y=x,
         sr=sample_rate,
@@ -167,12 +174,12 @@ def denoise(x: np.ndarray, sample_rate: int, cfg: DenoiseConfig) -> np.ndarray:
         y_noise=noise,
         prop_decrease=cfg.prop_decrease,
         time_constant_s=cfg.time_constant_s,
-        freq_mask_smooth_hz=cfg.freq_mask_smooth_hz,
-        time_mask_smooth_ms=cfg.time_mask_smooth_ms,
+        freq_mask_smooth_hz=cfg.freq_mask_smooth_hz or None,
+        time_mask_smooth_ms=cfg.time_mask_smooth_ms or None,
         thresh_n_mult_nonstationary=cfg.thresh_n_mult_nonstationary,
         sigmoid_slope_nonstationary=cfg.sigmoid_slope_nonstationary,
         n_std_thresh_stationary=cfg.n_std_thresh_stationary,
-        n_fft=n_fft,
+        n_fft=cfg.n_fft,
         use_tqdm=False,
         n_jobs=1,
     )
