@@ -215,14 +215,16 @@ def test_limiter_keeps_every_sample_below_full_scale_and_counts_what_would_clip(
     x = 0.05 * np.sin(2 * np.pi * 200 * np.arange(n) / 16000)
     spikes = [1000, 5000, 5001, 12000]
     x[spikes] = [0.2, -0.3, 0.25, 0.5]  # x 10 (20 dB): 2, -3, 2.5, 5
+    x[3000] = 0.095  # x 10: 0.95, above the -1 dBFS ceiling (0.891) but not clipping
     y, res = apply_gain(x, 20.0, ceiling_dbfs=-1.0, mode="limit", window=80)
     ceiling = 10 ** (-1 / 20)
     assert np.max(np.abs(y)) <= ceiling + 1e-12
+    assert abs(y[3000]) == pytest.approx(ceiling)
     assert res.would_clip_fraction == pytest.approx(len(spikes) / n)
     assert res.gain_applied_db == 20.0
     assert res.max_reduction_db == pytest.approx(20 * np.log10(5.0 / ceiling), abs=1e-9)
     far = np.ones(n, bool)
-    for s in spikes:
+    for s in [*spikes, 3000]:
         far[max(0, s - 200) : s + 200] = False
     np.testing.assert_allclose(y[far], 10 * x[far], rtol=1e-12)  # gain untouched off the peaks
     assert 0 < res.limited_fraction < 0.1

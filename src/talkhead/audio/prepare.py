@@ -194,8 +194,8 @@ class GainResult:
         gain_db: the gain asked for (dB).
         gain_applied_db: the gain the clip got outside the limited stretches (``cap``: the whole
             clip's, at most what its peak allows; ``limit``: ``gain_db``).
-        would_clip_fraction: fraction of samples that ``gain_db`` alone would push above the
-            ceiling.
+        would_clip_fraction: fraction of samples that ``gain_db`` alone would push to or
+            beyond full scale (|sample| >= 1).
         limited_fraction: fraction of samples whose gain the limiter lowered.
         max_reduction_db: the limiter's deepest gain reduction (dB, >= 0).
     """
@@ -250,7 +250,7 @@ def apply_gain(
     g = 10 ** (gain_db / 20)
     y = g * x
     over = np.abs(y) > ceiling
-    would_clip = float(np.mean(over)) if x.size else 0.0
+    would_clip = float(np.mean(np.abs(y) >= 1.0)) if x.size else 0.0
     if not np.any(over):
         return y, GainResult(gain_db, gain_db, would_clip, 0.0, 0.0)
     if mode == "cap":
