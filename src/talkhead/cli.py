@@ -4,6 +4,7 @@
     talkhead validate-capture ROOT [--subject S [--sequence Q]] [--layout L]
     talkhead config-schema [--write PATH]
     talkhead check-config [FILE ...]
+    talkhead clean-audio IN OUT [--gain-db DB] [--config FILE] [--video-duration S]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
 """
@@ -158,6 +159,35 @@ def _export_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clean_audio(args: argparse.Namespace) -> int:
+    from .audio.config import AudioConfig
+    from .audio.stage import clean_audio_file
+    from .config import from_mapping, to_mapping
+    from .workflow_config import load_config_files
+
+    cfg = load_config_files(args.config).audio if args.config else AudioConfig()
+    if args.gain_db is not None:
+        cfg = from_mapping(AudioConfig, {**to_mapping(cfg), "gain_db": args.gain_db}, "audio")
+    done = clean_audio_file(args.input, args.output, cfg, video_duration_s=args.video_duration)
+    m = done.metrics
+    print(
+        f"{args.output}: {m['duration_s']:.3f} s, {m['sample_rate']} Hz mono "
+        f"{cfg.output_subtype}, from {args.input} ({m['channels_in']} ch, "
+        f"{m['sample_rate_in']} Hz)"
+    )
+    print(
+        f"peak {m['peak_dbfs_before']:.1f} -> {m['peak_dbfs_after']:.1f} dBFS, "
+        f"RMS {m['rms_dbfs_before']:.1f} -> {m['rms_dbfs_after']:.1f} dBFS, "
+        f"gain {m['gain_applied_db']:+.1f} dB ({cfg.gain_mode}; "
+        f"{100 * m['would_clip_fraction']:.3f} % would have clipped)"
+    )
+    print(
+        f"SNR estimate {m['snr_estimate_db_before']:.1f} -> {m['snr_estimate_db_after']:.1f} dB, "
+        f"denoise {m['denoise']}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkhead",
@@ -245,6 +275,30 @@ def build_parser() -> argparse.ArgumentParser:
         "choice, for the benchmark kit)",
     )
     p.set_defaults(func=_export_capture)
+
+    p = sub.add_parser(
+        "clean-audio",
+        help="one audio file (wav, flac, ogg, mp3, m4a, webm, a video's audio) -> a 16 kHz mono "
+        "wav: mixed, resampled, denoised, +20 dB without clipping, as the audio stage does",
+    )
+    p.add_argument("input", help="the recording (any common audio format, or a video)")
+    p.add_argument("output", help="the cleaned wav to write")
+    p.add_argument("--gain-db", type=float, help="gain in dB (default: audio.gain_db, 20)")
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config files whose audio section to use (config/config.yaml, then overrides)",
+    )
+    p.add_argument(
+        "--video-duration",
+        type=float,
+        metavar="S",
+        help="the video's duration (seconds): audio longer or shorter by more than "
+        "audio.length_tolerance_s is refused",
+    )
+    p.set_defaults(func=_clean_audio)
     return parser
 
 

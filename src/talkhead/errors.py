@@ -34,3 +34,7 @@ class StageOutputError(TalkheadError):
 class FittingError(TalkheadError):
     """A model cannot be aligned or fitted to a sequence: too few usable landmarks, wrong units,
     or an optimisation that diverged."""
+
+
+class AudioError(TalkheadError):
+    """An audio file is unreadable, silent, too short, or does not fit its video."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .audio.config import AudioConfig
 from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
@@ -79,6 +80,9 @@ class WorkflowConfig:
     )
     fit_flame: FitFlameConfig = section(
         FitFlameConfig, "Whole-sequence FLAME fitting (FaceTalk eqs. 3-13)."
+    )
+    audio: AudioConfig = section(
+        AudioConfig, "Each sequence's microphone: 16 kHz mono, +20 dB, denoised."
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")

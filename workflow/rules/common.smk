@@ -281,6 +281,7 @@ PRODUCTION_TARGETS = [
     "results/points/{subject}/{sequence}/points.png",
     "results/flame/{subject}/{sequence}/fit_losses.png",
     "results/flame/{subject}/{sequence}/fit_overlay.png",
+    "results/audio/{subject}/{sequence}/before_after.png",
 ]
 EVALUATION_TARGETS = [
     "results/depth/{subject}/{sequence}/evaluation.json",
@@ -289,6 +290,7 @@ EVALUATION_TARGETS = [
     "results/flame/{subject}/{sequence}/evaluation.json",
     "results/flame/{subject}/{sequence}/fit_errors.png",
     "results/flame/{subject}/{sequence}/fit_jitter.png",
+    "results/audio/{subject}/{sequence}/evaluation.json",
 ]
 if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true projected ones
     EVALUATION_TARGETS.append(f"{PREPROCESS_DIR}/evaluation.json")

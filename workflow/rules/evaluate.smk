@@ -92,3 +92,20 @@ rule evaluate_flame:
         "../../envs/talkhead.yaml"
     script:
         "../scripts/evaluate_flame.py"
+
+
+rule evaluate_audio:
+    input:
+        **CAPTURE_INPUTS,
+        cleaned="results/audio/{subject}/{sequence}/cleaned_audio.wav",
+        ground_truth=f"{GROUND_TRUTH}/{{subject}}/{{sequence}}",
+    output:
+        evaluation="results/audio/{subject}/{sequence}/evaluation.json",
+    log:
+        "logs/evaluate/{subject}/{sequence}/audio.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    params:
+        fps=FPS_PARAM,
+    script:
+        "../scripts/evaluate_audio.py"

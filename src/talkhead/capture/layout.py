@@ -10,7 +10,7 @@ Layout::
     .../frame_<t:05d>/facer_segmentation_masks/segmentation_cam_<serial>.png   optional labels
     .../frame_<t:05d>/colmap/depth_maps/cam_<serial>.png                  optional 16-bit depth
     <root>/<subject>/sequences/<SEQ>/annotations/landmarks2D/cam_<serial>.npy   (T, 68, 3)
-    <root>/<subject>/sequences/<SEQ>/audio/audio_recording.wav            (or .flac/.ogg)
+    <root>/<subject>/sequences/<SEQ>/audio/audio_recording.wav            (or .flac/.ogg/.mp3)
     <root>/<subject>/sequences/<SEQ>/background/cam_<serial>.png          optional plates
     <root>/<subject>/sequences/<SEQ>/camera_params.json   calibration of an ingested sequence
 
@@ -45,7 +45,8 @@ LANDMARKS_FILE = "cam_{serial}.npy"
 AUDIO_DIR = "audio"
 AUDIO_STEM = "audio_recording"
 BACKGROUND_DIR = "background"
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
+# What libsndfile (the capture readers) decodes; m4a/webm/video audio come through the sheet.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 #: Per-frame maps beside the images: name -> (folder under the frame folder, file name with

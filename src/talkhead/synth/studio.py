@@ -360,6 +360,26 @@ def _voice(subject_seed: int) -> dict[str, float]:
     return {"f0_hz": float(rng.uniform(180, 235)), "formant_scale": float(rng.uniform(1.1, 1.18))}
 
 
+def sequence_audio(cfg: StudioConfig, subject: str, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+    """(recorded, clean): the microphone track (clipped to [-1, 1]) and the clean speech (N,)
+    of a sequence, exactly as :func:`render_sequence` writes them, without rendering a frame."""
+    from .actor import speaking_actor
+    from .speech import microphone
+
+    options = {**_voice(stable_seed(cfg.seed, subject)), **dict(cfg.actor)}
+    take = speaking_actor(
+        stable_seed(cfg.seed, subject, sequence, "actor"),
+        cfg.duration_s,
+        cfg.fps,
+        cfg.sample_rate,
+        cfg.n_expression,
+        **options,
+    )
+    mic_rng = np.random.default_rng(stable_seed(cfg.seed, subject, sequence, "microphone"))
+    recorded = microphone(take.audio, cfg.sample_rate, mic_rng, cfg.mic_level_db, cfg.mic_snr_db)
+    return np.clip(recorded, -1, 1), take.audio
+
+
 def identity_shape(cfg: StudioConfig, subject: str, n_shape: int) -> np.ndarray:
     """(n_shape,) float32 identity coefficients of a subject (seeded by its name)."""
     rng = np.random.default_rng(stable_seed(cfg.seed, subject, "identity"))
