@@ -46,6 +46,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/capture.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/points.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/evaluate.smk"
 
 

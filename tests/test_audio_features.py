@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -379,3 +383,44 @@ def test_stage_refuses_audio_much_shorter_than_the_video(tmp_path):
     with pytest.raises(CaptureError, match=r"audio_features\.max_pad_s"):
         run_audio_features_stage(wav, 50, 25.0, tmp_path / "features")
     assert not (tmp_path / "features").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# the rule
+# ------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+FEATURES = "results/audio/syn000/SEN-00/features"
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    return subprocess.run([*cmd, *args], cwd=workdir, capture_output=True, text=True, timeout=600)
+
+
+def test_rule_takes_the_cleaned_audio_and_the_capture_summary(tmp_path):
+    """The features of a sequence need its cleaned audio (a stand-in here) and its capture
+    summary, made by validate_capture."""
+    audio = tmp_path / FEATURES.replace("features", "cleaned_audio.wav")
+    audio.parent.mkdir(parents=True)
+    audio.touch()
+    res = snakemake(tmp_path, FEATURES, "-n", "--quiet", "rules")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    assert re.search(r"^audio_features\s+1\s*$", out, re.M), out
+    assert re.search(r"^validate_capture\s+1\s*$", out, re.M), out
+
+
+@pytest.mark.slow
+def test_rule_writes_t_rows_from_capture_json(tmp_path):
+    """The rule alone (its inputs as stand-ins): T and fps come from capture.json."""
+    seq = tmp_path / "results" / "audio" / "syn000" / "SEN-00"
+    write_audio(seq / "cleaned_audio.wav", noise(5.095, 0.1))
+    summary = tmp_path / "results" / "capture" / "syn000" / "SEN-00" / "capture.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps({"n_frames": 127, "fps": 25.0}))
+    res = snakemake(tmp_path, FEATURES, "--cores", "1", "--allowed-rules", "audio_features")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert np.load(seq / "features" / "logmel.npy").shape == (127, 80)
+    meta = json.loads((seq / "features" / "meta.json").read_text())
+    assert (meta["n_frames"], meta["features"]["logmel"]["cropped_rows"]) == (127, 4)

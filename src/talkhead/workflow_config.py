@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .audio.feature_config import FeatureConfig
 from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
@@ -73,6 +74,9 @@ class WorkflowConfig:
     depth: DepthConfig = section(DepthConfig, "Depth and normal maps per camera and frame.")
     backproject: BackprojectConfig = section(
         BackprojectConfig, "Depth maps to points and 2D landmarks to 3D."
+    )
+    audio_features: FeatureConfig = section(
+        FeatureConfig, "Audio features per video frame: log-mel and optional wav2vec2."
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")

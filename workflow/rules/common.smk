@@ -273,6 +273,7 @@ PRODUCTION_TARGETS = [
     "results/capture/{subject}/{sequence}/microphone.png",
     "results/depth/{subject}/{sequence}/depth_maps.png",
     "results/points/{subject}/{sequence}/points.png",
+    "results/audio/{subject}/{sequence}/features",
 ]
 EVALUATION_TARGETS = [
     "results/depth/{subject}/{sequence}/evaluation.json",
