@@ -1,1 +1,2 @@
-"""Audio: reading and preparing a sequence's microphone, and features aligned to its frames."""
+"""Audio of each sequence (DAG step 8, "audio"): any common format read, mono, 16 kHz, +20 dB
+without clipping, noisereduce (FaceTalk supplement, section D)."""
