@@ -424,3 +424,19 @@ def test_rule_writes_t_rows_from_capture_json(tmp_path):
     assert np.load(seq / "features" / "logmel.npy").shape == (127, 80)
     meta = json.loads((seq / "features" / "meta.json").read_text())
     assert (meta["n_frames"], meta["features"]["logmel"]["cropped_rows"]) == (127, 4)
+
+
+def test_stage_resamples_audio_at_another_rate(tmp_path):
+    import soundfile as sf
+
+    rate = 22050
+    t = np.arange(int(2.0 * rate)) / rate
+    wav = tmp_path / "a.wav"
+    sf.write(wav, (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32), rate)
+    meta = run_audio_features_stage(wav, 50, 25.0, tmp_path / "features")
+    mel = np.load(tmp_path / "features" / "logmel.npy")
+    assert meta["audio_s"] == pytest.approx(2.0, abs=1e-4) and mel.shape == (50, 80)
+    ref = align_to_frames(log_mel(tone(2.0, 1000.0)), 100.0, 50, 25.0)
+    peak = int(np.argmax(ref[25]))
+    assert (np.argmax(mel[1:-1], axis=1) == peak).all()
+    np.testing.assert_allclose(mel[1:-1, peak], ref[1:-1, peak], atol=0.05)  # same level at 16 kHz
