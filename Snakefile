@@ -48,6 +48,7 @@ include: "workflow/rules/depth.smk"
 include: "workflow/rules/points.smk"
 include: "workflow/rules/flame.smk"
 include: "workflow/rules/audio.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/evaluate.smk"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .audio.config import AudioConfig
+from .audio.feature_config import FeatureConfig
 from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
 from .depth.config import DepthConfig
@@ -83,6 +84,9 @@ class WorkflowConfig:
     )
     audio: AudioConfig = section(
         AudioConfig, "Each sequence's microphone: 16 kHz mono, +20 dB, denoised."
+    )
+    audio_features: FeatureConfig = section(
+        FeatureConfig, "Audio features per video frame: log-mel and optional wav2vec2."
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")

@@ -282,6 +282,7 @@ PRODUCTION_TARGETS = [
     "results/flame/{subject}/{sequence}/fit_losses.png",
     "results/flame/{subject}/{sequence}/fit_overlay.png",
     "results/audio/{subject}/{sequence}/before_after.png",
+    "results/audio/{subject}/{sequence}/features",
 ]
 EVALUATION_TARGETS = [
     "results/depth/{subject}/{sequence}/evaluation.json",
