@@ -29,3 +29,8 @@ class EvaluationError(TalkheadError):
 
 class StageOutputError(TalkheadError):
     """A stage's output is empty or degenerate: one of its figures is below its qc floor."""
+
+
+class DatasetError(TalkheadError):
+    """A stage output the dataset packages is missing or inconsistent, or a packaged dataset
+    is malformed."""
