@@ -424,7 +424,8 @@ def test_windows_count_and_padding_in_the_stage(tmp_path, layer):
         ("p002_B", 0, 3, 1),
     ]
     assert all(w["window"] == 4 for w in windows)
-    assert (metrics["n_windows"], metrics["n_padded_windows"], metrics["padded_frames"]) == (5, 1, 1)
+    counts = (metrics["n_windows"], metrics["n_padded_windows"], metrics["padded_frames"])
+    assert counts == (5, 1, 1)
     saved = json.loads((root / "metrics.json").read_text())
     assert saved["n_frames"] == 12 and saved["hours"] == pytest.approx(12 / FPS / 3600)
 
@@ -436,7 +437,9 @@ def test_windows_count_and_padding_in_the_stage(tmp_path, layer):
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory, layer) -> Path:
     results = tmp_path_factory.mktemp("packaged") / "results"
-    write_stage_outputs(results, layer, "p001", "A", T=7, first_frame=2, wav2vec2=True, nphm=True, seed=1)
+    write_stage_outputs(
+        results, layer, "p001", "A", T=7, first_frame=2, wav2vec2=True, nphm=True, seed=1
+    )
     write_stage_outputs(results, layer, "p002", "A", T=3, nphm=True, wav2vec2=True, seed=2)
     root = results / "dataset"
     split = root.parent / "splits_in.json"
