@@ -529,3 +529,61 @@ def test_dataset_refuses_what_the_package_lacks(packaged, tmp_path):
     assert len(TalkingFaceDataset(packaged, "test", target="flame_expression")) == 0
     with pytest.raises(DatasetError, match="manifest missing"):
         TalkingFaceDataset(tmp_path, "train")
+
+
+# --------------------------------------------------------------------------------------------
+# QC: summary table and length histogram
+
+
+def manifest_like(subject, sequence, frames, **fit):
+    return {
+        "subject": subject,
+        "sequence": sequence,
+        "name": f"{subject}_{sequence}",
+        "frames": frames,
+        "seconds": frames / FPS,
+        "flame_meshes": "data/x/flame_2023_tracking/flame_meshes",
+        **fit,
+    }
+
+
+def test_summary_table_by_content():
+    from talkhead.qc.dataset import dataset_summary, fit_quality, summary_table_html
+
+    rows = [
+        manifest_like("p1", "A", 50, flame_landmark_residual_mm=1.0),
+        manifest_like("p1", "B", 100, flame_landmark_residual_mm=3.0),
+        manifest_like("p2", "A", 75, flame_landmark_residual_mm=math.nan, nphm_chamfer_mm=2.0),
+    ]
+    splits = {"train": ["p1"], "val": ["p2"], "test": []}
+    s = dataset_summary(rows, splits)
+    assert (s["subjects"], s["sequences"], s["frames"]) == (2, 3, 225)
+    assert s["hours"] == pytest.approx(225 / FPS / 3600)
+    assert (s["seconds_min"], s["seconds_median"], s["seconds_max"]) == (2.0, 3.0, 4.0)
+    assert (s["sequences_train"], s["sequences_val"], s["subjects_test"]) == (2, 1, 0)
+    fit = fit_quality(rows)
+    assert list(fit) == ["flame_landmark_residual_mm", "nphm_chamfer_mm"]  # paths left out
+    assert fit["flame_landmark_residual_mm"] == {"n": 2, "mean": 2.0, "median": 2.0, "max": 3.0}
+    page = summary_table_html(rows, splits)
+    assert "<tr><th>Subjects</th><td>2</td></tr>" in page
+    assert "<tr><th>Sequences</th><td>3</td></tr>" in page
+    assert "<tr><th>Frames</th><td>225</td></tr>" in page
+    assert f"<tr><th>Hours</th><td>{225 / FPS / 3600:.4f}</td></tr>" in page
+    assert "<tr><th>train: subjects / sequences</th><td>1 / 2</td></tr>" in page
+    assert (
+        "<tr><td>flame_landmark_residual_mm</td><td>2</td><td>2</td><td>2</td><td>3</td></tr>"
+        in page
+    )
+
+
+def test_sequence_length_histogram_and_report(packaged, tmp_path):
+    from talkhead.qc.dataset import sequence_length_histogram, write_dataset_report
+
+    counts, edges = sequence_length_histogram([1.0, 1.0, 2.0, 10.0], bins=3)
+    assert counts.tolist() == [3, 0, 1] and edges.tolist() == [1.0, 4.0, 7.0, 10.0]
+    write_dataset_report(packaged, tmp_path / "summary.html", tmp_path / "lengths.png")
+    page = (tmp_path / "summary.html").read_text()
+    assert "<tr><th>Sequences</th><td>2</td></tr>" in page
+    assert "<tr><th>Frames</th><td>10</td></tr>" in page
+    assert "flame_landmark_residual_mm" in page and "flame_jitter_rmse" in page
+    assert (tmp_path / "lengths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

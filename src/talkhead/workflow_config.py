@@ -19,6 +19,7 @@ from typing import Any
 
 from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
+from .dataset.config import DatasetConfig
 from .depth.config import DepthConfig
 from .errors import ConfigError
 from .flame.config import FlameFilesConfig
@@ -76,6 +77,9 @@ class WorkflowConfig:
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")
+    dataset: DatasetConfig = section(
+        DatasetConfig, "The packaged dataset: FaceTalk's layout, subject splits, windows."
+    )
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules across sections, as ``(key path, message)`` pairs: what the synthetic rig
