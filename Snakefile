@@ -47,6 +47,7 @@ include: "workflow/rules/capture.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/points.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/dataset.smk"
 
 
 rule all:
