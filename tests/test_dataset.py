@@ -207,6 +207,40 @@ def test_copies_when_hard_links_are_off_and_stale_sequences_go(tmp_path, layer):
     assert [p.name for p in (root / "data").iterdir()] == ["p001_A"]
 
 
+def test_a_rerun_replaces_a_packaged_sequence_whole(tmp_path, layer):
+    results = tmp_path / "results"
+    write_stage_outputs(results, layer, "p001", "A", T=4)
+    root = results / "dataset"
+    run_dataset_stage(outputs_of(results, [("p001", "A")]), root)
+    write_stage_outputs(results, layer, "p001", "A", T=2, first_frame=6)
+    for t in range(4):
+        (results / f"flame/p001/A/flame_meshes/frame_{t:05d}.ply").unlink()
+    run_dataset_stage(outputs_of(results, [("p001", "A")]), root)
+    meshes = root / "data/p001_A/flame_2023_tracking/flame_meshes"
+    assert sorted(p.name for p in meshes.iterdir()) == ["frame_00006.ply", "frame_00007.ply"]
+    assert [p.name for p in (root / "data").iterdir()] == ["p001_A"]
+    assert read_manifest(root / "manifest.parquet")[0]["first_frame"] == 6
+
+
+def test_the_stage_splits_with_the_configured_seed_and_fractions(tmp_path, layer):
+    results = tmp_path / "results"
+    pairs = [(f"p{i}", "A") for i in range(6)]
+    for k, (s, q) in enumerate(pairs):
+        write_stage_outputs(results, layer, s, q, T=1, seed=k)
+    fractions = {"train": 0.5, "val": 0.5, "test": 0.0}
+    settings = {"seed": 3, "train_fraction": 0.5, "val_fraction": 0.5, "test_fraction": 0.0}
+    metrics = run_dataset_stage(outputs_of(results, pairs), results / "dataset", settings)
+    written = json.loads((results / "dataset/splits.json").read_text())
+    want = make_splits([s for s, _ in pairs], fractions, seed=3)
+    assert {s: written[s] for s in SPLITS} == want
+    assert (written["source"], written["seed"], written["fractions"]) == ("seeded", 3, fractions)
+    assert (metrics["subjects_train"], metrics["subjects_val"], metrics["subjects_test"]) == (
+        3,
+        3,
+        0,
+    )
+
+
 def test_nphm_packaged_when_enabled(tmp_path, layer):
     results = tmp_path / "results"
     write_stage_outputs(results, layer, "p001", "A", T=2, first_frame=3, nphm=True)

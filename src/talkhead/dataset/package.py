@@ -1,7 +1,8 @@
 """Packaging one sequence into the dataset's layout (:mod:`talkhead.dataset.layout`).
 
 The stages' files are hard-linked into ``data/<SUBJECT>_<SEQ>/`` where the file system allows
-(same device, links permitted), else copied; the folder is built as
+(same device, links permitted), else copied (a hard-linked file *is* the stage's file: edit
+neither in place); the folder is built as
 ``data/<SUBJECT>_<SEQ>.partial/`` and renamed into place once complete, so a failed job never
 leaves a half-packaged sequence that a rerun or a reader would trust.
 
@@ -138,6 +139,8 @@ def read_sequence_source(outputs: StageOutputs) -> SequenceSource:
     fl, au = outputs.flame, outputs.audio
     params = load_flame_params(fl / "flame.npz")
     frames = params["frames"]
+    if len(frames) == 0:
+        raise DatasetError(f"{fl / 'flame.npz'}: no fitted frames")
     files: dict[str, Path] = {
         "flame_2023_tracking/flame_params.npz": fl / "flame.npz",
         "flame_2023_tracking/flame_2023_template.ply": fl / "template.ply",
