@@ -564,6 +564,9 @@ def test_dataset_refuses_what_the_package_lacks(packaged, tmp_path):
     with pytest.raises(ValueError, match="needs flame_model"):
         TalkingFaceDataset(packaged, "train", vertices_from="params")
     assert len(TalkingFaceDataset(packaged, "test", target="flame_expression")) == 0
+    other = FlameLayer(small_model(seed=1, S=3))  # fewer shape coefficients than the fit's 5
+    with pytest.raises(DatasetError, match="flame_params.npz: cannot pose .* the head model"):
+        TalkingFaceDataset(packaged, "train", flame_model=other)[0]
     with pytest.raises(DatasetError, match="manifest missing"):
         TalkingFaceDataset(tmp_path, "train")
 

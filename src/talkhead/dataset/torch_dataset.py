@@ -206,7 +206,13 @@ class TalkingFaceDataset(Dataset):
             if cache.is_file() and cache.stat().st_mtime >= source.stat().st_mtime:
                 return np.load(cache, mmap_mode="r")
         if self._layer is not None:
-            verts = _flame_vertices(self._layer, params)
+            try:
+                verts = _flame_vertices(self._layer, params)
+            except ValueError as exc:
+                raise DatasetError(
+                    f"{source}: cannot pose these parameters with flame_model ({exc}): is it the "
+                    "head model the fit used?"
+                ) from None
         else:
             verts = np.stack(
                 [read_mesh_vertices(layout.flame_mesh_path(folder, t)) for t in params["frames"]]
