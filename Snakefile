@@ -50,6 +50,7 @@ include: "workflow/rules/flame.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/dataset.smk"
 
 
 rule all:

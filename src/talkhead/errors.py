@@ -38,3 +38,8 @@ class FittingError(TalkheadError):
 
 class AudioError(TalkheadError):
     """An audio file is unreadable, silent, too short, or does not fit its video."""
+
+
+class DatasetError(TalkheadError):
+    """A stage output the dataset packages is missing or inconsistent, or a packaged dataset
+    is malformed."""

@@ -21,6 +21,7 @@ from .audio.config import AudioConfig
 from .audio.feature_config import FeatureConfig
 from .capture.config import CaptureConfig, FaceMaskConfig
 from .config import from_mapping, json_schema, option, section
+from .dataset.config import DatasetConfig
 from .depth.config import DepthConfig
 from .errors import ConfigError
 from .flame.config import AlignConfig, FitFlameConfig, FlameFilesConfig
@@ -90,6 +91,9 @@ class WorkflowConfig:
     )
     report: ReportConfig = section(ReportConfig, "QC figures of the report.")
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")
+    dataset: DatasetConfig = section(
+        DatasetConfig, "The packaged dataset: FaceTalk's layout, subject splits, windows."
+    )
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules across sections, as ``(key path, message)`` pairs: what the synthetic rig

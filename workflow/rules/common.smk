@@ -284,6 +284,8 @@ PRODUCTION_TARGETS = [
     "results/audio/{subject}/{sequence}/before_after.png",
     "results/audio/{subject}/{sequence}/features",
 ]
+# Dataset-level outputs (every sequence aggregated): built by `all`, not by the subject targets.
+DATASET_TARGETS = ["results/dataset/manifest.csv", "results/dataset/summary.html"]
 EVALUATION_TARGETS = [
     "results/depth/{subject}/{sequence}/evaluation.json",
     "results/depth/{subject}/{sequence}/depth_errors.png",
@@ -298,8 +300,8 @@ if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true project
 
 
 def all_targets():
-    """The production outputs (QC figures) of every sequence of the sheet."""
-    return [target for pattern in PRODUCTION_TARGETS for target in per_sequence(pattern)]
+    """The production outputs (QC figures) of every sequence of the sheet, and the dataset."""
+    return [t for pattern in PRODUCTION_TARGETS for t in per_sequence(pattern)] + DATASET_TARGETS
 
 
 def evaluation_targets():

@@ -1,0 +1,80 @@
+# Stage 9: the dataset. Every sequence's FLAME fit and cleaned audio (and, with
+# dataset.include_nphm, its NPHM fit) packaged under results/dataset/ in FaceTalk's layout
+# (data/<SUBJECT>_<SEQ>/), with a manifest, subject splits and training windows; one job for
+# the whole sheet. QC: the summary table and a histogram of sequence lengths.
+
+DATASET_DIR = "results/dataset"
+FLAME_SEQ_DIR = "results/flame/{subject}/{sequence}"
+AUDIO_SEQ_DIR = "results/audio/{subject}/{sequence}"
+NPHM_SEQ_DIR = "results/nphm/{subject}/{sequence}"
+
+# Every sequence's inputs, in PAIRS order (the script pairs them back by position).
+DATASET_INPUTS = {
+    "flame": per_sequence(f"{FLAME_SEQ_DIR}/flame.npz"),
+    "template": per_sequence(f"{FLAME_SEQ_DIR}/template.ply"),
+    "flame_meshes": per_sequence(f"{FLAME_SEQ_DIR}/flame_meshes"),
+    "flame_metrics": per_sequence(f"{FLAME_SEQ_DIR}/metrics.json"),
+    "audio": per_sequence(f"{AUDIO_SEQ_DIR}/cleaned_audio.wav"),
+    "logmel": per_sequence(f"{AUDIO_SEQ_DIR}/features/logmel.npy"),
+    "features_meta": per_sequence(f"{AUDIO_SEQ_DIR}/features/meta.json"),
+}
+if config["dataset"]["include_nphm"]:
+    DATASET_INPUTS["nphm"] = per_sequence(f"{NPHM_SEQ_DIR}/nphm_expressions")
+# A user's split file: an input (an edit reruns the packaging), checked against the sheet's
+# subjects at start-up (the dataset job checks it again against the manifest).
+if config["dataset"]["splits_file"]:
+    DATASET_INPUTS["splits_file"] = config["dataset"]["splits_file"]
+    from talkhead.dataset.splits import read_splits_file
+
+    try:
+        read_splits_file(config["dataset"]["splits_file"], SUBJECTS)
+    except ConfigError as exc:
+        stop("invalid split file:", exc)
+
+
+rule dataset:
+    input:
+        **DATASET_INPUTS,
+    output:
+        data=directory(f"{DATASET_DIR}/data"),
+        manifest=f"{DATASET_DIR}/manifest.csv",
+        parquet=f"{DATASET_DIR}/manifest.parquet",
+        splits=f"{DATASET_DIR}/splits.json",
+        windows=f"{DATASET_DIR}/windows.csv",
+        metrics=f"{DATASET_DIR}/metrics.json",
+    log:
+        "logs/dataset/dataset.log",
+    benchmark:
+        "benchmarks/snakemake/dataset/dataset.tsv"
+    conda:
+        "../../envs/talkhead.yaml"
+    params:
+        pairs=PAIRS,
+        dataset=config["dataset"],
+    script:
+        "../scripts/dataset.py"
+
+
+rule plot_dataset:
+    input:
+        manifest=f"{DATASET_DIR}/manifest.csv",
+        splits=f"{DATASET_DIR}/splits.json",
+    output:
+        summary=report(
+            f"{DATASET_DIR}/summary.html",
+            caption="../report/dataset_summary.rst",
+            category="9. Dataset",
+            labels={"figure": "summary"},
+        ),
+        lengths=report(
+            f"{DATASET_DIR}/sequence_lengths.png",
+            caption="../report/sequence_lengths.rst",
+            category="9. Dataset",
+            labels={"figure": "sequence lengths"},
+        ),
+    log:
+        "logs/dataset/qc.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    script:
+        "../scripts/plot_dataset.py"
