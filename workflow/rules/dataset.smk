@@ -15,8 +15,7 @@ DATASET_INPUTS = {
     "flame_meshes": per_sequence(f"{FLAME_SEQ_DIR}/flame_meshes"),
     "flame_metrics": per_sequence(f"{FLAME_SEQ_DIR}/metrics.json"),
     "audio": per_sequence(f"{AUDIO_SEQ_DIR}/cleaned_audio.wav"),
-    "logmel": per_sequence(f"{AUDIO_SEQ_DIR}/features/logmel.npy"),
-    "features_meta": per_sequence(f"{AUDIO_SEQ_DIR}/features/meta.json"),
+    "features": per_sequence(f"{AUDIO_SEQ_DIR}/features"),
 }
 if config["dataset"]["include_nphm"]:
     DATASET_INPUTS["nphm"] = per_sequence(f"{NPHM_SEQ_DIR}/nphm_expressions")
