@@ -45,8 +45,8 @@ class Correspondences(NamedTuple):
         points: (T, V, 3) nearest observed point (zeros where invalid).
         normals: (T, V, 3) its normal.
         valid: (T, V) bool: a match within the distance whose normals agree.
-        distance: (T, V) Euclidean distance to the nearest point (inf for a frame without
-            points).
+        distance: (T, V) Euclidean distance to the nearest point; inf where none lies within
+            the search distance (and for a frame without points).
     """
 
     points: np.ndarray
@@ -112,8 +112,15 @@ class PointTargets:
         for t, tree in enumerate(self.trees):
             if tree is None:
                 continue
-            d, idx = tree.query(vertices[t], k=1, workers=workers)
-            pts[t], nrm[t], dist[t] = self.points[t][idx], self.normals[t][idx], d
+            # Bounded: a vertex with no point within max_distance is rejected anyway, and an
+            # unbounded search for it is what costs (tens of times a bounded one).
+            d, idx = tree.query(
+                vertices[t], k=1, distance_upper_bound=max_distance, workers=workers
+            )
+            found = idx < len(self.points[t])
+            pts[t][found] = self.points[t][idx[found]]
+            nrm[t][found] = self.normals[t][idx[found]]
+            dist[t] = d
         valid = dist <= max_distance
         if vertex_normals is not None:
             valid &= np.einsum("tvc,tvc->tv", vertex_normals, nrm) >= min_normal_dot

@@ -53,11 +53,16 @@ class FlameRegion(torch.nn.Module):
         sel = torch.as_tensor(all_ids, device=layer.device)
         S = layer.num_shape
         self.register_buffer("vertex_ids", sel)
+        n = len(all_ids)
+
+        def flat(dirs: Tensor) -> Tensor:  # (n, 3, K) -> (K, n * 3): one matmul per basis
+            return dirs.permute(2, 0, 1).reshape(dirs.shape[2], n * 3).contiguous()
+
         self.register_buffer("v_template", layer.v_template[sel])
-        self.register_buffer("shapedirs", layer.blenddirs[sel, :, :S])
-        self.register_buffer("exprdirs", layer.blenddirs[sel, :, S:])
-        self.register_buffer("posedirs", layer.posedirs[sel])
-        self.register_buffer("lbs_weights", layer.lbs_weights[sel])
+        self.register_buffer("shapedirs", flat(layer.blenddirs[sel, :, :S]))
+        self.register_buffer("exprdirs", flat(layer.blenddirs[sel, :, S:]))
+        self.register_buffer("posedirs", flat(layer.posedirs[sel]))
+        self.register_buffer("lbs_weights", layer.lbs_weights[sel].contiguous())
         J = layer.J_regressor
         self.register_buffer("j_template", J @ layer.v_template)  # (J, 3)
         j_dirs = torch.einsum("jv,vck->jck", J, layer.blenddirs)  # (J, 3, K)
@@ -95,8 +100,9 @@ class FlameRegion(torch.nn.Module):
             :class:`FlameLayer`.
         """
         B = expression.shape[0]
-        v_id = self.v_template + blend_shapes(shape.unsqueeze(0), self.shapedirs)[0]
-        v_shaped = v_id.unsqueeze(0) + blend_shapes(expression, self.exprdirs)
+        n = self.v_template.shape[0]
+        v_id = self.v_template + (shape @ self.shapedirs).view(n, 3)
+        v_shaped = v_id.unsqueeze(0) + (expression @ self.exprdirs).view(B, n, 3)
         j_id = self.j_template + blend_shapes(shape.unsqueeze(0), self.j_shapedirs)[0]
         joints = j_id.unsqueeze(0) + blend_shapes(expression, self.j_exprdirs)
         pose = torch.cat([rotation, neck, jaw, eyes], dim=1)
@@ -104,10 +110,13 @@ class FlameRegion(torch.nn.Module):
         rot_mats = batch_rodrigues(pose.reshape(-1, 3)).view(B, n_joints, 3, 3)
         eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
         pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)
-        v_posed = v_shaped + blend_shapes(pose_feature, self.posedirs)
+        v_posed = v_shaped + (pose_feature @ self.posedirs).view(B, n, 3)
         posed_joints, A = batch_rigid_transform(rot_mats, joints, self._parents)
-        T = torch.einsum("vj,bjcd->bvcd", self.lbs_weights, A[:, :, :3, :])
-        verts = torch.einsum("bvcd,bvd->bvc", T[..., :3], v_posed) + T[..., 3]
+        # Skinning: per vertex the weighted joint transforms (B, n, 3, 4), applied as
+        # elementwise products (a batched 3x3 matmul per vertex is far slower on a CPU).
+        T = torch.matmul(self.lbs_weights, A[:, :, :3, :].reshape(B, n_joints, 12))
+        T = T.view(B, n, 3, 4)
+        verts = (T[..., :3] * v_posed.unsqueeze(2)).sum(-1) + T[..., 3]
         s = scale.reshape(B, 1, 1)
         t = translation.unsqueeze(1)
         verts = s * verts + t
