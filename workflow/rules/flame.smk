@@ -38,7 +38,9 @@ rule fit_flame:
         "benchmarks/snakemake/fit_flame/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
-    threads: 2
+    # One thread: the fit's tensors are small, and two fits (with and without smoothing) then
+    # run side by side on two cores; --set-threads fit_flame=N gives it more.
+    threads: 1
     resources:
         mem_mb=4000,
         gpu=0,
@@ -70,7 +72,9 @@ rule fit_flame_unsmoothed:
         "benchmarks/snakemake/fit_flame_unsmoothed/{subject}/{sequence}.tsv"
     conda:
         "../../envs/talkhead.yaml"
-    threads: 2
+    # One thread: the fit's tensors are small, and two fits (with and without smoothing) then
+    # run side by side on two cores; --set-threads fit_flame=N gives it more.
+    threads: 1
     resources:
         mem_mb=4000,
         gpu=0,
