@@ -1,4 +1,5 @@
-"""SI-SDR of one sequence's raw and cleaned audio against the ground truth's clean speech."""
+"""SI-SDR of one sequence's raw and cleaned audio against the ground truth's noise-free
+microphone speech and its dry speech."""
 
 from _bootstrap import job_sequence
 

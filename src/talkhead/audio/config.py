@@ -41,8 +41,9 @@ class DenoiseConfig:
         0.25, "Length (seconds) of the quietest stretch used as noise profile.", exclusive_minimum=0
     )
     prop_decrease: float = option(
-        0.5,
-        "Fraction by which gated time-frequency bins are reduced (1: fully).",
+        0.9,
+        "Fraction by which gated time-frequency bins are reduced (1: fully; 0.9 chosen on the "
+        "synthetic microphone, benchmarks/bench_audio.py).",
         minimum=0,
         maximum=1,
     )
@@ -64,11 +65,21 @@ class DenoiseConfig:
         "Non-stationary: time constant (seconds) of the running noise floor.",
         exclusive_minimum=0,
     )
-    freq_mask_smooth_hz: float = option(500.0, "The gate is smoothed over this many Hz.", minimum=0)
+    freq_mask_smooth_hz: float = option(
+        0.0,
+        "The gate is smoothed over this many Hz (0: not smoothed in frequency; smoothing it "
+        "over 250-500 Hz lost 1-2 dB SI-SDR on the synthetic microphone).",
+        minimum=0,
+    )
     time_mask_smooth_ms: float = option(
         50.0, "The gate is smoothed over this many milliseconds.", minimum=0
     )
-    n_fft: int = option(512, "STFT length (samples at 16 kHz; 512 = 32 ms).", minimum=16)
+    n_fft: int = option(
+        1024,
+        "STFT length (samples at 16 kHz; 1024 = 64 ms, bins 15.6 Hz apart: the harmonics of "
+        "a voice are resolved). Shorter clips than two windows are not denoised.",
+        minimum=16,
+    )
 
 
 @dataclass(frozen=True)

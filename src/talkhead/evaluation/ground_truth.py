@@ -11,7 +11,10 @@ The file names are spelled here and nowhere else. Layout of one sequence's folde
 ``vertices.npy``                       float32 (T, V, 3) world vertices
 ``faces.npy``                          int32 (F, 3) triangles of the head mesh
 ``landmarks3d.npy``                    float32 (T, 68, 3) world landmarks
-``audio_clean.wav``                    the speech before the microphone
+``audio_clean.wav``                    the dry speech before the microphone (16-bit PCM)
+``audio_mic_speech.wav``               the microphone's noise-free speech: the recording's room
+                                       reverb, low-pass and level without its noise (float32;
+                                       recording = this + noise); absent in older renders
 ``phonemes.json``                      ``[{"phoneme", "start", "end"}]`` in seconds
 ``depth/frame_<t:05d>.npz``            true z-depth (C, H, W) float32 (0 = no surface), normals
                                        (C, H, W, 3) float16 in the camera frame, serials (C,)
@@ -38,6 +41,7 @@ VERTICES_FILE = "vertices.npy"
 FACES_FILE = "faces.npy"
 LANDMARKS_FILE = "landmarks3d.npy"
 CLEAN_AUDIO_FILE = "audio_clean.wav"
+MIC_SPEECH_FILE = "audio_mic_speech.wav"
 PHONEMES_FILE = "phonemes.json"
 DEPTH_DIR = "depth"
 
@@ -124,8 +128,18 @@ class GroundTruth:
         return load_flame_params(self._file(FLAME_FILE))
 
     def clean_audio(self) -> tuple[np.ndarray, int]:
-        """The speech before the microphone: (N,) float32 in [-1, 1] and its sample rate."""
+        """The dry speech before the microphone: (N,) float32 in [-1, 1] and its sample rate."""
         return read_wav(self._file(CLEAN_AUDIO_FILE))
+
+    def has_mic_speech(self) -> bool:
+        """Whether the microphone's noise-free speech was written (renders before it was
+        added lack it)."""
+        return (self.path / MIC_SPEECH_FILE).is_file()
+
+    def mic_speech(self) -> tuple[np.ndarray, int]:
+        """The microphone's noise-free speech: (N,) float32 (the same room reverb, low-pass and
+        level as ``audio_recording.wav``, without the noise) and its sample rate."""
+        return read_wav(self._file(MIC_SPEECH_FILE))
 
     def phonemes(self) -> list[dict[str, Any]]:
         """``[{"phoneme": str, "start": s, "end": s}, ...]`` in seconds."""
@@ -174,6 +188,15 @@ class GroundTruthWriter:
     def clean_audio(self, audio: np.ndarray, sample_rate: int) -> None:
         """Write the clean speech (clipped to [-1, 1])."""
         save_wav(self.path / CLEAN_AUDIO_FILE, np.clip(audio, -1, 1), sample_rate)
+
+    def mic_speech(self, audio: np.ndarray, sample_rate: int) -> None:
+        """Write the microphone's noise-free speech (N,) as float32 (recording = it + noise, to
+        float32 precision; clipped to [-1, 1])."""
+        import soundfile as sf
+
+        with atomic_path(self.path / MIC_SPEECH_FILE, suffix=".wav") as tmp:
+            data = np.clip(np.asarray(audio, dtype=np.float32), -1, 1)
+            sf.write(str(tmp), data, int(sample_rate), subtype="FLOAT")
 
     def phonemes(self, phonemes: Sequence[Mapping[str, Any]]) -> None:
         """Write the phoneme timing ``[{"phoneme", "start", "end"}]`` (seconds)."""

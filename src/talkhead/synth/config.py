@@ -115,7 +115,12 @@ class StudioConfig:
     duration_s: float = option(2.0, "Duration of each sequence (seconds).", minimum=0.2)
     sample_rate: int = option(16000, "Microphone sample rate (Hz).", minimum=8000)
     mic_level_db: float = option(-26.0, "Speech level: dBFS of the peak.", maximum=0)
-    mic_snr_db: float = option(20.0, "Microphone signal-to-noise ratio (dB).")
+    mic_snr_db: float = option(
+        5.0,
+        "Microphone signal-to-noise ratio (dB; speech over room tone, hum and hiss over the "
+        "clip): a quiet, noisy distant microphone, as the FaceTalk supplement describes "
+        "NeRSemble's audio.",
+    )
     sensor_noise: float = option(
         1.5, "Image sensor noise (standard deviation, 8-bit levels).", minimum=0
     )

@@ -3,8 +3,8 @@
 :func:`render_sequence` writes one sequence of a capture in the Nersemble v1 layout of
 ``docs/formats.md`` (images, alpha maps, facer segmentation, noisy 2D landmarks, a quiet
 microphone recording, empty-set background plates) and, beside it, the ground truth that only
-evaluation reads (true FLAME parameters, vertices, 3D landmarks, clean audio, phonemes, true
-depth and normals).
+evaluation reads (true FLAME parameters, vertices, 3D landmarks, the dry speech and the
+microphone's noise-free speech, phonemes, true depth and normals).
 
 World frame = the head model's frame (metres, y up, the face looks towards +z); the rig
 looks at ``target`` = the origin, where the face's landmark centroid sits at rest. Every
@@ -360,11 +360,25 @@ def _voice(subject_seed: int) -> dict[str, float]:
     return {"f0_hz": float(rng.uniform(180, 235)), "formant_scale": float(rng.uniform(1.1, 1.18))}
 
 
-def sequence_audio(cfg: StudioConfig, subject: str, sequence: str) -> tuple[np.ndarray, np.ndarray]:
-    """(recorded, clean): the microphone track (clipped to [-1, 1]) and the clean speech (N,)
-    of a sequence, exactly as :func:`render_sequence` writes them, without rendering a frame."""
+def _microphone_take(cfg: StudioConfig, subject: str, sequence: str, clean: np.ndarray) -> dict:
+    """:func:`~talkhead.synth.speech.microphone_parts` of ``clean`` with the sequence's seed."""
+    from .speech import microphone_parts
+
+    mic_rng = np.random.default_rng(stable_seed(cfg.seed, subject, sequence, "microphone"))
+    return microphone_parts(clean, cfg.sample_rate, mic_rng, cfg.mic_level_db, cfg.mic_snr_db)
+
+
+def sequence_audio_parts(cfg: StudioConfig, subject: str, sequence: str) -> dict[str, np.ndarray]:
+    """The audio of a sequence, exactly as :func:`render_sequence` writes it, without rendering
+    a frame: every entry (N,) float64 at ``cfg.sample_rate``.
+
+    Returns:
+        ``recorded``: the microphone track (clipped to [-1, 1]); ``clean``: the dry speech
+        before the microphone; ``mic_speech``: the microphone's noise-free speech (room reverb,
+        low-pass and level of the recording, no noise); ``noise``: what the microphone adds
+        (``recorded == mic_speech + noise`` wherever the track is not clipped).
+    """
     from .actor import speaking_actor
-    from .speech import microphone
 
     options = {**_voice(stable_seed(cfg.seed, subject)), **dict(cfg.actor)}
     take = speaking_actor(
@@ -375,9 +389,20 @@ def sequence_audio(cfg: StudioConfig, subject: str, sequence: str) -> tuple[np.n
         cfg.n_expression,
         **options,
     )
-    mic_rng = np.random.default_rng(stable_seed(cfg.seed, subject, sequence, "microphone"))
-    recorded = microphone(take.audio, cfg.sample_rate, mic_rng, cfg.mic_level_db, cfg.mic_snr_db)
-    return np.clip(recorded, -1, 1), take.audio
+    mic = _microphone_take(cfg, subject, sequence, take.audio)
+    return {
+        "recorded": np.clip(mic["mixed"], -1, 1),
+        "clean": np.asarray(take.audio, dtype=np.float64),
+        "mic_speech": mic["speech"],
+        "noise": mic["noise"],
+    }
+
+
+def sequence_audio(cfg: StudioConfig, subject: str, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+    """(recorded, clean): the microphone track (clipped to [-1, 1]) and the dry speech (N,) of a
+    sequence (:func:`sequence_audio_parts`)."""
+    parts = sequence_audio_parts(cfg, subject, sequence)
+    return parts["recorded"], parts["clean"]
 
 
 def identity_shape(cfg: StudioConfig, subject: str, n_shape: int) -> np.ndarray:
@@ -427,8 +452,8 @@ def render_sequence(
     alpha_map,facer_segmentation_masks}/...png``, ``annotations/landmarks2D/cam_<serial>.npy``
     (T, 68, 3), ``audio/audio_recording.wav`` and the empty-set plates
     ``background/cam_<serial>.png`` (:func:`render_plates`); under ``gt_root/<subject>/<sequence>/``
-    the ground truth (true FLAME parameters, meshes, landmarks, clean audio, phonemes and
-    per-frame depth and normals) through
+    the ground truth (true FLAME parameters, meshes, landmarks, the dry speech and the
+    microphone's noise-free speech, phonemes and per-frame depth and normals) through
     :class:`~talkhead.evaluation.ground_truth.GroundTruthWriter`.
 
     Args:
@@ -451,7 +476,6 @@ def render_sequence(
 
     from ..flame import FlameLayer, load_flame_model
     from .actor import speaking_actor
-    from .speech import microphone
 
     t_start = time.perf_counter()
     cfg = cfg if isinstance(cfg, StudioConfig) else from_mapping(StudioConfig, cfg, "synthetic")
@@ -592,13 +616,13 @@ def render_sequence(
         _save_npy(layout.landmarks_path(seq_dir, cam.serial), lm2d[c])
 
     # --- audio
-    mic_rng = np.random.default_rng(stable_seed(cfg.seed, subject, sequence, "microphone"))
-    recorded = microphone(take.audio, cfg.sample_rate, mic_rng, cfg.mic_level_db, cfg.mic_snr_db)
-    save_wav(layout.audio_path(seq_dir), np.clip(recorded, -1, 1), cfg.sample_rate)
+    mic = _microphone_take(cfg, subject, sequence, take.audio)
+    save_wav(layout.audio_path(seq_dir), np.clip(mic["mixed"], -1, 1), cfg.sample_rate)
     save_json(layout.sequence_file(seq_dir), {"fps": float(cfg.fps), "n_frames": T})
 
     # --- ground truth
     truth.clean_audio(take.audio, cfg.sample_rate)
+    truth.mic_speech(mic["speech"], cfg.sample_rate)
     truth.phonemes(take.phonemes_json())
     truth.meshes(vertices, faces, landmarks)
     truth.flame_params(
