@@ -114,9 +114,16 @@ class FlameRegion(torch.nn.Module):
         posed_joints, A = batch_rigid_transform(rot_mats, joints, self._parents)
         # Skinning: per vertex the weighted joint transforms (B, n, 3, 4), applied as
         # elementwise products (a batched 3x3 matmul per vertex is far slower on a CPU).
-        T = torch.matmul(self.lbs_weights, A[:, :, :3, :].reshape(B, n_joints, 12))
-        T = T.view(B, n, 3, 4)
-        verts = (T[..., :3] * v_posed.unsqueeze(2)).sum(-1) + T[..., 3]
+        # Column-major per vertex: T[:, :, d] is column d of the (3, 4) transform, so that the
+        # product is three multiply-adds of contiguous (B, n, 3) slices.
+        T = torch.matmul(self.lbs_weights, A[:, :, :3, :].transpose(2, 3).reshape(B, n_joints, 12))
+        T = T.view(B, n, 4, 3)
+        verts = (
+            T[:, :, 3]
+            + T[:, :, 0] * v_posed[..., 0:1]
+            + T[:, :, 1] * v_posed[..., 1:2]
+            + T[:, :, 2] * v_posed[..., 2:3]
+        )
         s = scale.reshape(B, 1, 1)
         t = translation.unsqueeze(1)
         verts = s * verts + t
