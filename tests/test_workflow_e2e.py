@@ -96,6 +96,36 @@ def test_depth_and_points_are_measured_against_ground_truth(tiny_run):
     assert points_eval["landmarks3d_median_err_mm"] < 8.0
 
 
+def test_flame_fit_outputs_and_accuracy(tiny_run):
+    from talkhead.flame.params import FLAME_PARAM_KEYS, load_flame_params
+
+    out = tiny_run / "results/flame/syn000/SEN-00"
+    params = load_flame_params(out / "flame.npz")
+    assert set(FLAME_PARAM_KEYS) <= set(params)
+    assert params["expression"].shape == (6, 20) and params["shape"].shape == (20,)
+    assert params["frames"].tolist() == list(range(6))
+    assert len(list((out / "flame_meshes").glob("frame_*.ply"))) == 6
+    metrics = read(tiny_run, "flame", "metrics.json")
+    assert metrics["steps"] == 300 and metrics["frames_without_points"] == 0
+    # 96x120 pixels (about 4 mm a pixel on the face), 300 steps
+    evaluation = read(tiny_run, "flame", "evaluation.json")
+    assert evaluation["face_vertex_error_mm"] < 3.0
+    assert evaluation["unsmoothed_jitter_mae"] > evaluation["jitter_mae"]
+
+
+def test_audio_and_dataset_outputs(tiny_run):
+    import numpy as np
+
+    features = np.load(tiny_run / "results/audio/syn000/SEN-00/features/logmel.npy")
+    assert features.shape == (6, 80)  # one row per video frame
+    audio = read(tiny_run, "audio", "metrics.json")
+    assert audio["clipped_fraction"] == 0.0
+    data = tiny_run / "results/dataset/data/syn000_SEN-00"
+    assert (data / "audio/cleaned_audio.wav").is_file()
+    assert len(list((data / "flame_2023_tracking/flame_meshes").glob("*.ply"))) == 6
+    assert (tiny_run / "results/dataset/manifest.parquet").is_file()
+
+
 def test_report_has_every_qc_figure(tiny_run):
     with zipfile.ZipFile(tiny_run / "results/report.zip") as z:
         names = z.namelist()
@@ -106,6 +136,12 @@ def test_report_has_every_qc_figure(tiny_run):
         "depth_maps.png",
         "depth_errors.png",
         "points.png",
+        "fit_losses.png",
+        "fit_overlay.png",
+        "fit_errors.png",
+        "fit_jitter.png",
+        "before_after.png",
+        "sequence_lengths.png",
     )
     for figure in figures:
         assert any(n.endswith(figure) for n in names), figure
