@@ -346,11 +346,7 @@ def test_a_diverging_fit_names_step_and_term(head):
         fit_flame_sequence(layer, obs, _init(head, layer, obs), head.masks, huge)
 
 
-def test_stage_writes_the_benchmark_keys_meshes_and_figures(head, head_files, tmp_path):
-    from talkhead.flame.meshes import frame_mesh_name
-    from talkhead.flame.params import FLAME_PARAM_KEYS, load_flame_params
-    from talkhead.flame.stage import run_align_stage, run_fit_stage
-    from talkhead.io import load_json
+def _write_points(head, path):
     from talkhead.points.io import save_points
 
     layer = FlameLayer(head)
@@ -358,7 +354,7 @@ def test_stage_writes_the_benchmark_keys_meshes_and_figures(head, head_files, tm
     obs, _ = _observe(head, layer, truth, seed=9, n_points=800)
     sizes = [len(p) for p in obs.points]
     save_points(
-        tmp_path / "points.npz",
+        path,
         {
             "points": np.concatenate(obs.points).astype(np.float32),
             "normals": np.concatenate(obs.normals).astype(np.float32),
@@ -368,6 +364,35 @@ def test_stage_writes_the_benchmark_keys_meshes_and_figures(head, head_files, tm
             "frames": obs.frames,
         },
     )
+    return obs
+
+
+def test_a_fit_below_the_matched_floor_stops_and_writes_nothing(head, head_files, tmp_path):
+    from talkhead.errors import StageOutputError
+    from talkhead.flame.stage import run_align_stage, run_fit_stage
+
+    _write_points(head, tmp_path / "points.npz")
+    run_align_stage(tmp_path / "points.npz", head_files, tmp_path / "alignment.json")
+    with pytest.raises(StageOutputError, match=r"matched_fraction.*qc.min_fit_matched_fraction"):
+        run_fit_stage(
+            tmp_path / "points.npz",
+            tmp_path / "alignment.json",
+            head_files,
+            tmp_path / "out",
+            # pairs farther than a micrometre rejected: hardly any vertex finds a point
+            {"steps": 5, "correspondences": {"max_distance": 1e-6}},
+            qc={"min_fit_matched_fraction": 0.2},
+        )
+    assert not (tmp_path / "out").exists()
+
+
+def test_stage_writes_the_benchmark_keys_meshes_and_figures(head, head_files, tmp_path):
+    from talkhead.flame.meshes import frame_mesh_name
+    from talkhead.flame.params import FLAME_PARAM_KEYS, load_flame_params
+    from talkhead.flame.stage import run_align_stage, run_fit_stage
+    from talkhead.io import load_json
+
+    _write_points(head, tmp_path / "points.npz")
     align = run_align_stage(tmp_path / "points.npz", head_files, tmp_path / "out/alignment.json")
     assert align["n_inliers"] > 0 and align["pooling"] == "all_frames"
     for key in ("scale", "rotation", "rotation_matrices", "translation"):
@@ -401,7 +426,7 @@ def test_stage_writes_the_benchmark_keys_meshes_and_figures(head, head_files, tm
     import trimesh
 
     mesh = trimesh.load(tmp_path / "out/flame_meshes/frame_00013.ply", process=False)
-    np.testing.assert_allclose(mesh.vertices, _posed(layer, params)[0][2], atol=1e-5)
+    np.testing.assert_allclose(mesh.vertices, _posed(FlameLayer(head), params)[0][2], atol=1e-5)
     template = trimesh.load(tmp_path / "out/template.ply", process=False)
     assert template.vertices.shape == (head.num_vertices, 3)
     written = load_json(tmp_path / "out/metrics.json")

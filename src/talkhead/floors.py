@@ -50,6 +50,13 @@ class QCConfig:
         minimum=0.0,
         maximum=1.0,
     )
+    min_fit_matched_fraction: float = option(
+        0.2,
+        "FLAME fit: least fraction of face-region vertices matched to a back-projected point "
+        "(default capture: 0.94).",
+        minimum=0.0,
+        maximum=1.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,14 @@ FLOORS: dict[str, _Floor] = {
         True,
         "views that disagree (calibration wrong or not in metres), no depth under the 2D "
         "landmarks, or landmarks below backproject.landmark_min_conf",
+    ),
+    "matched_fraction": _Floor(
+        "face-region vertices matched to a back-projected point",
+        "min_fit_matched_fraction",
+        True,
+        "a fit that drifted off the points (the alignment is wrong: see alignment.json's "
+        "residual), points covering only part of the face, or "
+        "fit_flame.correspondences.max_distance too tight for the depth noise",
     ),
 }
 

@@ -47,6 +47,7 @@ rule fit_flame:
     params:
         fit=config["fit_flame"],
         fps=FPS_PARAM,
+        floors=config["qc"],
     script:
         "../scripts/fit_flame.py"
 
@@ -82,6 +83,7 @@ rule fit_flame_unsmoothed:
         fit=config["fit_flame"],
         fps=FPS_PARAM,
         overrides={"lambda_smooth": 0.0},
+        floors=config["qc"],
     script:
         "../scripts/fit_flame.py"
 

@@ -21,4 +21,5 @@ with log_to(snakemake.log[0]):
         device=select_device(int(snakemake.resources.get("gpu", 0))),
         workers=snakemake.threads,
         overrides=snakemake.params.get("overrides"),
+        qc=snakemake.params.floors,
     )

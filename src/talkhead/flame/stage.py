@@ -24,6 +24,7 @@ import torch
 
 from ..config import from_mapping
 from ..errors import FittingError
+from ..floors import QCConfig, check_floors, enforce_floors
 from ..fitting.temporal import expression_jitter
 from ..io import PathLike, atomic_path, load_json, save_metrics
 from ..points.io import load_points
@@ -174,6 +175,7 @@ def run_fit_stage(
     device: str = "cpu",
     workers: int = 1,
     overrides: Mapping[str, Any] | None = None,
+    qc: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit FLAME to one sequence and write its outputs (module docstring) into ``out_dir``.
 
@@ -188,6 +190,8 @@ def run_fit_stage(
         device: torch device.
         workers: threads of the nearest-neighbour queries.
         overrides: settings replacing those of ``settings`` (e.g. ``{"lambda_smooth": 0}``).
+        qc: the ``qc`` section (:class:`talkhead.floors.QCConfig`): the floor under the
+            fraction of face-region vertices matched to the points.
 
     Returns:
         metrics.json's figures.
@@ -195,6 +199,8 @@ def run_fit_stage(
     Raises:
         FittingError: see :func:`~talkhead.flame.fit.fit_flame_sequence`; nothing is written
             then.
+        StageOutputError: the matched fraction is below its floor (``qc.on_breach: fail``);
+            nothing is written then.
     """
     cfg = from_mapping(FitFlameConfig, {**(settings or {}), **(overrides or {})}, "fit_flame")
     out = Path(out_dir)
@@ -216,6 +222,11 @@ def run_fit_stage(
     except FittingError as exc:
         raise FittingError(f"{points_path}: {exc}") from None
     seconds = time.perf_counter() - start
+    metrics = fit_metrics(fit)
+    metrics["frames_without_points"] = int(sum(len(p) == 0 for p in obs.points))
+    metrics["frames_without_landmarks"] = int((~obs.valid.any(axis=1)).sum())
+    floors = from_mapping(QCConfig, qc, "qc")
+    enforce_floors(check_floors(metrics, floors), floors, f"FLAME fit of {points_path}")
     params = dict(fit.params)
     if fps is not None:
         params["fps"] = np.float32(fps)
@@ -231,9 +242,6 @@ def run_fit_stage(
         ["frame", *res],
         [[int(t), *(f"{res[k][i]:.6g}" for k in res)] for i, t in enumerate(fit.params["frames"])],
     )
-    metrics = fit_metrics(fit)
-    metrics["frames_without_points"] = int(sum(len(p) == 0 for p in obs.points))
-    metrics["frames_without_landmarks"] = int((~obs.valid.any(axis=1)).sum())
     save_metrics(out / "metrics.json", metrics)
     timing = {
         "seconds": seconds,
