@@ -22,10 +22,21 @@ PRODUCTION_RULES = (
     "plot_points",
     "align_flame",
     "fit_flame",
-    "fit_flame_unsmoothed",
     "plot_flame",
+    "prepare_audio",
+    "plot_audio",
+    "audio_features",
 )
-EVALUATE_RULES = ("evaluate_depth", "evaluate_points", "evaluate_flame")
+#: The stages of a sequence's microphone (none for a sequence without audio).
+AUDIO_RULES = ("prepare_audio", "plot_audio", "audio_features", "evaluate_audio")
+# The fit without smoothing serves the evaluation's jitter comparison.
+EVALUATE_RULES = (
+    "evaluate_depth",
+    "evaluate_points",
+    "evaluate_flame",
+    "fit_flame_unsmoothed",
+    "evaluate_audio",
+)
 
 
 def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -287,7 +298,10 @@ def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
     res = snakemake("-n", "subject_syn001", "--forcerun", "validate_capture", *run, *cfg)
     jobs = dry_run_jobs(res.stdout + res.stderr)
     assert subjects_of(jobs) == {"syn001"}
-    assert {r for r, _ in jobs} == {*PRODUCTION_RULES, *EVALUATE_RULES, "subject_syn001"}
+    # the audio preparation reads the microphone, not the checked capture's summary
+    unaffected = {"prepare_audio", "plot_audio", "evaluate_audio"}
+    expected = {*PRODUCTION_RULES, *EVALUATE_RULES, "subject_syn001"} - unaffected
+    assert {r for r, _ in jobs} == expected
 
     # The README's command to refit one subject: its fits and what is made of them, nothing
     # of the other subject.
@@ -300,8 +314,13 @@ def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
     res = snakemake("--touch", "--forceall", "--cores", "1", "subject_syn001", *run, *cfg)
     assert res.returncode == 0, res.stderr
     assert "build_head_model" in res.stdout + res.stderr
+    # syn000 stays up to date; only the dataset, made of every subject, is rebuilt
     res = snakemake("-n", *run, *cfg)
-    assert "Nothing to be done" in res.stdout, res.stdout[-3000:]
+    assert {r for r, _ in dry_run_jobs(res.stdout + res.stderr)} == {
+        "dataset",
+        "plot_dataset",
+        "all",
+    }, res.stdout[-3000:]
 
 
 def test_workflow_refuses_a_broken_capture_with_the_validators_message(tmp_path):
@@ -378,6 +397,28 @@ def test_a_real_capture_has_no_evaluate_rules(tmp_path):
     assert all(counts.get(rule) == 1 for rule in PRODUCTION_RULES), counts
     assert not any(rule in counts for rule in EVALUATE_RULES), counts
     assert "render_synthetic_sequence" not in counts
+    assert counts.get("prepare_audio") == 1 and counts.get("dataset") == 1, counts
+
+    # Without a microphone (none in the capture, none on the sheet): FLAME fits but no audio
+    # stages and no dataset, and a note at start-up says which sequence.
+    for wav in (tree.root / SUBJECT / "sequences" / SEQ / "audio").iterdir():
+        wav.unlink()
+    res = snakemake(
+        "-n",
+        "--quiet",
+        "rules",
+        "--directory",
+        str(work),
+        "-s",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(cfg),
+    )
+    assert res.returncode == 0, res.stderr
+    counts = job_counts(res.stdout + res.stderr)
+    assert counts.get("fit_flame") == 1, counts
+    assert not {"prepare_audio", "audio_features", "dataset"} & set(counts), counts
+    assert "1 sequence(s) without audio" in res.stderr and f"{SUBJECT}/{SEQ}" in res.stderr
 
 
 PREPROCESS_RULES = (
@@ -416,11 +457,14 @@ def test_a_published_layout_is_ingested_then_preprocessed(tmp_path, tiny_studio)
         )
         assert res.returncode == 0, res.stdout + res.stderr
         counts[name] = job_counts(res.stdout + res.stderr)
+    # no audio on the sheet and none in a v2 kit: no audio stages (and no dataset)
     for rule in ("ingest_capture", *PREPROCESS_RULES, *PRODUCTION_RULES):
-        assert counts["plain"].get(rule) == 1, (rule, counts["plain"])
+        expected = None if rule in AUDIO_RULES else 1
+        assert counts["plain"].get(rule) == expected, (rule, counts["plain"])
     assert not any(r.startswith("evaluate_") for r in counts["plain"]), counts["plain"]
     for rule in (*EVALUATE_RULES, "evaluate_landmarks2d"):
-        assert counts["gt"].get(rule) == 1, (rule, counts["gt"])
+        expected = None if rule in AUDIO_RULES else 1
+        assert counts["gt"].get(rule) == expected, (rule, counts["gt"])
 
 
 def test_mediapipe_landmarks_on_the_synthetic_studio_are_evaluated(tmp_path):

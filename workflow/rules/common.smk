@@ -252,9 +252,10 @@ FPS_PARAM = sequence_fps if FPS else DEFAULT_FPS
 # The synthetic head model is shared by every subject: ancient() keeps a rebuild of it (same
 # content, e.g. under --forceall on one subject's target) from making every other subject out
 # of date. A change of its settings still reruns them (params). A user's FLAME files count by
-# date as usual.
+# date as usual. Inputs flame_model, flame_landmarks, flame_masks (a real capture's inputs
+# hold its own 2D `landmarks`).
 HEAD_MODEL_FILES = {
-    key: path if config["flame"]["model"] else ancient(path)
+    f"flame_{key}": path if config["flame"]["model"] else ancient(path)
     for key, path in head_model_files().items()
 }
 PAIRS = [(row.subject, row.sequence) for row in SEQUENCES]
@@ -266,9 +267,35 @@ UNSMOOTHED_FIT = (
 )
 
 
-def per_sequence(pattern):
-    """Expand a results pattern over every (subject, sequence) of the sheet."""
-    return [pattern.format(subject=s, sequence=q) for s, q in PAIRS]
+def per_sequence(pattern, pairs=None):
+    """Expand a results pattern over every (subject, sequence) of the sheet (or ``pairs``)."""
+    return [pattern.format(subject=s, sequence=q) for s, q in (PAIRS if pairs is None else pairs)]
+
+
+def _has_audio(subject, sequence):
+    """Whether a sequence has a microphone: the synthetic studio's, the sheet's audio file, or
+    an audio_recording.* in a capture in talkhead's tree (the published NeRSemble layouts carry
+    none)."""
+    if SYNTHETIC or AUDIO.get((subject, sequence)):
+        return True
+    from talkhead.capture.layout import AUDIO_EXTENSIONS, audio_path
+
+    root, name = SOURCES[(subject, sequence)]
+    folder = Path(root) / subject / "sequences" / sequence
+    return name == "talkhead" and any(audio_path(folder, e).is_file() for e in AUDIO_EXTENSIONS)
+
+
+# Sequences with audio: the audio stages and the dataset are theirs; the others get depth,
+# points and FLAME fits, and a start-up note names them.
+AUDIO_PAIRS = [pair for pair in PAIRS if _has_audio(*pair)]
+_SILENT = [f"{s}/{q}" for s, q in PAIRS if (s, q) not in AUDIO_PAIRS]
+if _SILENT:
+    print(
+        f"talkhead: {len(_SILENT)} sequence(s) without audio (no audio column on the sheet, "
+        f"none in the capture) get no audio stages and stay out of the dataset: "
+        f"{', '.join(_SILENT[:10])}{' ...' if len(_SILENT) > 10 else ''}",
+        file=sys.stderr,
+    )
 
 
 # What a sequence is done with: its production outputs (the QC figures, which need every stage
@@ -281,6 +308,9 @@ PRODUCTION_TARGETS = [
     "results/points/{subject}/{sequence}/points.png",
     "results/flame/{subject}/{sequence}/fit_losses.png",
     "results/flame/{subject}/{sequence}/fit_overlay.png",
+]
+# The same, of sequences with audio (AUDIO_PAIRS).
+AUDIO_TARGETS = [
     "results/audio/{subject}/{sequence}/before_after.png",
     "results/audio/{subject}/{sequence}/features",
 ]
@@ -293,27 +323,41 @@ EVALUATION_TARGETS = [
     "results/flame/{subject}/{sequence}/evaluation.json",
     "results/flame/{subject}/{sequence}/fit_errors.png",
     "results/flame/{subject}/{sequence}/fit_jitter.png",
-    "results/audio/{subject}/{sequence}/evaluation.json",
 ]
+AUDIO_EVALUATION_TARGETS = ["results/audio/{subject}/{sequence}/evaluation.json"]
 if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true projected ones
     EVALUATION_TARGETS.append(f"{PREPROCESS_DIR}/evaluation.json")
 
 
+def _targets(production, evaluation):
+    """Patterns of a sequence: the production ones and, with ground truth, the evaluation
+    ones."""
+    return production + (evaluation if HAS_GROUND_TRUTH else [])
+
+
 def all_targets():
     """The production outputs (QC figures) of every sequence of the sheet, and the dataset."""
-    return [t for pattern in PRODUCTION_TARGETS for t in per_sequence(pattern)] + DATASET_TARGETS
+    return (
+        [t for pattern in PRODUCTION_TARGETS for t in per_sequence(pattern)]
+        + [t for pattern in AUDIO_TARGETS for t in per_sequence(pattern, AUDIO_PAIRS)]
+        + (DATASET_TARGETS if AUDIO_PAIRS else [])
+    )
 
 
 def evaluation_targets():
     """Every evaluation output of the sheet's sequences, or none without ground truth."""
     if not HAS_GROUND_TRUTH:
         return []
-    return [target for pattern in EVALUATION_TARGETS for target in per_sequence(pattern)]
+    return [t for pattern in EVALUATION_TARGETS for t in per_sequence(pattern)] + [
+        t for pattern in AUDIO_EVALUATION_TARGETS for t in per_sequence(pattern, AUDIO_PAIRS)
+    ]
 
 
 def sequence_targets(subject, sequence):
     """Everything of one sequence: its QC figures and, with ground truth, its evaluation."""
-    patterns = PRODUCTION_TARGETS + (EVALUATION_TARGETS if HAS_GROUND_TRUTH else [])
+    patterns = _targets(PRODUCTION_TARGETS, EVALUATION_TARGETS)
+    if (subject, sequence) in AUDIO_PAIRS:
+        patterns = patterns + _targets(AUDIO_TARGETS, AUDIO_EVALUATION_TARGETS)
     return [pattern.format(subject=subject, sequence=sequence) for pattern in patterns]
 
 

@@ -8,17 +8,17 @@ FLAME_SEQ_DIR = "results/flame/{subject}/{sequence}"
 AUDIO_SEQ_DIR = "results/audio/{subject}/{sequence}"
 NPHM_SEQ_DIR = "results/nphm/{subject}/{sequence}"
 
-# Every sequence's inputs, in PAIRS order (the script pairs them back by position).
+# Every sequence with audio, in AUDIO_PAIRS order (the script pairs them back by position).
 DATASET_INPUTS = {
-    "flame": per_sequence(f"{FLAME_SEQ_DIR}/flame.npz"),
-    "template": per_sequence(f"{FLAME_SEQ_DIR}/template.ply"),
-    "flame_meshes": per_sequence(f"{FLAME_SEQ_DIR}/flame_meshes"),
-    "flame_metrics": per_sequence(f"{FLAME_SEQ_DIR}/metrics.json"),
-    "audio": per_sequence(f"{AUDIO_SEQ_DIR}/cleaned_audio.wav"),
-    "features": per_sequence(f"{AUDIO_SEQ_DIR}/features"),
+    "flame": per_sequence(f"{FLAME_SEQ_DIR}/flame.npz", AUDIO_PAIRS),
+    "template": per_sequence(f"{FLAME_SEQ_DIR}/template.ply", AUDIO_PAIRS),
+    "flame_meshes": per_sequence(f"{FLAME_SEQ_DIR}/flame_meshes", AUDIO_PAIRS),
+    "flame_metrics": per_sequence(f"{FLAME_SEQ_DIR}/metrics.json", AUDIO_PAIRS),
+    "audio": per_sequence(f"{AUDIO_SEQ_DIR}/cleaned_audio.wav", AUDIO_PAIRS),
+    "features": per_sequence(f"{AUDIO_SEQ_DIR}/features", AUDIO_PAIRS),
 }
 if config["dataset"]["include_nphm"]:
-    DATASET_INPUTS["nphm"] = per_sequence(f"{NPHM_SEQ_DIR}/nphm_expressions")
+    DATASET_INPUTS["nphm"] = per_sequence(f"{NPHM_SEQ_DIR}/nphm_expressions", AUDIO_PAIRS)
 # A user's split file: an input (an edit reruns the packaging), checked against the sheet's
 # subjects at start-up (the dataset job checks it again against the manifest).
 if config["dataset"]["splits_file"]:
@@ -48,7 +48,7 @@ rule dataset:
     conda:
         "../../envs/talkhead.yaml"
     params:
-        pairs=PAIRS,
+        pairs=AUDIO_PAIRS,
         dataset=config["dataset"],
     script:
         "../scripts/dataset.py"

@@ -8,7 +8,7 @@ from talkhead.logs import log_to
 with log_to(snakemake.log[0]):
     run_align_stage(
         snakemake.input.points,
-        {k: snakemake.input[k] for k in ("model", "landmarks", "masks")},
+        {k: snakemake.input[f"flame_{k}"] for k in ("model", "landmarks", "masks")},
         snakemake.output.alignment,
         snakemake.params.align,
     )

@@ -9,7 +9,7 @@ from talkhead.qc.flame import plot_frame_errors, plot_jitter
 with log_to(snakemake.log[0]):
     result = run_evaluate_flame(
         snakemake.input.params,
-        {k: snakemake.input[k] for k in ("model", "landmarks", "masks")},
+        {k: snakemake.input[f"flame_{k}"] for k in ("model", "landmarks", "masks")},
         snakemake.input.ground_truth,
         snakemake.output.evaluation,
         unsmoothed_path=snakemake.input.get("unsmoothed"),

@@ -14,7 +14,7 @@ with log_to(snakemake.log[0]):
     run_fit_stage(
         snakemake.input.points,
         snakemake.input.alignment,
-        {k: snakemake.input[k] for k in ("model", "landmarks", "masks")},
+        {k: snakemake.input[f"flame_{k}"] for k in ("model", "landmarks", "masks")},
         Path(snakemake.output.params).parent,
         snakemake.params.fit,
         fps=snakemake.params.fps,

@@ -12,7 +12,7 @@ with log_to(snakemake.log[0]):
         job_sequence(snakemake),
         Path(snakemake.input.params).parent,
         snakemake.input.points,
-        {k: snakemake.input[k] for k in ("model", "landmarks", "masks")},
+        {k: snakemake.input[f"flame_{k}"] for k in ("model", "landmarks", "masks")},
         snakemake.output.losses,
         snakemake.output.overlay,
         n_frames=snakemake.params.qc["n_frames"],

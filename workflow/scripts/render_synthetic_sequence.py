@@ -13,13 +13,13 @@ with log_to(snakemake.log[0]):
     capture_root = Path(snakemake.output.sequence).parents[2]
     gt_root = Path(snakemake.output.ground_truth).parents[1]
     render_sequence(
-        snakemake.input.model,
+        snakemake.input.flame_model,
         capture_root,
         gt_root,
         snakemake.wildcards.subject,
         snakemake.wildcards.sequence,
         from_mapping(StudioConfig, snakemake.params.synthetic, "synthetic"),
         threads=snakemake.threads,
-        landmarks_path=snakemake.input.landmarks,
-        masks_path=snakemake.input.masks,
+        landmarks_path=snakemake.input.flame_landmarks,
+        masks_path=snakemake.input.flame_masks,
     )
