@@ -24,8 +24,8 @@ import torch
 
 from ..config import from_mapping
 from ..errors import FittingError
-from ..floors import QCConfig, check_floors, enforce_floors
 from ..fitting.temporal import expression_jitter
+from ..floors import QCConfig, check_floors, enforce_floors
 from ..io import PathLike, atomic_path, load_json, save_metrics
 from ..points.io import load_points
 from .align import AlignConfig, align_template, save_alignment
