@@ -519,3 +519,98 @@ def test_fusion_starts_from_the_best_supported_view_when_the_median_falls_betwee
     np.testing.assert_allclose(pts[0], truth[0] + [0.00025, 0, 0], atol=1e-12)
     with pytest.raises(DepthError, match="do not match"):
         fuse_landmarks(lifted, np.ones((3, 1), bool))
+
+
+def _flat_frame(C=2, h=3, w=4, z=1.0):
+    depth = np.full((C, h, w), z, np.float32)
+    normal = np.zeros((C, h, w, 3), np.float32)
+    normal[..., 2] = -1.0
+    return DepthFrame(depth, normal, np.ones((C, h, w), np.float32), tuple(f"s{i}" for i in range(C)))
+
+
+def _flat_cams(frame):
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov
+
+    C, h, w = frame.depth.shape
+    K = intrinsics_from_fov(w, h, 60.0)
+    return [Camera(s, K, np.eye(4), w, h) for s in frame.serials]
+
+
+def test_backproject_frame_messages_name_the_source_and_the_camera(caplog):
+    frame = _flat_frame(3)
+    cams = _flat_cams(frame)
+    with pytest.raises(DepthError, match=r"^depth frame: no calibration for camera\(s\) s0, s2$"):
+        backproject_frame(frame, [cams[1]])
+    bad = [None, np.ones((2, 4), bool), None]
+    with pytest.raises(
+        DepthError, match=r"^depth frame camera s1: mask has shape \(2, 4\), the depth map"
+    ):
+        backproject_frame(frame, cams, masks=bad)
+    with pytest.raises(DepthError, match=r"^view: mask has shape \(2, 4\), the depth map"):
+        backproject_view(frame.depth[0], frame.normal[0], bad[1], cams[0].K, cams[0].world_2_cam)
+    with pytest.raises(DepthError, match=r"^camera: segmentation mask has shape"):
+        combined_mask(frame.depth[0], labels=np.ones((2, 4), np.uint8))
+    empty = DepthFrame(np.zeros_like(frame.depth), frame.normal, frame.confidence, frame.serials)
+    with caplog.at_level("WARNING", logger="talkhead"):
+        fp = backproject_frame(empty, cams)
+    assert caplog.messages == [
+        f"depth frame: camera s{i} has no valid depth in its mask: skipped" for i in range(3)
+    ]
+    # no point at all: empty arrays of the documented shapes and types
+    assert fp.points.shape == fp.normals.shape == (0, 3) and fp.view_ids.shape == (0,)
+    assert fp.points.dtype == fp.normals.dtype == np.float32 and fp.view_ids.dtype == np.int16
+    assert fp.skipped == ["s0", "s1", "s2"] and fp.counts.tolist() == [0, 0, 0]
+    full = backproject_frame(frame, cams)
+    assert full.view_ids.dtype == np.int16 and full.view_ids.tolist() == [0] * 12 + [1] * 12 + [2] * 12
+
+
+def test_backproject_frame_confidence_threshold_is_inclusive_and_anded():
+    frame = _flat_frame(1, 2, 3)
+    frame.confidence[0] = [[0.2, 0.5, 0.9], [np.nan, 1.0, 0.4999]]
+    frame.depth[0, 1, 1] = 2.0  # beyond max_depth: out whatever its confidence
+    cams = _flat_cams(frame)
+    # min_confidence 0 (the default): confidence is not looked at, NaN included
+    assert backproject_frame(frame, cams).counts.tolist() == [5]
+    fp = backproject_frame(frame, cams, min_confidence=0.5)
+    uv, _ = project(fp.points.astype(np.float64), cams[0].K, np.eye(4))
+    assert np.rint(uv).astype(int).tolist() == [[1, 0], [2, 0]]
+    fp = backproject_frame(frame, cams, min_confidence=0.9, max_depth=3.0)
+    assert fp.counts.tolist() == [2]  # (2, 0) and the far pixel (1, 1)
+
+
+def test_view_masks_of_any_truthy_type_and_normal_threshold():
+    frame = _flat_frame(1, 2, 3)
+    cam = _flat_cams(frame)[0]
+    mask = np.array([[2, 0, 255], [1, 4, 0]], np.uint8)  # nonzero = use the pixel
+    p, _ = backproject_view(frame.depth[0], frame.normal[0], mask, cam.K, cam.world_2_cam)
+    assert len(p) == 4
+    normal = frame.normal[0].astype(np.float64).copy()
+    normal[0, 0] = [1e-6, 0.0, 0.0]  # norm exactly 1e-6: too short to give a direction
+    normal[0, 1] = [0.0, 0.0, -2e-6]
+    p, n = backproject_view(frame.depth[0], normal, np.ones((2, 3)), cam.K, cam.world_2_cam)
+    assert len(p) == 5 and n[0].tolist() == [0.0, 0.0, -1.0]
+
+
+def test_combined_mask_passes_its_range_and_threshold_on():
+    depth = np.array([[1.0, 1.6, 1.9, 2.5]])
+    alpha = np.array([[0.7, 0.9, 0.85, 0.9]])
+    m = combined_mask(depth, alpha=alpha, max_depth=2.0, alpha_threshold=0.8)
+    assert m.tolist() == [[False, True, True, False]]
+
+
+def test_voxel_downsample_orders_voxels_and_renormalises_short_normal_sums():
+    # four voxels that share x: their order is that of (x, y, z) voxel indices
+    pts = np.array([[0.5, 1.5, 2.5], [0.5, 0.5, 0.5], [0.5, 1.5, 0.5], [0.5, 0.5, 2.5]])
+    nrm = np.tile([0.0, 0.0, 1.0], (4, 1))
+    p, n, v = voxel_downsample(pts, nrm, np.arange(4), 1.0)
+    assert p.tolist() == pts[[1, 3, 2, 0]].tolist() and v.tolist() == [1, 3, 2, 0]
+    assert p.dtype == n.dtype == np.float32
+    # two normals 127 degrees apart: their sum is shorter than 1 and is renormalised
+    two = voxel_downsample(
+        np.array([[0.1, 0.1, 0.1], [0.2, 0.2, 0.2]]),
+        np.array([[1.0, 0.0, 0.0], [-0.6, 0.8, 0.0]]),
+        np.zeros(2, int),
+        1.0,
+    )
+    np.testing.assert_allclose(two[1], [[1 / np.sqrt(5), 2 / np.sqrt(5), 0.0]], atol=1e-7)
+    assert two[1].dtype == np.float32
