@@ -614,3 +614,112 @@ def test_voxel_downsample_orders_voxels_and_renormalises_short_normal_sums():
     )
     np.testing.assert_allclose(two[1], [[1 / np.sqrt(5), 2 / np.sqrt(5), 0.0]], atol=1e-7)
     assert two[1].dtype == np.float32
+
+
+def _lift_reference(lm, depth, cam, r, min_conf, min_depth, max_depth, jump):
+    """One landmark at a time, as documented in :func:`lift_landmarks` (independent loops)."""
+    h, w = depth.shape
+    d = depth.astype(np.float64)
+
+    def ok(px, py):
+        return 0 <= px < w and 0 <= py < h and np.isfinite(d[py, px]) and min_depth < d[py, px] <= max_depth
+
+    Kinv = np.linalg.inv(cam.K)
+    R, t = cam.world_2_cam[:3, :3], cam.world_2_cam[:3, 3]
+    pts, valid = np.zeros((len(lm), 3)), np.zeros(len(lm), bool)
+    for j, (x, y, c) in enumerate(lm):
+        if not (np.isfinite([x, y, c]).all() and c >= min_conf):
+            continue
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        taps = [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)]
+        z = None
+        if all(ok(px, py) for px, py in taps):
+            zs = [d[py, px] for px, py in taps]
+            if max(zs) - min(zs) <= jump:
+                fx, fy = x - x0, y - y0
+                wts = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
+                z = 1.0 / sum(wt / zz for wt, zz in zip(wts, zs, strict=True))
+        if z is None:
+            best = np.inf
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    px, py = int(np.rint(x)) + dx, int(np.rint(y)) + dy
+                    if ok(px, py) and (px - x) ** 2 + (py - y) ** 2 < best:
+                        best, z = (px - x) ** 2 + (py - y) ** 2, d[py, px]
+        if z is None:
+            continue
+        valid[j] = True
+        pts[j] = R.T @ (z * (Kinv @ [x, y, 1.0]) - t)
+    return pts, valid
+
+
+def test_lifting_matches_a_pixel_by_pixel_reference_up_to_and_beyond_the_borders(rng):
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov, look_at
+
+    h, w = 9, 12
+    K = intrinsics_from_fov(w, h, 50.0)
+    cam = Camera("0", K, look_at([0.2, -0.1, -1.5], [0.0, 0.0, 0.0]), w, h)
+    v, u = np.mgrid[0:h, 0:w]
+    depth = 1.3 + 0.012 * u + 0.009 * v  # 1.3 to 1.51 m: beyond the default max_depth 1.4
+    depth[2, 3] = depth[5, 9] = 0.0  # holes
+    depth[6:8, 1:3] = 2.5  # beyond max_depth
+    depth[0:3, 7:9] += 0.05  # a step: the 2x2 neighbourhoods across it fall back to nearest
+    depth = depth.astype(np.float32)  # as in the depth files: interpolated in float64
+    n = 600
+    lm = np.stack(
+        [rng.uniform(-3.6, w + 2.6, n), rng.uniform(-3.6, h + 2.6, n), rng.uniform(0, 1, n)], -1
+    )
+    lm[:40, 0] = rng.uniform(-0.6, 0.6, 40)  # around the first and last columns and rows
+    lm[40:80, 0] = w - 1 + rng.uniform(-1.6, 0.6, 40)
+    lm[80:120, 1] = rng.uniform(-0.6, 0.6, 40)
+    lm[120:160, 1] = h - 1 + rng.uniform(-1.6, 0.6, 40)
+    lm[160:200, 2] = 0.9
+    lm[200, 2] = 0.5  # exactly min_conf: kept
+    lm[200, :2] = [5.3, 4.6]
+    lm[201, 0] = np.nan
+    lm[202, 1] = np.inf
+    lm[203, 2] = np.nan
+    pts, ok = lift_landmarks(lm[None], depth[None], [cam], min_conf=0.5, max_depth=2.0)
+    ref, ref_ok = _lift_reference(lm, depth, cam, 2, 0.5, 0.0, 2.0, 0.03)
+    assert ok[0].tolist() == ref_ok.tolist()
+    assert ref_ok.sum() > 200 and ref_ok[200] and not ref_ok[201:204].any()
+    np.testing.assert_allclose(pts[0], ref, rtol=0, atol=1e-10)
+    assert np.all(pts[0, ~ref_ok] == 0)
+
+
+def test_lifting_defaults_window_and_exact_jump():
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov
+
+    K = intrinsics_from_fov(9, 7, 50.0)
+    cam = Camera("0", K, np.eye(4), 9, 7)
+    depth = np.zeros((1, 7, 9))
+    depth[0, 3, 6] = 1.0  # one valid pixel, 3 columns right of (3, 3)
+    lm = np.array([[[3.0, 3.0, 1.0], [3.9, 3.0, 1.0]]])
+    _, ok = lift_landmarks(lm, depth, [cam])  # default window: 2 pixels each side
+    assert ok.tolist() == [[False, True]]
+    _, ok = lift_landmarks(lm, depth, [cam], search_radius_px=3)
+    assert ok.tolist() == [[True, True]]
+    # a 2x2 neighbourhood whose depths differ by exactly max_depth_jump is interpolated
+    depth = np.full((1, 7, 9), 1.0)
+    depth[0, :, 5:] = 1.25
+    lm = np.array([[[4.6, 3.5, 1.0]]])
+    for jump, z in ((0.25, 1 / (0.4 / 1.0 + 0.6 / 1.25)), (0.2499, 1.25)):
+        p, ok = lift_landmarks(lm, depth, [cam], max_depth_jump=jump)
+        assert ok[0, 0] and project(p[0, 0], K, np.eye(4))[1] == pytest.approx(z, abs=1e-12)
+    # the default jump is 3 cm: a 5 cm step is an edge
+    depth[0, :, 5:] = 1.05
+    p, _ = lift_landmarks(lm, depth, [cam])
+    assert project(p[0, 0], K, np.eye(4))[1] == pytest.approx(1.05, abs=1e-12)
+
+
+def test_lifting_checks_shapes():
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov
+
+    cam = Camera("0", intrinsics_from_fov(4, 3, 50.0), np.eye(4), 4, 3)
+    with pytest.raises(DepthError, match=r"^landmarks must be \(C, L, 3\), got shape \(1, 2, 2\)$"):
+        lift_landmarks(np.zeros((1, 2, 2)), np.ones((1, 3, 4)), [cam])
+    match = r"^landmarks \(1, 2, 3\), depth \(2, 3, 4\) and 1 cameras do not match$"
+    with pytest.raises(DepthError, match=match):
+        lift_landmarks(np.zeros((1, 2, 3)), np.ones((2, 3, 4)), [cam])
+    with pytest.raises(DepthError, match="and 2 cameras do not match"):
+        lift_landmarks(np.zeros((1, 2, 3)), np.ones((1, 3, 4)), [cam, cam])
