@@ -525,7 +525,9 @@ def _flat_frame(C=2, h=3, w=4, z=1.0):
     depth = np.full((C, h, w), z, np.float32)
     normal = np.zeros((C, h, w, 3), np.float32)
     normal[..., 2] = -1.0
-    return DepthFrame(depth, normal, np.ones((C, h, w), np.float32), tuple(f"s{i}" for i in range(C)))
+    return DepthFrame(
+        depth, normal, np.ones((C, h, w), np.float32), tuple(f"s{i}" for i in range(C))
+    )
 
 
 def _flat_cams(frame):
@@ -561,7 +563,9 @@ def test_backproject_frame_messages_name_the_source_and_the_camera(caplog):
     assert fp.points.dtype == fp.normals.dtype == np.float32 and fp.view_ids.dtype == np.int16
     assert fp.skipped == ["s0", "s1", "s2"] and fp.counts.tolist() == [0, 0, 0]
     full = backproject_frame(frame, cams)
-    assert full.view_ids.dtype == np.int16 and full.view_ids.tolist() == [0] * 12 + [1] * 12 + [2] * 12
+    assert (
+        full.view_ids.dtype == np.int16 and full.view_ids.tolist() == [0] * 12 + [1] * 12 + [2] * 12
+    )
 
 
 def test_backproject_frame_confidence_threshold_is_inclusive_and_anded():
@@ -622,7 +626,12 @@ def _lift_reference(lm, depth, cam, r, min_conf, min_depth, max_depth, jump):
     d = depth.astype(np.float64)
 
     def ok(px, py):
-        return 0 <= px < w and 0 <= py < h and np.isfinite(d[py, px]) and min_depth < d[py, px] <= max_depth
+        return (
+            0 <= px < w
+            and 0 <= py < h
+            and np.isfinite(d[py, px])
+            and min_depth < d[py, px] <= max_depth
+        )
 
     Kinv = np.linalg.inv(cam.K)
     R, t = cam.world_2_cam[:3, :3], cam.world_2_cam[:3, 3]
@@ -723,3 +732,107 @@ def test_lifting_checks_shapes():
         lift_landmarks(np.zeros((1, 2, 3)), np.ones((2, 3, 4)), [cam])
     with pytest.raises(DepthError, match="and 2 cameras do not match"):
         lift_landmarks(np.zeros((1, 2, 3)), np.ones((1, 3, 4)), [cam, cam])
+
+
+def _fuse_reference(P, v, max_dev, min_views, max_iter):
+    """One landmark at a time, as documented in :func:`fuse_landmarks` (independent loops)."""
+    C, L, _ = P.shape
+    pts, ok, inliers = np.zeros((L, 3)), np.zeros(L, bool), np.zeros((C, L), bool)
+    for j in range(L):
+        good = [c for c in range(C) if v[c, j] and np.isfinite(P[c, j]).all()]
+        if not good:
+            continue
+        X = {c: P[c, j] for c in good}
+
+        def near(center, X=X):
+            return {c for c in X if np.linalg.norm(X[c] - center) <= max_dev}
+
+        center = np.median([X[c] for c in good], axis=0)
+        support = {c: len(near(X[c])) for c in good}
+        spread = {c: sum(np.linalg.norm(X[c] - X[o]) for o in near(X[c])) for c in good}
+        best = min(good, key=lambda c: (-support[c], spread[c], c))
+        if support[best] > len(near(center)):
+            center = X[best]
+        inl = near(center)
+        for _ in range(max_iter):
+            if inl:
+                center = np.median([X[c] for c in sorted(inl)], axis=0)
+            new = near(center)
+            if new == inl:
+                break
+            inl = new
+        if len(inl) >= max(min_views, 1):
+            ok[j] = True
+            pts[j] = np.mean([X[c] for c in sorted(inl)], axis=0)
+            inliers[sorted(inl), j] = True
+    return pts, ok, inliers
+
+
+@pytest.mark.parametrize("min_views", [1, 2, 3])
+def test_fusion_matches_a_view_by_view_reference(rng, min_views):
+    C, L, dev = 5, 400, 0.01
+    truth = rng.normal(scale=0.05, size=(L, 3))
+    P = truth + rng.normal(scale=0.4 * dev, size=(C, L, 3))
+    far = rng.uniform(size=(C, L)) < 0.35  # outliers 1-3 max_dev away, in any direction
+    P[far] += rng.normal(size=(far.sum(), 3)) * rng.uniform(dev, 3 * dev, (far.sum(), 1))
+    valid = rng.uniform(size=(C, L)) < 0.8
+    P[~valid & (rng.uniform(size=(C, L)) < 0.5)] = np.nan  # garbage in invalid views
+    P[:, :20] -= truth[:20]  # some landmarks at the origin, where invalid views are zeroed
+    pts, ok, inl = fuse_landmarks(
+        P, valid, max_dev=dev, min_views=min_views, max_iter=10, return_inliers=True
+    )
+    rpts, rok, rinl = _fuse_reference(P, valid, dev, min_views, 10)
+    assert ok.tolist() == rok.tolist() and rok.sum() > L // 4
+    assert np.array_equal(inl, rinl)
+    np.testing.assert_allclose(pts, rpts, rtol=0, atol=1e-15)
+
+
+def test_fusion_tie_breaks_boundaries_and_types():
+    # equal support (two views each) for the median and for the best view: the median stays
+    x = np.array([0.0, 0.8, 2.5, 3.3])
+    P = np.zeros((4, 2, 3))
+    P[:, :, 0] = x[:, None]
+    pts, ok, inl = fuse_landmarks(P, np.ones((4, 2)), max_dev=1.0, return_inliers=True)
+    assert ok.tolist() == [True, True] and pts[:, 0].tolist() == [1.65, 1.65]
+    assert inl[:, 0].tolist() == [False, True, True, False]
+    # equal support: the tighter pair starts (5.0 and 5.1), not the first view
+    P = np.zeros((4, 1, 3))
+    P[:, 0, 0] = [0.0, 0.9, 5.0, 5.1]
+    pts, ok = fuse_landmarks(P, np.ones((4, 1), bool), max_dev=1.0)
+    assert ok.tolist() == [True] and pts[0, 0] == pytest.approx(5.05)
+    # distances of exactly max_dev count as support: for the median (0.25 from both views)...
+    P = np.zeros((2, 1, 3))
+    P[1, 0, 0] = 0.5
+    pts, ok = fuse_landmarks(P, np.ones((2, 1), bool), max_dev=0.25)
+    assert ok.tolist() == [True] and pts[0, 0] == 0.25
+    # ... and between views (0.25 has both others exactly 0.25 away: it beats the median)
+    P = np.zeros((4, 1, 3))
+    P[:, 0, 0] = [0.0, 0.25, 0.5, 3.0]
+    pts, ok = fuse_landmarks(P, np.ones((4, 1), bool), max_dev=0.25)
+    assert ok.tolist() == [True] and pts[0, 0] == 0.25
+    # a view exactly max_dev from the centre is an inlier (before and after refinement)
+    P = np.zeros((3, 1, 3))
+    P[2, 0, 0] = 0.25
+    for it in (0, 10):
+        pts, ok, inl = fuse_landmarks(P, np.ones((3, 1), bool), max_dev=0.25, max_iter=it,
+                                      return_inliers=True)  # fmt: skip
+        assert inl[:, 0].tolist() == [True, True, True] and pts[0, 0] == pytest.approx(0.25 / 3)
+    # max_iter=0: the inliers are the views near the starting centre (the best view here)
+    P = np.zeros((4, 1, 3))
+    P[:, 0, 0] = [0.0, 0.9, 1.8, 9.0]
+    pts, _, inl = fuse_landmarks(P, np.ones((4, 1), bool), max_dev=1.0, max_iter=0,
+                                 return_inliers=True)  # fmt: skip
+    assert inl[:, 0].tolist() == [True, True, True, False] and pts[0, 0] == pytest.approx(0.9)
+    # one view is enough with min_views=1: its own point, even beside an invalid view at 0
+    P = np.zeros((3, 1, 3))
+    P[1, 0] = [0.1, 0.2, 0.3]
+    P[2, 0] = [0.5, 0.2, 0.3]
+    pts, ok = fuse_landmarks(P, np.array([[False], [True], [True]]), max_dev=0.1, min_views=1)
+    assert ok.tolist() == [True] and pts[0].tolist() == [0.1, 0.2, 0.3]
+    # the default max_dev is 5 mm; a float mask and float32 points are accepted
+    P = np.zeros((2, 2, 3), np.float32)
+    P[1, :, 0] = [0.009, 0.011]  # the median 4.5 and 5.5 mm from each
+    pts, ok = fuse_landmarks(P, np.ones((2, 2), np.float32))
+    assert ok.tolist() == [True, False] and pts.dtype == np.float64
+    with pytest.raises(DepthError, match="do not match"):
+        fuse_landmarks(np.zeros((2, 2, 2)), np.ones((2, 2), bool))
