@@ -814,14 +814,16 @@ def test_fusion_tie_breaks_boundaries_and_types():
     P = np.zeros((3, 1, 3))
     P[2, 0, 0] = 0.25
     for it in (0, 10):
-        pts, ok, inl = fuse_landmarks(P, np.ones((3, 1), bool), max_dev=0.25, max_iter=it,
-                                      return_inliers=True)  # fmt: skip
+        pts, ok, inl = fuse_landmarks(
+            P, np.ones((3, 1), bool), max_dev=0.25, max_iter=it, return_inliers=True
+        )
         assert inl[:, 0].tolist() == [True, True, True] and pts[0, 0] == pytest.approx(0.25 / 3)
     # max_iter=0: the inliers are the views near the starting centre (the best view here)
     P = np.zeros((4, 1, 3))
     P[:, 0, 0] = [0.0, 0.9, 1.8, 9.0]
-    pts, _, inl = fuse_landmarks(P, np.ones((4, 1), bool), max_dev=1.0, max_iter=0,
-                                 return_inliers=True)  # fmt: skip
+    pts, _, inl = fuse_landmarks(
+        P, np.ones((4, 1), bool), max_dev=1.0, max_iter=0, return_inliers=True
+    )
     assert inl[:, 0].tolist() == [True, True, True, False] and pts[0, 0] == pytest.approx(0.9)
     # one view is enough with min_views=1: its own point, even beside an invalid view at 0
     P = np.zeros((3, 1, 3))
