@@ -68,7 +68,7 @@ PACKAGES: dict[str, dict[str, list[str]]] = {
     },
     "points": {
         "files": ["backproject.py", "io.py", "landmarks.py"],
-        "tests": ["tests/test_backproject.py"],
+        "tests": ["tests/test_backproject.py", "tests/test_points_io.py"],
     },
     "flame": {
         "files": ["layer.py", "lbs.py", "params.py"],

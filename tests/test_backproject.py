@@ -29,6 +29,329 @@ RADIUS = 0.1
 PLANE_Z = -0.8  # world z of the backdrop: 1.8 m in front of the camera at z = +1
 
 
+# ---------------------------------------------------------------------------------------------
+# Exact expectations on hand-made inputs: messages, thresholds, border pixels, tie-breaks
+
+
+def _flat_frame(C=2, h=3, w=4, z=1.0):
+    depth = np.full((C, h, w), z, np.float32)
+    normal = np.zeros((C, h, w, 3), np.float32)
+    normal[..., 2] = -1.0
+    return DepthFrame(
+        depth, normal, np.ones((C, h, w), np.float32), tuple(f"s{i}" for i in range(C))
+    )
+
+
+def _flat_cams(frame):
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov
+
+    C, h, w = frame.depth.shape
+    K = intrinsics_from_fov(w, h, 60.0)
+    return [Camera(s, K, np.eye(4), w, h) for s in frame.serials]
+
+
+def test_backproject_frame_messages_name_the_source_and_the_camera(caplog):
+    frame = _flat_frame(3)
+    cams = _flat_cams(frame)
+    with pytest.raises(DepthError, match=r"^depth frame: no calibration for camera\(s\) s0, s2$"):
+        backproject_frame(frame, [cams[1]])
+    bad = [None, np.ones((2, 4), bool), None]
+    with pytest.raises(
+        DepthError, match=r"^depth frame camera s1: mask has shape \(2, 4\), the depth map"
+    ):
+        backproject_frame(frame, cams, masks=bad)
+    with pytest.raises(DepthError, match=r"^view: mask has shape \(2, 4\), the depth map"):
+        backproject_view(frame.depth[0], frame.normal[0], bad[1], cams[0].K, cams[0].world_2_cam)
+    with pytest.raises(DepthError, match=r"^camera: segmentation mask has shape"):
+        combined_mask(frame.depth[0], labels=np.ones((2, 4), np.uint8))
+    empty = DepthFrame(np.zeros_like(frame.depth), frame.normal, frame.confidence, frame.serials)
+    with caplog.at_level("WARNING", logger="talkhead"):
+        fp = backproject_frame(empty, cams)
+    assert caplog.messages == [
+        f"depth frame: camera s{i} has no valid depth in its mask: skipped" for i in range(3)
+    ]
+    # no point at all: empty arrays of the documented shapes and types
+    assert fp.points.shape == fp.normals.shape == (0, 3) and fp.view_ids.shape == (0,)
+    assert fp.points.dtype == fp.normals.dtype == np.float32 and fp.view_ids.dtype == np.int16
+    assert fp.skipped == ["s0", "s1", "s2"] and fp.counts.tolist() == [0, 0, 0]
+    full = backproject_frame(frame, cams)
+    assert (
+        full.view_ids.dtype == np.int16 and full.view_ids.tolist() == [0] * 12 + [1] * 12 + [2] * 12
+    )
+
+
+def test_backproject_frame_confidence_threshold_is_inclusive_and_anded():
+    frame = _flat_frame(1, 2, 3)
+    frame.confidence[0] = [[0.2, 0.5, 0.9], [np.nan, 1.0, 0.4999]]
+    frame.depth[0, 1, 1] = 2.0  # beyond max_depth: out whatever its confidence
+    cams = _flat_cams(frame)
+    # min_confidence 0 (the default): confidence is not looked at, NaN included
+    assert backproject_frame(frame, cams).counts.tolist() == [5]
+    fp = backproject_frame(frame, cams, min_confidence=0.5)
+    uv, _ = project(fp.points.astype(np.float64), cams[0].K, np.eye(4))
+    assert np.rint(uv).astype(int).tolist() == [[1, 0], [2, 0]]
+    fp = backproject_frame(frame, cams, min_confidence=0.9, max_depth=3.0)
+    assert fp.counts.tolist() == [2]  # (2, 0) and the far pixel (1, 1)
+
+
+def test_view_masks_of_any_truthy_type_and_normal_threshold():
+    frame = _flat_frame(1, 2, 3)
+    cam = _flat_cams(frame)[0]
+    mask = np.array([[2, 0, 255], [1, 4, 0]], np.uint8)  # nonzero = use the pixel
+    p, _ = backproject_view(frame.depth[0], frame.normal[0], mask, cam.K, cam.world_2_cam)
+    assert len(p) == 4
+    normal = frame.normal[0].astype(np.float64).copy()
+    normal[0, 0] = [1e-6, 0.0, 0.0]  # norm exactly 1e-6: too short to give a direction
+    normal[0, 1] = [0.0, 0.0, -2e-6]
+    p, n = backproject_view(frame.depth[0], normal, np.ones((2, 3)), cam.K, cam.world_2_cam)
+    assert len(p) == 5 and n[0].tolist() == [0.0, 0.0, -1.0]
+
+
+def test_combined_mask_passes_its_range_and_threshold_on():
+    depth = np.array([[1.0, 1.6, 1.9, 2.5]])
+    alpha = np.array([[0.7, 0.9, 0.85, 0.9]])
+    m = combined_mask(depth, alpha=alpha, max_depth=2.0, alpha_threshold=0.8)
+    assert m.tolist() == [[False, True, True, False]]
+
+
+def test_voxel_downsample_orders_voxels_and_renormalises_short_normal_sums():
+    # four voxels that share x: their order is that of (x, y, z) voxel indices
+    pts = np.array([[0.5, 1.5, 2.5], [0.5, 0.5, 0.5], [0.5, 1.5, 0.5], [0.5, 0.5, 2.5]])
+    nrm = np.tile([0.0, 0.0, 1.0], (4, 1))
+    p, n, v = voxel_downsample(pts, nrm, np.arange(4), 1.0)
+    assert p.tolist() == pts[[1, 3, 2, 0]].tolist() and v.tolist() == [1, 3, 2, 0]
+    assert p.dtype == n.dtype == np.float32
+    # two normals 127 degrees apart: their sum is shorter than 1 and is renormalised
+    two = voxel_downsample(
+        np.array([[0.1, 0.1, 0.1], [0.2, 0.2, 0.2]]),
+        np.array([[1.0, 0.0, 0.0], [-0.6, 0.8, 0.0]]),
+        np.zeros(2, int),
+        1.0,
+    )
+    np.testing.assert_allclose(two[1], [[1 / np.sqrt(5), 2 / np.sqrt(5), 0.0]], atol=1e-7)
+    assert two[1].dtype == np.float32
+
+
+def _lift_reference(lm, depth, cam, r, min_conf, min_depth, max_depth, jump):
+    """One landmark at a time, as documented in :func:`lift_landmarks` (independent loops)."""
+    h, w = depth.shape
+    d = depth.astype(np.float64)
+
+    def ok(px, py):
+        return (
+            0 <= px < w
+            and 0 <= py < h
+            and np.isfinite(d[py, px])
+            and min_depth < d[py, px] <= max_depth
+        )
+
+    Kinv = np.linalg.inv(cam.K)
+    R, t = cam.world_2_cam[:3, :3], cam.world_2_cam[:3, 3]
+    pts, valid = np.zeros((len(lm), 3)), np.zeros(len(lm), bool)
+    for j, (x, y, c) in enumerate(lm):
+        if not (np.isfinite([x, y, c]).all() and c >= min_conf):
+            continue
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        taps = [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)]
+        z = None
+        if all(ok(px, py) for px, py in taps):
+            zs = [d[py, px] for px, py in taps]
+            if max(zs) - min(zs) <= jump:
+                fx, fy = x - x0, y - y0
+                wts = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
+                z = 1.0 / sum(wt / zz for wt, zz in zip(wts, zs, strict=True))
+        if z is None:
+            best = np.inf
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    px, py = int(np.rint(x)) + dx, int(np.rint(y)) + dy
+                    if ok(px, py) and (px - x) ** 2 + (py - y) ** 2 < best:
+                        best, z = (px - x) ** 2 + (py - y) ** 2, d[py, px]
+        if z is None:
+            continue
+        valid[j] = True
+        pts[j] = R.T @ (z * (Kinv @ [x, y, 1.0]) - t)
+    return pts, valid
+
+
+def test_lifting_matches_a_pixel_by_pixel_reference_up_to_and_beyond_the_borders(rng):
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov, look_at
+
+    h, w = 9, 12
+    K = intrinsics_from_fov(w, h, 50.0)
+    cam = Camera("0", K, look_at([0.2, -0.1, -1.5], [0.0, 0.0, 0.0]), w, h)
+    v, u = np.mgrid[0:h, 0:w]
+    depth = 1.3 + 0.012 * u + 0.009 * v  # 1.3 to 1.51 m: beyond the default max_depth 1.4
+    depth[2, 3] = depth[5, 9] = 0.0  # holes
+    depth[6:8, 1:3] = 2.5  # beyond max_depth
+    depth[0:3, 7:9] += 0.05  # a step: the 2x2 neighbourhoods across it fall back to nearest
+    depth = depth.astype(np.float32)  # as in the depth files: interpolated in float64
+    n = 600
+    lm = np.stack(
+        [rng.uniform(-3.6, w + 2.6, n), rng.uniform(-3.6, h + 2.6, n), rng.uniform(0, 1, n)], -1
+    )
+    lm[:40, 0] = rng.uniform(-0.6, 0.6, 40)  # around the first and last columns and rows
+    lm[40:80, 0] = w - 1 + rng.uniform(-1.6, 0.6, 40)
+    lm[80:120, 1] = rng.uniform(-0.6, 0.6, 40)
+    lm[120:160, 1] = h - 1 + rng.uniform(-1.6, 0.6, 40)
+    lm[160:200, 2] = 0.9
+    lm[200, 2] = 0.5  # exactly min_conf: kept
+    lm[200, :2] = [5.3, 4.6]
+    lm[201, 0] = np.nan
+    lm[202, 1] = np.inf
+    lm[203, 2] = np.nan
+    pts, ok = lift_landmarks(lm[None], depth[None], [cam], min_conf=0.5, max_depth=2.0)
+    ref, ref_ok = _lift_reference(lm, depth, cam, 2, 0.5, 0.0, 2.0, 0.03)
+    assert ok[0].tolist() == ref_ok.tolist()
+    assert ref_ok.sum() > 200 and ref_ok[200] and not ref_ok[201:204].any()
+    np.testing.assert_allclose(pts[0], ref, rtol=0, atol=1e-10)
+    assert np.all(pts[0, ~ref_ok] == 0)
+
+
+def test_lifting_defaults_window_and_exact_jump():
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov
+
+    K = intrinsics_from_fov(9, 7, 50.0)
+    cam = Camera("0", K, np.eye(4), 9, 7)
+    depth = np.zeros((1, 7, 9))
+    depth[0, 3, 6] = 1.0  # one valid pixel, 3 columns right of (3, 3)
+    lm = np.array([[[3.0, 3.0, 1.0], [3.9, 3.0, 1.0]]])
+    _, ok = lift_landmarks(lm, depth, [cam])  # default window: 2 pixels each side
+    assert ok.tolist() == [[False, True]]
+    _, ok = lift_landmarks(lm, depth, [cam], search_radius_px=3)
+    assert ok.tolist() == [[True, True]]
+    # a 2x2 neighbourhood whose depths differ by exactly max_depth_jump is interpolated
+    depth = np.full((1, 7, 9), 1.0)
+    depth[0, :, 5:] = 1.25
+    lm = np.array([[[4.6, 3.5, 1.0]]])
+    for jump, z in ((0.25, 1 / (0.4 / 1.0 + 0.6 / 1.25)), (0.2499, 1.25)):
+        p, ok = lift_landmarks(lm, depth, [cam], max_depth_jump=jump)
+        assert ok[0, 0] and project(p[0, 0], K, np.eye(4))[1] == pytest.approx(z, abs=1e-12)
+    # the default jump is 3 cm: a 5 cm step is an edge
+    depth[0, :, 5:] = 1.05
+    p, _ = lift_landmarks(lm, depth, [cam])
+    assert project(p[0, 0], K, np.eye(4))[1] == pytest.approx(1.05, abs=1e-12)
+
+
+def test_lifting_checks_shapes():
+    from talkhead.geometry.cameras import Camera, intrinsics_from_fov
+
+    cam = Camera("0", intrinsics_from_fov(4, 3, 50.0), np.eye(4), 4, 3)
+    with pytest.raises(DepthError, match=r"^landmarks must be \(C, L, 3\), got shape \(1, 2, 2\)$"):
+        lift_landmarks(np.zeros((1, 2, 2)), np.ones((1, 3, 4)), [cam])
+    match = r"^landmarks \(1, 2, 3\), depth \(2, 3, 4\) and 1 cameras do not match$"
+    with pytest.raises(DepthError, match=match):
+        lift_landmarks(np.zeros((1, 2, 3)), np.ones((2, 3, 4)), [cam])
+    with pytest.raises(DepthError, match="and 2 cameras do not match"):
+        lift_landmarks(np.zeros((1, 2, 3)), np.ones((1, 3, 4)), [cam, cam])
+
+
+def _fuse_reference(P, v, max_dev, min_views, max_iter):
+    """One landmark at a time, as documented in :func:`fuse_landmarks` (independent loops)."""
+    C, L, _ = P.shape
+    pts, ok, inliers = np.zeros((L, 3)), np.zeros(L, bool), np.zeros((C, L), bool)
+    for j in range(L):
+        good = [c for c in range(C) if v[c, j] and np.isfinite(P[c, j]).all()]
+        if not good:
+            continue
+        X = {c: P[c, j] for c in good}
+
+        def near(center, X=X):
+            return {c for c in X if np.linalg.norm(X[c] - center) <= max_dev}
+
+        center = np.median([X[c] for c in good], axis=0)
+        support = {c: len(near(X[c])) for c in good}
+        spread = {c: sum(np.linalg.norm(X[c] - X[o]) for o in near(X[c])) for c in good}
+        best = min(good, key=lambda c: (-support[c], spread[c], c))
+        if support[best] > len(near(center)):
+            center = X[best]
+        inl = near(center)
+        for _ in range(max_iter):
+            if inl:
+                center = np.median([X[c] for c in sorted(inl)], axis=0)
+            new = near(center)
+            if new == inl:
+                break
+            inl = new
+        if len(inl) >= max(min_views, 1):
+            ok[j] = True
+            pts[j] = np.mean([X[c] for c in sorted(inl)], axis=0)
+            inliers[sorted(inl), j] = True
+    return pts, ok, inliers
+
+
+@pytest.mark.parametrize("min_views", [1, 2, 3])
+def test_fusion_matches_a_view_by_view_reference(rng, min_views):
+    C, L, dev = 5, 400, 0.01
+    truth = rng.normal(scale=0.05, size=(L, 3))
+    P = truth + rng.normal(scale=0.4 * dev, size=(C, L, 3))
+    far = rng.uniform(size=(C, L)) < 0.35  # outliers 1-3 max_dev away, in any direction
+    P[far] += rng.normal(size=(far.sum(), 3)) * rng.uniform(dev, 3 * dev, (far.sum(), 1))
+    valid = rng.uniform(size=(C, L)) < 0.8
+    P[~valid & (rng.uniform(size=(C, L)) < 0.5)] = np.nan  # garbage in invalid views
+    P[:, :20] -= truth[:20]  # some landmarks at the origin, where invalid views are zeroed
+    pts, ok, inl = fuse_landmarks(
+        P, valid, max_dev=dev, min_views=min_views, max_iter=10, return_inliers=True
+    )
+    rpts, rok, rinl = _fuse_reference(P, valid, dev, min_views, 10)
+    assert ok.tolist() == rok.tolist() and rok.sum() > L // 4
+    assert np.array_equal(inl, rinl)
+    np.testing.assert_allclose(pts, rpts, rtol=0, atol=1e-15)
+
+
+def test_fusion_tie_breaks_boundaries_and_types():
+    # equal support (two views each) for the median and for the best view: the median stays
+    x = np.array([0.0, 0.8, 2.5, 3.3])
+    P = np.zeros((4, 2, 3))
+    P[:, :, 0] = x[:, None]
+    pts, ok, inl = fuse_landmarks(P, np.ones((4, 2)), max_dev=1.0, return_inliers=True)
+    assert ok.tolist() == [True, True] and pts[:, 0].tolist() == [1.65, 1.65]
+    assert inl[:, 0].tolist() == [False, True, True, False]
+    # equal support: the tighter pair starts (5.0 and 5.1), not the first view
+    P = np.zeros((4, 1, 3))
+    P[:, 0, 0] = [0.0, 0.9, 5.0, 5.1]
+    pts, ok = fuse_landmarks(P, np.ones((4, 1), bool), max_dev=1.0)
+    assert ok.tolist() == [True] and pts[0, 0] == pytest.approx(5.05)
+    # distances of exactly max_dev count as support: for the median (0.25 from both views)...
+    P = np.zeros((2, 1, 3))
+    P[1, 0, 0] = 0.5
+    pts, ok = fuse_landmarks(P, np.ones((2, 1), bool), max_dev=0.25)
+    assert ok.tolist() == [True] and pts[0, 0] == 0.25
+    # ... and between views (0.25 has both others exactly 0.25 away: it beats the median)
+    P = np.zeros((4, 1, 3))
+    P[:, 0, 0] = [0.0, 0.25, 0.5, 3.0]
+    pts, ok = fuse_landmarks(P, np.ones((4, 1), bool), max_dev=0.25)
+    assert ok.tolist() == [True] and pts[0, 0] == 0.25
+    # a view exactly max_dev from the centre is an inlier (before and after refinement)
+    P = np.zeros((3, 1, 3))
+    P[2, 0, 0] = 0.25
+    for it in (0, 10):
+        pts, ok, inl = fuse_landmarks(
+            P, np.ones((3, 1), bool), max_dev=0.25, max_iter=it, return_inliers=True
+        )
+        assert inl[:, 0].tolist() == [True, True, True] and pts[0, 0] == pytest.approx(0.25 / 3)
+    # max_iter=0: the inliers are the views near the starting centre (the best view here)
+    P = np.zeros((4, 1, 3))
+    P[:, 0, 0] = [0.0, 0.9, 1.8, 9.0]
+    pts, _, inl = fuse_landmarks(
+        P, np.ones((4, 1), bool), max_dev=1.0, max_iter=0, return_inliers=True
+    )
+    assert inl[:, 0].tolist() == [True, True, True, False] and pts[0, 0] == pytest.approx(0.9)
+    # one view is enough with min_views=1: its own point, even beside an invalid view at 0
+    P = np.zeros((3, 1, 3))
+    P[1, 0] = [0.1, 0.2, 0.3]
+    P[2, 0] = [0.5, 0.2, 0.3]
+    pts, ok = fuse_landmarks(P, np.array([[False], [True], [True]]), max_dev=0.1, min_views=1)
+    assert ok.tolist() == [True] and pts[0].tolist() == [0.1, 0.2, 0.3]
+    # the default max_dev is 5 mm; a float mask and float32 points are accepted
+    P = np.zeros((2, 2, 3), np.float32)
+    P[1, :, 0] = [0.009, 0.011]  # the median 4.5 and 5.5 mm from each
+    pts, ok = fuse_landmarks(P, np.ones((2, 2), np.float32))
+    assert ok.tolist() == [True, False] and pts.dtype == np.float64
+    with pytest.raises(DepthError, match="do not match"):
+        fuse_landmarks(np.zeros((2, 2, 2)), np.ones((2, 2), bool))
+
+
 def _sphere():
     m = o3d.geometry.TriangleMesh.create_sphere(RADIUS, 40)
     return np.asarray(m.vertices, dtype=np.float64), np.asarray(m.triangles, dtype=np.int64)
