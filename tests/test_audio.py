@@ -452,8 +452,8 @@ def test_sequence_audio_is_what_the_studio_writes(tiny_studio) -> None:
     assert gt.has_mic_speech()
     mic, sr = gt.mic_speech()
     assert sr == tiny_studio.config.sample_rate and mic.dtype == np.float32
-    np.testing.assert_allclose(mic, parts["mic_speech"], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(written[:, 0] - mic, parts["noise"], atol=1 / 32768 + 1e-7)
+    np.testing.assert_allclose(mic, parts["mic_speech"], atol=2**-23 + 1e-9)  # 24-bit PCM
+    np.testing.assert_allclose(written[:, 0] - mic, parts["noise"], atol=1 / 32768 + 2**-22)
     assert np.abs(written[:, 0] - mic - parts["noise"]).max() > 0  # 16-bit recording, not a copy
 
 

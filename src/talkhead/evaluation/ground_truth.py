@@ -13,8 +13,8 @@ The file names are spelled here and nowhere else. Layout of one sequence's folde
 ``landmarks3d.npy``                    float32 (T, 68, 3) world landmarks
 ``audio_clean.wav``                    the dry speech before the microphone (16-bit PCM)
 ``audio_mic_speech.wav``               the microphone's noise-free speech: the recording's room
-                                       reverb, low-pass and level without its noise (float32;
-                                       recording = this + noise); absent in older renders
+                                       reverb, low-pass and level without its noise (24-bit
+                                       PCM; recording = this + noise); absent in older renders
 ``phonemes.json``                      ``[{"phoneme", "start", "end"}]`` in seconds
 ``depth/frame_<t:05d>.npz``            true z-depth (C, H, W) float32 (0 = no surface), normals
                                        (C, H, W, 3) float16 in the camera frame, serials (C,)
@@ -190,13 +190,14 @@ class GroundTruthWriter:
         save_wav(self.path / CLEAN_AUDIO_FILE, np.clip(audio, -1, 1), sample_rate)
 
     def mic_speech(self, audio: np.ndarray, sample_rate: int) -> None:
-        """Write the microphone's noise-free speech (N,) as float32 (recording = it + noise, to
-        float32 precision; clipped to [-1, 1])."""
+        """Write the microphone's noise-free speech (N,) as 24-bit PCM (recording = it + noise,
+        to 2**-23 of full scale; clipped to [-1, 1]). 24 bits, not float: the last bits of a
+        float differ between runs of the synthesiser, and a rerun must write the same file."""
         import soundfile as sf
 
         with atomic_path(self.path / MIC_SPEECH_FILE, suffix=".wav") as tmp:
-            data = np.clip(np.asarray(audio, dtype=np.float32), -1, 1)
-            sf.write(str(tmp), data, int(sample_rate), subtype="FLOAT")
+            data = np.clip(np.asarray(audio, dtype=np.float64), -1, 1)
+            sf.write(str(tmp), data, int(sample_rate), subtype="PCM_24")
 
     def phonemes(self, phonemes: Sequence[Mapping[str, Any]]) -> None:
         """Write the phoneme timing ``[{"phoneme", "start", "end"}]`` (seconds)."""
