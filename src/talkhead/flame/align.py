@@ -294,7 +294,8 @@ def align_template(
             f"{source}: {n_landmarks} of {int(valid.any(axis=0).sum())} landmarks lie within "
             f"{ALIGN_SECTION}.outlier_threshold ({config.outlier_threshold:g} m) of the rigidly "
             f"aligned template, {ALIGN_SECTION}.min_landmarks = {config.min_landmarks} needed: "
-            "landmarks of another embedding, or a threshold too tight for this capture"
+            f"landmarks of another embedding, a head {units_scale:.3g} times the template's "
+            "size (the rigid step does not scale), or a threshold too tight for this capture"
         )
     # (4) similarity on the inliers
     src_in, dst_in = _pairs(tmpl, lmk, inliers, config.pooling)
