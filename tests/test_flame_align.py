@@ -22,6 +22,7 @@ from talkhead.flame.align import (
     load_alignment,
     save_alignment,
 )
+from talkhead.geometry.similarity import procrustes
 from talkhead.synth.head.model import build_head_model
 
 torch.set_num_threads(1)
@@ -97,6 +98,14 @@ def test_a_known_similarity_is_recovered_through_noise_and_outliers(template, mo
     # residuals of 0.5 mm per-axis noise: mean |n| = 0.5 sqrt(8/pi) mm, RMS 0.5 sqrt(3) mm
     assert a.residual_mean_mm == pytest.approx(0.5 * np.sqrt(8 / np.pi), rel=0.05)
     assert a.residual_rms_mm == pytest.approx(0.5 * np.sqrt(3.0), rel=0.05)
+    # step 2 is the rigid (unscaled) fit of every valid pair, its residual taken on the inliers
+    f, k = np.nonzero(valid)
+    R0, t0 = procrustes(template[k], lmk[f, k])
+    np.testing.assert_allclose(a.rigid_R, R0, atol=1e-12)
+    np.testing.assert_allclose(a.rigid_t, t0, atol=1e-12)
+    f, k = np.nonzero(valid & ~bad)
+    rigid_res = np.linalg.norm(template[k] @ R0.T + t0 - lmk[f, k], axis=1).mean() * 1000
+    assert a.rigid_residual_mean_mm == pytest.approx(rigid_res, rel=1e-9)
     # the rigid transform cannot absorb the 8 % scale: its residual on the same pairs is larger
     assert a.rigid_residual_mean_mm > 3 * a.residual_mean_mm
     assert a.units_scale == pytest.approx(S_TRUE, rel=0.1)
@@ -117,6 +126,22 @@ def test_median_pooling_recovers_the_similarity_too(template, model):
     np.testing.assert_array_equal(a.inliers, valid & ~bad)
     # one pair per landmark, each a median of ~25 noisy frames: a smaller residual
     assert a.residual_mean_mm < 0.6
+
+
+def test_median_pooling_takes_the_median_of_each_landmark(template):
+    """One landmark 15 mm off (within the outlier threshold) in 1 of 3 frames: the median
+    ignores it, the pooled fit does not."""
+    lmk, valid, _ = sequence(template, T=3, noise=0.0, outliers=0.0, invalid=0.0)
+    lmk[0, 30] += [0.015, 0.0, 0.0]
+    a = align_template(template, lmk, valid, AlignConfig(pooling="median"))
+    assert a.inliers.all()
+    assert a.scale == pytest.approx(S_TRUE, rel=1e-12)
+    np.testing.assert_allclose(a.R, R_TRUE, atol=1e-12)
+    assert a.residual_mean_mm < 1e-9
+    pooled = align_template(template, lmk, valid)
+    assert pooled.inliers.all()
+    assert pooled.residual_mean_mm > 0.05
+    assert abs(pooled.scale - S_TRUE) > 1e-6
 
 
 def test_inlier_landmarks_are_those_inlier_in_half_their_valid_frames(template):
@@ -354,3 +379,7 @@ def test_align_config_checks_its_scale_range():
         from_mapping(AlignConfig, {"scale_range": [1.5, 2.0]}, "align_flame")
     with pytest.raises(ConfigError, match="align_flame.pooling"):
         from_mapping(AlignConfig, {"pooling": "mean"}, "align_flame")
+    # a config built in Python is checked too
+    lmk, valid, _ = sequence(np.eye(3), T=2)
+    with pytest.raises(ConfigError, match=r"align_flame.scale_range: must be \[low, high\]"):
+        align_template(np.eye(3), lmk, valid, AlignConfig(scale_range=(0.5, 0.9)))
