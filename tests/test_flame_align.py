@@ -261,6 +261,9 @@ def test_the_alignment_file_round_trips_with_benchmark_keys(tmp_path, template, 
         (lambda d: d.__setitem__("valid_mask", ["0" * 68] * 5), "marks pairs"),
         (lambda d: d.__setitem__("valid_mask", ["x"] * 5), "0/1 strings"),
         (lambda d: d.__setitem__("pooling", "mean"), "'pooling' must be"),
+        (lambda d: d["inlier_mask"].__setitem__(0, "0" * 67), "rows of 'inlier_mask' differ"),
+        (lambda d: d.__setitem__("units_scale", "big"), "'units_scale' missing or not numeric"),
+        (lambda d: d.__setitem__("residual_rms_mm", None), "'residual_rms_mm' must be finite"),
     ],
 )
 def test_a_malformed_alignment_file_is_refused(tmp_path, template, model, edit, match):
@@ -309,6 +312,7 @@ def test_a_model_in_millimetres_and_an_odd_scale_are_reported(template):
     msg = str(err.value)
     assert "are 4.32 times the size" in msg and "millimetres" not in msg
     assert "centimetres" not in msg
+    assert msg.endswith("check the capture's calibration units and flame.landmark_embedding)")
     # a wider range admits it, but the rigid step (no scale) cannot place such a head
     with pytest.raises(FittingError, match="a head 4.32 times the template's size"):
         align_template(template, lmk * 4, valid, AlignConfig(scale_range=(0.5, 5.0)))
