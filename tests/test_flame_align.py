@@ -250,18 +250,44 @@ def test_the_alignment_file_round_trips_with_benchmark_keys(tmp_path, template, 
     assert b.rigid_residual_mean_mm == a.rigid_residual_mean_mm
 
 
+def nudge(d: dict, key: str, delta: float, sub: str | None = None) -> None:
+    """Add ``delta`` to the first number of ``d[key]`` (or ``d[key][sub]``)."""
+    a = np.asarray(d[key][sub] if sub else d[key], dtype=float)
+    a.flat[0] += delta
+    if sub:
+        d[key][sub] = a.tolist()
+    else:
+        d[key] = a.tolist()
+
+
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
         (lambda d: d.pop("similarity"), r"missing keys \['similarity'\]"),
-        (lambda d: d.__setitem__("translation", [0.0, 0.0, 0.0]), "'translation' disagrees"),
-        (lambda d: d.__setitem__("rotation_matrices", np.eye(3).tolist()), "rotation_matrices"),
-        (lambda d: d["similarity"].__setitem__("R", [[1.0, 0.0]]), r"'R' must be finite"),
+        (lambda d: nudge(d, "translation", 1e-7), "'translation' disagrees"),
+        (lambda d: nudge(d, "rotation", 1e-7), "'rotation' disagrees"),
+        (lambda d: nudge(d, "scale", 1e-7), "'scale' disagrees"),
+        (lambda d: nudge(d, "root_joint", 1e-3), "'translation' disagrees"),
+        (lambda d: nudge(d, "similarity", 1e-7, "s"), "'scale' disagrees"),
+        (lambda d: nudge(d, "rotation_matrices", 1e-7), "'rotation_matrices' disagrees"),
+        (lambda d: d.__setitem__("root_joint", [0.0, 0.0]), r"'root_joint' must be .*\[3\]"),
+        (lambda d: d.__setitem__("scale", 1.0), r"'scale' must be finite with shape \[1\]"),
+        (lambda d: d.__setitem__("rotation", [0.0] * 4), r"'rotation' must be .*\[3\]"),
+        (lambda d: d.__setitem__("translation", None), r"'translation' must be .*\[3\]"),
+        (lambda d: d["similarity"].__setitem__("R", [[1.0, 0.0]]), r"'R' must be .*\[3, 3\]"),
+        (lambda d: d["similarity"].__setitem__("t", [0.0] * 2), r"'t' must be .*\[3\]"),
+        (lambda d: d["similarity"].__setitem__("s", "x"), "'s' missing or not numeric"),
+        (lambda d: d["rigid"].__setitem__("t", [np.inf] * 3), r"'t' must be finite"),
+        (lambda d: d.__setitem__("similarity", [1.0]), "'similarity' and 'rigid' must be"),
+        (lambda d: d.__setitem__("rigid", "R"), "'similarity' and 'rigid' must be objects"),
         (lambda d: d.__setitem__("inlier_mask", d["inlier_mask"][:-1]), "do not agree"),
+        (lambda d: d.__setitem__("frames", [1, 2]), "do not agree"),
         (lambda d: d.__setitem__("valid_mask", ["0" * 68] * 5), "marks pairs"),
-        (lambda d: d.__setitem__("valid_mask", ["x"] * 5), "0/1 strings"),
+        (lambda d: d.__setitem__("valid_mask", ["x"] * 5), "'valid_mask' must be a list of 0/1"),
+        (lambda d: d.__setitem__("inlier_mask", "1"), "'inlier_mask' must be a list of 0/1"),
         (lambda d: d.__setitem__("pooling", "mean"), "'pooling' must be"),
         (lambda d: d["inlier_mask"].__setitem__(0, "0" * 67), "rows of 'inlier_mask' differ"),
+        (lambda d: d["valid_mask"].__setitem__(0, "0" * 67), "rows of 'valid_mask' differ"),
         (lambda d: d.__setitem__("units_scale", "big"), "'units_scale' missing or not numeric"),
         (lambda d: d.__setitem__("residual_rms_mm", None), "'residual_rms_mm' must be finite"),
     ],
@@ -273,7 +299,15 @@ def test_a_malformed_alignment_file_is_refused(tmp_path, template, model, edit, 
     data = json.loads(path.read_text())
     edit(data)
     path.write_text(json.dumps(data))
-    with pytest.raises(FittingError, match=match):
+    with pytest.raises(FittingError, match=match) as err:
+        load_alignment(path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_an_alignment_file_must_hold_an_object(tmp_path):
+    path = tmp_path / "alignment.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(FittingError, match=f"^{path}: expected a JSON object$"):
         load_alignment(path)
 
 

@@ -457,7 +457,7 @@ def load_alignment(path: PathLike) -> Alignment:
     for key, value in stored.items():
         if not np.allclose(value, flame[key], atol=1e-9, rtol=1e-9):
             raise FittingError(f"{path}: '{key}' disagrees with 'similarity' and 'root_joint'")
-    if not np.allclose(_array(data, "rotation_matrices", (3, 3), path), R, atol=1e-12):
+    if not np.allclose(_array(data, "rotation_matrices", (3, 3), path), R, rtol=0, atol=1e-12):
         raise FittingError(f"{path}: 'rotation_matrices' disagrees with 'similarity'.R")
     pooling = data["pooling"]
     if pooling not in ("all_frames", "median"):
