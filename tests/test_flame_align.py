@@ -126,6 +126,11 @@ def test_median_pooling_recovers_the_similarity_too(template, model):
     np.testing.assert_array_equal(a.inliers, valid & ~bad)
     # one pair per landmark, each a median of ~25 noisy frames: a smaller residual
     assert a.residual_mean_mm < 0.6
+    ok = valid & ~bad
+    med = np.stack([np.median(lmk[ok[:, k], k], axis=0) for k in range(len(template))])
+    res = np.linalg.norm(a.transform(template) - med, axis=1) * 1000
+    assert a.residual_mean_mm == pytest.approx(res.mean(), rel=1e-9)
+    assert a.residual_rms_mm == pytest.approx(np.sqrt(np.mean(res**2)), rel=1e-9)
 
 
 def test_median_pooling_takes_the_median_of_each_landmark(template):
@@ -367,6 +372,8 @@ def test_no_valid_landmark_is_an_error(template):
 def test_nan_in_a_valid_landmark_is_an_error(template):
     lmk, valid, _ = sequence(template, T=3, invalid=0.0)
     lmk[2, 17, 1] = np.nan
+    with pytest.raises(FittingError, match="^the sequence: 1 landmarks marked valid"):
+        align_template(template, lmk, valid)
     with pytest.raises(
         FittingError, match=r"1 landmarks marked valid are NaN .*frame index 2, landmark 17"
     ):
@@ -394,7 +401,13 @@ def test_landmarks_of_another_embedding_are_refused(template):
         FittingError, match="67 landmarks per frame, the model's landmark embedding has 68"
     ):
         align_template(template, lmk[:, :67], valid[:, :67])
-    with pytest.raises(FittingError, match=r"bool \(T, L\)"):
+    with pytest.raises(FittingError, match=r"^the sequence: .*template's"):
+        align_template(template, lmk * 40, valid)
+    with pytest.raises(FittingError, match="template landmarks must be"):
+        align_template(template[:, :2], lmk, valid)
+    with pytest.raises(FittingError, match="^template landmarks are not finite"):
+        align_template(np.where(np.arange(68)[:, None] == 3, np.nan, template), lmk, valid)
+    with pytest.raises(FittingError, match=r"bool \(T, L\) = \(3, 68\) mask, got int64"):
         align_template(template, lmk, valid.astype(int))
     with pytest.raises(FittingError, match=r"\(T, L, 3\)"):
         align_template(template, lmk[0], valid)
