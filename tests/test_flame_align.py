@@ -131,6 +131,11 @@ def test_median_pooling_recovers_the_similarity_too(template, model):
     res = np.linalg.norm(a.transform(template) - med, axis=1) * 1000
     assert a.residual_mean_mm == pytest.approx(res.mean(), rel=1e-9)
     assert a.residual_rms_mm == pytest.approx(np.sqrt(np.mean(res**2)), rel=1e-9)
+    # steps 1-2 work on the medians of every valid observation too
+    all_med = np.stack([np.median(lmk[valid[:, k], k], axis=0) for k in range(len(template))])
+    R0, t0 = procrustes(template, all_med)
+    np.testing.assert_allclose(a.rigid_R, R0, atol=1e-12)
+    np.testing.assert_allclose(a.rigid_t, t0, atol=1e-12)
 
 
 def test_median_pooling_takes_the_median_of_each_landmark(template):
@@ -248,6 +253,9 @@ def test_the_alignment_file_round_trips_with_benchmark_keys(tmp_path, template, 
     assert len(data["valid_mask"]) == 5 and len(data["valid_mask"][0]) == len(template)
     assert data["valid_mask"][2][10] == ("1" if valid[2, 10] else "0")
     b = load_alignment(path)
+    median = align_template(template, lmk, valid, AlignConfig(pooling="median"))
+    save_alignment(tmp_path / "median.json", median, j0)
+    assert load_alignment(tmp_path / "median.json").pooling == "median"
     for name in ("scale", "units_scale", "residual_mean_mm", "residual_rms_mm", "pooling"):
         assert getattr(b, name) == getattr(a, name)
     for name in ("R", "t", "rigid_R", "rigid_t", "valid", "inliers", "frames"):
@@ -274,7 +282,11 @@ def nudge(d: dict, key: str, delta: float, sub: str | None = None) -> None:
         (lambda d: nudge(d, "scale", 1e-7), "'scale' disagrees"),
         (lambda d: nudge(d, "root_joint", 1e-3), "'translation' disagrees"),
         (lambda d: nudge(d, "similarity", 1e-7, "s"), "'scale' disagrees"),
-        (lambda d: nudge(d, "rotation_matrices", 1e-7), "'rotation_matrices' disagrees"),
+        (lambda d: nudge(d, "rotation_matrices", 1e-10), "'rotation_matrices' disagrees"),
+        (lambda d: d.__setitem__("rotation_matrices", [1.0]), "'rotation_matrices' must be"),
+        (lambda d: d["rigid"].__setitem__("R", [[1.0]]), r"'R' must be .*\[3, 3\]"),
+        (lambda d: d.__setitem__("residual_mean_mm", None), "'residual_mean_mm' must be"),
+        (lambda d: d.__setitem__("rigid_residual_mean_mm", [1.0]), "'rigid_residual_mean_mm'"),
         (lambda d: d.__setitem__("root_joint", [0.0, 0.0]), r"'root_joint' must be .*\[3\]"),
         (lambda d: d.__setitem__("scale", 1.0), r"'scale' must be finite with shape \[1\]"),
         (lambda d: d.__setitem__("rotation", [0.0] * 4), r"'rotation' must be .*\[3\]"),
@@ -365,7 +377,12 @@ def test_a_model_in_millimetres_and_an_odd_scale_are_reported(template):
 
 def test_no_valid_landmark_is_an_error(template):
     lmk, valid, _ = sequence(template, T=3)
-    with pytest.raises(FittingError, match="seq: no valid 3D landmark in any of its 3 frames"):
+    with pytest.raises(
+        FittingError,
+        match=r"^seq: no valid 3D landmark in any of its 3 frames: the 2D landmarks were not "
+        r"lifted \(see the points stage's landmark figures, backproject.landmark_min_views and "
+        r"backproject.landmark_min_conf\)$",
+    ):
         align_template(template, lmk, np.zeros_like(valid), source="seq")
 
 
@@ -419,8 +436,10 @@ def test_collinear_landmarks_are_a_fitting_error(template):
     lmk, valid, _ = sequence(template, T=3, outliers=0.0, invalid=0.0)
     line = template.copy()
     line[:] = np.linspace(0, 0.1, len(template))[:, None] * [1.0, 0.0, 0.0]
-    with pytest.raises(FittingError, match="similarity on all valid landmarks is not determined"):
-        align_template(line, lmk, valid)
+    with pytest.raises(
+        FittingError, match="^seq: the similarity on all valid landmarks is not determined"
+    ):
+        align_template(line, lmk, valid, source="seq")
 
 
 def test_align_config_checks_its_scale_range():
