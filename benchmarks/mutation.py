@@ -56,6 +56,7 @@ PACKAGES: dict[str, dict[str, list[str]]] = {
             "mesh_distance.py",
             "normals.py",
             "rotations.py",
+            "similarity.py",
             "triangulation.py",
         ],
         "tests": [
@@ -63,6 +64,7 @@ PACKAGES: dict[str, dict[str, list[str]]] = {
             "tests/test_geometry_rotations.py",
             "tests/test_geometry_triangulation.py",
             "tests/test_geometry_normals.py",
+            "tests/test_geometry_similarity.py",
             "tests/test_properties.py",
         ],
     },
@@ -71,8 +73,12 @@ PACKAGES: dict[str, dict[str, list[str]]] = {
         "tests": ["tests/test_backproject.py", "tests/test_points_io.py"],
     },
     "flame": {
-        "files": ["layer.py", "lbs.py", "params.py"],
-        "tests": ["tests/test_flame_layer.py", "tests/test_flame_io.py"],
+        "files": ["align.py", "layer.py", "lbs.py", "params.py"],
+        "tests": [
+            "tests/test_flame_align.py",
+            "tests/test_flame_layer.py",
+            "tests/test_flame_io.py",
+        ],
     },
     "depth": {
         "files": [

@@ -332,3 +332,15 @@ def test_the_residual_never_beats_the_unconstrained_rotation(seed, rot_seed, n):
     O = U @ Vt  # best orthogonal matrix (may be a reflection)
     assert cost(1.0, R, t, src, dst) >= cost(1.0, O, dst.mean(0) - O @ src.mean(0), src, dst) - 1e-9
     assert math.isclose(np.linalg.det(O), 1.0) == np.allclose(O, R, atol=1e-8)
+
+
+@pytest.mark.parametrize("size", [1e-6, 1e4])
+def test_the_collinearity_test_does_not_depend_on_the_units(pts, size):
+    """Micrometre- or kilometre-sized sets are fitted; a line of that size is still refused."""
+    R = random_rotation(10)
+    s, R2, _ = umeyama(pts * size, pts * size @ R.T * 3.0)
+    assert s == pytest.approx(3.0, rel=1e-9)
+    np.testing.assert_allclose(R2, R, atol=1e-9)
+    line = np.linspace(0, 1, 5)[:, None] * [1.0, 2.0, 3.0] * size
+    with pytest.raises(ValueError, match="src points are collinear"):
+        umeyama(line, pts[:5] * size)

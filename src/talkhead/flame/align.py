@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import check
 from ..errors import FittingError
 from ..geometry.rotations import matrix_to_axis_angle
 from ..geometry.similarity import apply_similarity, procrustes, umeyama
@@ -89,7 +90,7 @@ def flame_rigid_from_similarity(
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Alignment:
     """The template's alignment to a sequence's landmarks: ``x_world = scale R x + t``.
 
@@ -258,12 +259,13 @@ def align_template(
         :class:`Alignment`.
 
     Raises:
+        ConfigError: ``config`` breaks its constraints (named as ``align_flame.<key>``).
         FittingError: shapes that do not match (T, L) / L, NaN or inf in a valid landmark,
             no valid landmark at all, a similarity scale outside ``scale_range`` (with the
             likely unit), fewer than ``min_landmarks`` distinct inlier landmarks, collinear
             landmarks.
     """
-    config = config or AlignConfig()
+    config = check(config or AlignConfig(), ALIGN_SECTION)
     tmpl, lmk, valid = _check_inputs(template_landmarks, landmarks, valid, source)
     T, L = valid.shape
     frame_ids = np.arange(T) if frames is None else np.asarray(frames, dtype=np.int64)
@@ -285,7 +287,7 @@ def align_template(
     R0, t0 = _fit("the rigid transform on all valid landmarks", source, procrustes, src, dst)
     # (3) outliers: every valid pair's distance after the rigid transform
     placed = tmpl @ R0.T + t0  # (L, 3)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         dist = np.linalg.norm(lmk - placed[None], axis=2)  # (T, L); NaN where not valid
     inliers = valid & (np.where(valid, dist, np.inf) <= config.outlier_threshold)
     n_landmarks = int(inliers.any(axis=0).sum())
@@ -294,7 +296,8 @@ def align_template(
             f"{source}: {n_landmarks} of {int(valid.any(axis=0).sum())} landmarks lie within "
             f"{ALIGN_SECTION}.outlier_threshold ({config.outlier_threshold:g} m) of the rigidly "
             f"aligned template, {ALIGN_SECTION}.min_landmarks = {config.min_landmarks} needed: "
-            "landmarks of another embedding, or a threshold too tight for this capture"
+            f"landmarks of another embedding, a head {units_scale:.3g} times the template's "
+            "size (the rigid step does not scale), or a threshold too tight for this capture"
         )
     # (4) similarity on the inliers
     src_in, dst_in = _pairs(tmpl, lmk, inliers, config.pooling)
@@ -454,7 +457,7 @@ def load_alignment(path: PathLike) -> Alignment:
     for key, value in stored.items():
         if not np.allclose(value, flame[key], atol=1e-9, rtol=1e-9):
             raise FittingError(f"{path}: '{key}' disagrees with 'similarity' and 'root_joint'")
-    if not np.allclose(_array(data, "rotation_matrices", (3, 3), path), R, atol=1e-12):
+    if not np.allclose(_array(data, "rotation_matrices", (3, 3), path), R, rtol=0, atol=1e-12):
         raise FittingError(f"{path}: 'rotation_matrices' disagrees with 'similarity'.R")
     pooling = data["pooling"]
     if pooling not in ("all_frames", "median"):
