@@ -66,11 +66,12 @@ def kill_during_depth(work: Path, timeout: float = 900) -> None:
     partial = work / "results/depth/syn000/SEN-00/.frames.partial"
     deadline = time.monotonic() + timeout
     try:
+        # Killed as soon as the depth stage has opened its partial folder: the tiny depth job
+        # takes a few seconds on an idle machine, so waiting longer can miss it.
         while not partial.exists():
             assert proc.poll() is None, "the run ended before the depth stage started"
             assert time.monotonic() < deadline, "the depth stage did not start"
-            time.sleep(0.2)
-        time.sleep(1.0)
+            time.sleep(0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
