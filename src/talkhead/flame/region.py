@@ -55,10 +55,12 @@ class FlameRegion(torch.nn.Module):
         self.register_buffer("vertex_ids", sel)
         n = len(all_ids)
 
-        def flat(dirs: Tensor) -> Tensor:  # (n, 3, K) -> (K, n * 3): one matmul per basis
-            return dirs.permute(2, 0, 1).reshape(dirs.shape[2], n * 3).contiguous()
+        # Coordinate-major (x of every vertex, then y, then z): one matmul per basis gives
+        # (B, 3, n), whose x, y and z rows the skinning takes without copies.
+        def flat(dirs: Tensor) -> Tensor:  # (n, 3, K) -> (K, 3 * n)
+            return dirs.permute(2, 1, 0).reshape(dirs.shape[2], 3 * n).contiguous()
 
-        self.register_buffer("v_template", layer.v_template[sel])
+        self.register_buffer("v_template", layer.v_template[sel].T.contiguous())  # (3, n)
         self.register_buffer("shapedirs", flat(layer.blenddirs[sel, :, :S]))
         self.register_buffer("exprdirs", flat(layer.blenddirs[sel, :, S:]))
         self.register_buffer("posedirs", flat(layer.posedirs[sel]))
@@ -100,9 +102,9 @@ class FlameRegion(torch.nn.Module):
             :class:`FlameLayer`.
         """
         B = expression.shape[0]
-        n = self.v_template.shape[0]
-        v_id = self.v_template + (shape @ self.shapedirs).view(n, 3)
-        v_shaped = v_id.unsqueeze(0) + (expression @ self.exprdirs).view(B, n, 3)
+        n = self.v_template.shape[1]
+        v_id = self.v_template + (shape @ self.shapedirs).view(3, n)
+        v_shaped = v_id.unsqueeze(0) + (expression @ self.exprdirs).view(B, 3, n)
         j_id = self.j_template + blend_shapes(shape.unsqueeze(0), self.j_shapedirs)[0]
         joints = j_id.unsqueeze(0) + blend_shapes(expression, self.j_exprdirs)
         pose = torch.cat([rotation, neck, jaw, eyes], dim=1)
@@ -110,20 +112,15 @@ class FlameRegion(torch.nn.Module):
         rot_mats = batch_rodrigues(pose.reshape(-1, 3)).view(B, n_joints, 3, 3)
         eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
         pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)
-        v_posed = v_shaped + (pose_feature @ self.posedirs).view(B, n, 3)
+        v_posed = v_shaped + (pose_feature @ self.posedirs).view(B, 3, n)
         posed_joints, A = batch_rigid_transform(rot_mats, joints, self._parents)
-        # Skinning: per vertex the weighted joint transforms (B, n, 3, 4), applied as
-        # elementwise products (a batched 3x3 matmul per vertex is far slower on a CPU).
-        # Column-major per vertex: T[:, :, d] is column d of the (3, 4) transform, so that the
-        # product is three multiply-adds of contiguous (B, n, 3) slices.
-        T = torch.matmul(self.lbs_weights, A[:, :, :3, :].transpose(2, 3).reshape(B, n_joints, 12))
-        T = T.view(B, n, 4, 3)
-        verts = (
-            T[:, :, 3]
-            + T[:, :, 0] * v_posed[..., 0:1]
-            + T[:, :, 1] * v_posed[..., 1:2]
-            + T[:, :, 2] * v_posed[..., 2:3]
-        )
+        # Skinning: the weights blend the joints' (3, 4) transforms, stored column by column,
+        # and the vertex is col3 + x col0 + y col1 + z col2 (a batched 3x3 matmul per vertex,
+        # or slicing one (B, n, 3, 4) blend, is far slower on a CPU, backward included).
+        blend = torch.matmul(self.lbs_weights, A[:, :, :3, :].transpose(2, 3).reshape(B, -1, 12))
+        c0, c1, c2, c3 = blend.view(B, n, 4, 3).unbind(2)
+        x, y, z = (c.unsqueeze(-1) for c in v_posed.unbind(1))
+        verts = c3 + c0 * x + c1 * y + c2 * z
         s = scale.reshape(B, 1, 1)
         t = translation.unsqueeze(1)
         verts = s * verts + t
