@@ -74,8 +74,9 @@ def fit_losses_figure(
 
     Args:
         steps: (K,) optimiser steps at which the terms were logged (increasing).
-        terms: ``{name: (K,) value}``, weighted as in the objective (landmark, point, plane,
-            regularisers, smoothness, total).
+        terms: ``{name: (K,) value}`` as logged by the fit (``fit_log.csv``): each term
+            before its lambda (landmark, point and plane in millimetres; the regulariser and
+            smoothness groups with their inner weights) and the weighted total.
 
     Raises:
         ValueError: a term's shape differs from ``steps``'.
@@ -108,7 +109,7 @@ def fit_losses_figure(
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (weighted)" + (", log scale" if log else ""))
+    ax.set_ylabel("loss term (before its lambda)" + (", log scale" if log else ""))
     ax.grid(True, which="both", lw=0.3, alpha=0.5)
     if drawn:  # beside the axes: never over a curve
         fig.legend(loc="outside right upper", fontsize=8)
