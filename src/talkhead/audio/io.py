@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import AudioError
 from ..io import PathLike, atomic_path
+from ..preprocess.audio import read_soundfile
 
 __all__ = ["AUDIO_SUFFIXES", "read_audio", "write_audio"]
 
@@ -38,17 +39,6 @@ AUDIO_SUFFIXES = (
     ".aiff",
     ".aif",
 )
-
-
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
-    """(N, C) float32 and the rate through libsndfile; None when it cannot decode the file."""
-    import soundfile as sf
-
-    try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, OSError, ValueError, TypeError):  # LibsndfileError is a RuntimeError
-        return None
-    return audio, int(sr)
 
 
 def _to_float(arr: np.ndarray) -> np.ndarray:
@@ -108,7 +98,7 @@ def read_audio(path: PathLike) -> tuple[np.ndarray, int]:
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: audio file is missing")
-    got = _read_soundfile(path)
+    got = read_soundfile(path)
     audio, sr = got if got is not None else _read_pyav(path)
     if audio.shape[0] == 0:
         raise AudioError(f"{path}: the audio holds 0 samples")

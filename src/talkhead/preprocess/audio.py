@@ -18,10 +18,10 @@ import numpy as np
 from ..errors import CaptureError
 from ..io import PathLike
 
-__all__ = ["apply_offset", "read_audio_any"]
+__all__ = ["apply_offset", "read_audio_any", "read_soundfile"]
 
 
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
+def read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
     """(N, channels) float32 and the rate through libsndfile, None when it cannot read it."""
     import soundfile as sf
 
@@ -86,7 +86,7 @@ def read_audio_any(path: PathLike) -> tuple[np.ndarray, int]:
     path = Path(path)
     if not path.is_file():
         raise CaptureError(f"{path}: audio file is missing")
-    got = _read_soundfile(path)
+    got = read_soundfile(path)
     audio, sr = got if got is not None else _read_pyav(path)
     if audio.shape[0] == 0:
         raise CaptureError(f"{path}: audio has 0 samples")
