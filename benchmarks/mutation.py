@@ -105,9 +105,13 @@ PACKAGES: dict[str, dict[str, list[str]]] = {
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "segfault")
 
 
-def mutmut_section(package: str, spec: dict[str, list[str]]) -> str:
-    """The ``[tool.mutmut]`` TOML section for one package."""
-    files = [f"src/talkhead/{package}/{f}" for f in spec["files"]]
+def mutmut_section(package: str, spec: dict[str, list[str]], only: list[str] | None = None) -> str:
+    """The ``[tool.mutmut]`` TOML section for one package (its files, or ``only`` those)."""
+    names = spec["files"] if not only else [f for f in spec["files"] if f in only]
+    if only and len(names) != len(only):
+        unknown = sorted(set(only) - set(spec["files"]))
+        raise SystemExit(f"--only: {unknown} not among {package}'s files {spec['files']}")
+    files = [f"src/talkhead/{package}/{f}" for f in names]
     tests = [t for t in spec["tests"] if (ROOT / t).exists()]
     return "\n".join(
         [
@@ -135,7 +139,8 @@ def prepare(work: Path, package: str, only: list[str] | None = None) -> None:
             shutil.copy2(src, work / name)
     text = (ROOT / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
-    (work / "pyproject.toml").write_text(text + "\n" + mutmut_section(package, PACKAGES[package]))
+    section = mutmut_section(package, PACKAGES[package], only)
+    (work / "pyproject.toml").write_text(text + "\n" + section)
 
 
 def parse_results(text: str) -> dict[str, str]:
