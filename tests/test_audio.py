@@ -610,3 +610,15 @@ def test_prepare_and_evaluate_audio_are_in_the_dag() -> None:
     out = res.stdout + res.stderr
     for rule in ("prepare_audio", "plot_audio", "evaluate_audio"):
         assert any(line.split()[:2] == [rule, "1"] for line in out.splitlines()), (rule, out)
+
+
+def test_metrics_say_a_clip_too_short_to_denoise_was_not_denoised() -> None:
+    from talkhead.audio.config import AudioConfig
+    from talkhead.audio.prepare import prepare_audio
+
+    rng = np.random.default_rng(0)
+    cfg = AudioConfig()
+    short = (0.05 * rng.standard_normal(2 * cfg.denoise.n_fft - 10)).astype(np.float32)
+    assert prepare_audio(short, 16000, cfg, "short.wav").metrics["denoise"] == "off"
+    long = (0.05 * rng.standard_normal(16000)).astype(np.float32)
+    assert prepare_audio(long, 16000, cfg, "long.wav").metrics["denoise"] == "stationary"

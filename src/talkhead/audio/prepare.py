@@ -446,8 +446,9 @@ def prepare_audio(
             "limited_fraction": gain.limited_fraction,
             "limiter_max_reduction_db": gain.max_reduction_db,
             "clipped_fraction": clipped_fraction(y),
+            # what ran: a clip shorter than two STFT windows is not denoised (denoise())
             "denoise": "off"
-            if not cfg.denoise.enabled
+            if not cfg.denoise.enabled or x.size < 2 * cfg.denoise.n_fft
             else ("stationary" if cfg.denoise.stationary else "non-stationary"),
             "snr_estimate_method": "frame energy: quietest 10 % of 20 ms frames as noise",
         }
