@@ -156,18 +156,6 @@ class FlameEvaluation:
     expressions: dict[str, np.ndarray]
 
 
-def _posed(layer, params):  # noqa: ANN001, ANN202 - torch types stay local
-    import torch
-
-    keys = ("expression", "rotation", "neck", "jaw", "eyes", "translation", "scale")
-    with torch.no_grad():
-        out = layer(
-            shape=torch.as_tensor(params["shape"]),
-            **{k: torch.as_tensor(params[k]) for k in keys},
-        )
-    return out.vertices.numpy(), out.landmarks.numpy()
-
-
 def run_evaluate_flame(
     flame_path: PathLike,
     model_files: dict[str, PathLike],
@@ -190,15 +178,18 @@ def run_evaluate_flame(
     )
     layer = FlameLayer(model)
     params = load_flame_params(flame_path)
-    vertices, landmarks = _posed(layer, params)
+    fitted = layer.pose_params(params)
+    vertices, landmarks = fitted.vertices.numpy(), fitted.landmarks.numpy()
     figures, per_frame = evaluate_flame_fit(vertices, landmarks, params, gt, model.masks or {})
     frames = params["frames"]
     true_params = gt.flame_params()
     expressions = {"fit": params["expression"]}
     if unsmoothed_path is not None:
         plain = load_flame_params(unsmoothed_path)
-        v2, l2 = _posed(layer, plain)
-        more, _ = evaluate_flame_fit(v2, l2, plain, gt, model.masks or {})
+        other = layer.pose_params(plain)
+        more, _ = evaluate_flame_fit(
+            other.vertices.numpy(), other.landmarks.numpy(), plain, gt, model.masks or {}
+        )
         for key in ("face_vertex_error_mm", "lips_vertex_error_mm", "jitter_mae", "jitter_rmse"):
             figures[f"unsmoothed_{key}"] = more[key]
         expressions["fit without smoothing"] = plain["expression"]

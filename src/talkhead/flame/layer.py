@@ -158,6 +158,26 @@ class FlameLayer(torch.nn.Module):
             raise ValueError(f"{name} has {n} coefficients per frame, expected {want}")
         return t
 
+    def pose_params(self, params: Any, rows: Any = None) -> FlameOutput:
+        """Pose stored FLAME parameters (the benchmark / VHAP keys of
+        :mod:`talkhead.flame.params`: ``shape`` (S,), per-frame ``expression``, ``rotation``,
+        ``neck``, ``jaw``, ``eyes``, ``translation``, ``scale``), without gradients.
+
+        Args:
+            params: mapping of those keys to arrays.
+            rows: frame rows to pose (an index array), or None for every frame.
+
+        Returns:
+            :class:`FlameOutput` of the selected frames.
+        """
+        keys = ("expression", "rotation", "neck", "jaw", "eyes", "translation", "scale")
+        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        with torch.no_grad():
+            return self(
+                shape=torch.as_tensor(params["shape"]),
+                **{k: torch.as_tensor(pick(params[k])) for k in keys},
+            )
+
     def forward(
         self,
         shape: Tensor | None = None,

@@ -141,7 +141,6 @@ def flame_fit_qc(
     ``n_views`` cameras (the most frontal and the one farthest from it) for ``n_frames``
     frames spread over the sequence, with fitted (model) and observed (multi-view) landmarks.
     """
-    import torch
 
     from ..flame.layer import FlameLayer
     from ..flame.model import load_flame_model
@@ -164,12 +163,7 @@ def flame_fit_qc(
         model_files["model"], model_files.get("landmarks"), model_files.get("masks")
     )
     layer = FlameLayer(model)
-    keys = ("expression", "rotation", "neck", "jaw", "eyes", "translation", "scale")
-    with torch.no_grad():
-        fitted = layer(
-            shape=torch.as_tensor(params["shape"]),
-            **{k: torch.as_tensor(params[k][rows]) for k in keys},
-        )
+    fitted = layer.pose_params(params, rows)
     points = load_points(points_path)
     observed = np.asarray(points["landmarks3d"], dtype=np.float64)[rows]
     observed[~np.asarray(points["landmarks3d_valid"], dtype=bool)[rows]] = np.nan
