@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .positional import rotary
+
 __all__ = [
     "MultiHeadAttention",
     "alibi_slopes",
@@ -183,12 +185,16 @@ class MultiHeadAttention(nn.Module):
         source: Tensor | None = None,
         bias: Tensor | None = None,
         kv: tuple[Tensor, Tensor] | None = None,
+        q_pos: Tensor | None = None,
+        k_pos: Tensor | None = None,
     ) -> Tensor:
         """Attend from ``query`` (B, T, dim) to ``source`` (B, S, kv_dim) (default: the query
         itself), or to precomputed ``kv`` (:meth:`keys_values`).
 
         Args:
             bias: (B or 1, H or 1, T, S) additive bias (:func:`attention_bias`), or None.
+            q_pos, k_pos: (T,) and (S,) positions: rotate queries and keys by them
+                (:func:`~talkhead.models.positional.rotary`), or None (no rotation).
 
         Returns:
             (B, T, dim).
@@ -197,6 +203,10 @@ class MultiHeadAttention(nn.Module):
             kv = self.keys_values(query if source is None else source)
         k, v = kv
         q = self._split(self.q(query))
+        if q_pos is not None:
+            q = rotary(q, q_pos)
+        if k_pos is not None:
+            k = rotary(k, k_pos)
         if bias is not None:
             bias = bias.to(q.dtype)
         p = self.dropout if self.training else 0.0

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["periodic_encoding", "sinusoidal_encoding"]
+__all__ = ["periodic_encoding", "rotary", "sinusoidal_encoding"]
 
 
 def sinusoidal_encoding(positions: Tensor, dim: int, base: float = 10000.0) -> Tensor:
@@ -33,9 +33,10 @@ def sinusoidal_encoding(positions: Tensor, dim: int, base: float = 10000.0) -> T
     if dim < 2 or dim % 2:
         raise ValueError(f"sinusoidal_encoding: dim must be even and >= 2, got {dim}")
     dtype = positions.dtype if positions.is_floating_point() else torch.float32
-    i = torch.arange(dim // 2, device=positions.device, dtype=torch.float32)
+    # float64 angles: large timesteps and frame indices keep their precision.
+    i = torch.arange(dim // 2, device=positions.device, dtype=torch.float64)
     freq = torch.exp(-math.log(base) * 2.0 * i / dim)  # 1 / base^(2i/d)
-    angle = positions.to(torch.float32).unsqueeze(-1) * freq  # (..., d/2)
+    angle = positions.to(torch.float64).unsqueeze(-1) * freq  # (..., d/2)
     out = torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1)  # (..., d/2, 2)
     return out.flatten(-2).to(dtype)
 
@@ -60,3 +61,25 @@ def periodic_encoding(n: int, dim: int, period: int, device: torch.device | None
         raise ValueError(f"periodic_encoding: period must be >= 1, got {period}")
     t = torch.arange(n, device=device) % period
     return sinusoidal_encoding(t, dim)
+
+
+def rotary(x: Tensor, positions: Tensor, base: float = 10000.0) -> Tensor:
+    """Rotary position embedding (RoPE, Su et al. 2021; EDGE's decoder uses it): each pair of
+    channels ``(x_2i, x_2i+1)`` is rotated by the angle ``p / base^(2i/d)``, so the dot product
+    of a rotated query at p and key at q depends on their offset p - q (and its sign), for any
+    positions.
+
+    Args:
+        x: (..., N, d) queries or keys (d even), e.g. (B, H, N, d).
+        positions: (N,) positions (frames; may be fractional).
+
+    Returns:
+        (..., N, d), ``x``'s dtype.
+    """
+    d = x.shape[-1]
+    i = torch.arange(d // 2, device=x.device, dtype=torch.float64)
+    freq = torch.exp(-math.log(base) * 2.0 * i / d)
+    angle = positions.to(device=x.device, dtype=torch.float64)[:, None] * freq  # (N, d/2)
+    cos, sin = torch.cos(angle).to(x.dtype), torch.sin(angle).to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)

@@ -59,9 +59,10 @@ class FaceTalkConfig:
         4, "aligned: audio frames each side a frame sees (4 at 25 fps: +-160 ms).", minimum=0
     )
     position: str = option(
-        "alibi",
-        "Frame order: alibi (relative distance bias, any length) or sinusoidal (absolute).",
-        choices=("alibi", "sinusoidal"),
+        "rope",
+        "Frame order: rope (rotary, relative; EDGE), alibi (distance bias) or sinusoidal "
+        "(absolute); all work for any length.",
+        choices=("rope", "alibi", "sinusoidal"),
     )
 
     def problems(self) -> list[tuple[str, str]]:

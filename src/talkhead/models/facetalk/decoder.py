@@ -19,13 +19,16 @@ Masks and positions (the supplement is silent on both; our choices):
 - cross-attention ``aligned``: frame t sees the audio features within ``audio_window`` frames of
   its time (:func:`~talkhead.models.attention.alignment_mask`), so a clip of any length is
   animated frame by frame from the audio around it; ``full`` lets every frame see all audio;
-- frame order from ALiBi distance biases (``position: alibi``, default) in both attentions, or
-  an absolute sinusoidal encoding added to frames and audio (``sinusoidal``). Neither has a
-  table of fixed length; ALiBi also behaves the same on sequences longer than the training
-  windows.
+- frame order from rotary embeddings of the frame times in both attentions (``position:
+  rope``, default; EDGE uses them): attention then depends on the offset between a frame and a
+  frame or audio feature, with its sign (the lips move before the sound), whatever the
+  sequence length; or ALiBi distance biases (``alibi``: relative too, but blind to the sign of
+  the offset); or an absolute sinusoidal encoding added to frames and audio (``sinusoidal``:
+  positions beyond the training windows are unseen). None has a table of fixed length.
 
-Audio features are layer-normalised, then projected to the latent size (log-mel and wav2vec2
-features differ in scale by orders of magnitude).
+Audio features are standardised per dimension (:class:`~talkhead.models.normalise.FeatureNorm`,
+``audio_norm``: identity until a training module fits it to the training set's features), then
+projected to the latent size.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ..attention import (
     causal_mask,
     relative_bias,
 )
+from ..normalise import FeatureNorm
 from ..positional import sinusoidal_encoding
 from .config import FaceTalkConfig
 from .injection import FiLM, ScaleShift, SqueezeExcite, TimestepAttention, modulate
@@ -102,6 +106,8 @@ class DecoderBlock(nn.Module):
         self_bias: Tensor | None = None,
         cross_bias: Tensor | None = None,
         mask: Tensor | None = None,
+        pos: Tensor | None = None,
+        audio_pos: Tensor | None = None,
     ) -> Tensor:
         """One block.
 
@@ -112,6 +118,8 @@ class DecoderBlock(nn.Module):
             self_bias: (B or 1, H or 1, T, T) additive self-attention bias, or None.
             cross_bias: (B or 1, H or 1, T, S) additive cross-attention bias, or None.
             mask: (B, T) bool valid frames (squeeze-excite pools over them), or None.
+            pos, audio_pos: (T,) and (S,) frame times of the frames and the audio features
+                for rotary embeddings, or None (no rotation).
 
         Returns:
             (B, T, D).
@@ -124,9 +132,9 @@ class DecoderBlock(nn.Module):
         for i in range(3):
             y = self.norms[i](x)
             if i == 0:
-                h = self.self_attn(y, bias=self_bias)
+                h = self.self_attn(y, bias=self_bias, q_pos=pos, k_pos=pos)
             elif i == 1:
-                h = self.cross_attn(y, audio, bias=cross_bias)
+                h = self.cross_attn(y, audio, bias=cross_bias, q_pos=pos, k_pos=audio_pos)
             else:
                 h = self.ff(y)
             x = x + self._inject(i, self.drop(h), t_hat, mask)
@@ -155,9 +163,8 @@ class ExpressionDecoder(nn.Module):
         super().__init__()
         self.config = config = check(config or FaceTalkConfig())
         D = config.latent_dim
-        self.audio_proj = nn.Sequential(
-            nn.LayerNorm(config.audio_dim), nn.Linear(config.audio_dim, D)
-        )
+        self.audio_norm = FeatureNorm(config.audio_dim)
+        self.audio_proj = nn.Linear(config.audio_dim, D)
         if config.diffusion:
             self.input_proj = nn.Linear(config.expression_dim, D)
             self.timestep = TimestepEmbedder(D)
@@ -253,7 +260,7 @@ class ExpressionDecoder(nn.Module):
             raise ValueError(f"ExpressionDecoder: mask must be ({B}, {T}), got {tuple(mask.shape)}")
         if audio_mask is None and mask is not None and S == T:
             audio_mask = mask
-        a = self.audio_proj(audio)
+        a = self.audio_proj(self.audio_norm(audio))
         if drop_audio is not None and cfg.diffusion:
             a = torch.where(drop_audio.to(a.device)[:, None, None], self.null_audio, a)
         if cfg.position == "sinusoidal":
@@ -262,6 +269,10 @@ class ExpressionDecoder(nn.Module):
             apos = audio_positions(S, T, h.device)
             a = a + sinusoidal_encoding(apos, cfg.latent_dim).to(a.dtype)
         self_bias, cross_bias = self.biases(T, S, mask, audio_mask)
+        pos = apos = None
+        if cfg.position == "rope":
+            pos = torch.arange(T, device=h.device, dtype=torch.float32)
+            apos = audio_positions(S, T, h.device)
         for block in self.blocks:
-            h = block(h, a, t_hat_blocks, self_bias, cross_bias, mask)
+            h = block(h, a, t_hat_blocks, self_bias, cross_bias, mask, pos, apos)
         return self.output_proj(self.norm_out(h))
