@@ -14,7 +14,8 @@ What carries over from FaceFormer, and what does not:
   ``period`` frames) and the biased causal mask (ALiBi slopes, distances counted in periods),
   both computed for any length: FaceFormer's 600-frame table (FaceFormer#48) is not repeated.
 - Alignment of the cross-attention: frame t sees the audio features within ``audio_window``
-  frames of its time (0: its own, FaceFormer's diagonal for features at the frame rate).
+  frames of its time (0: its own, FaceFormer's diagonal for features at the frame rate); with a
+  window, rotary embeddings of the frame and feature times tell earlier audio from later.
 - The audio arrives as features (wav2vec2 or log-mel, from the audio stage) instead of a
   wav2vec2 fine-tuned inside the model; they are standardised per dimension (``audio_norm``,
   :class:`~talkhead.models.normalise.FeatureNorm`, fitted by the training module) and projected.
@@ -35,11 +36,12 @@ from ..attention import (
     alibi_slopes,
     alignment_mask,
     attention_bias,
+    audio_positions,
     causal_mask,
     relative_bias,
 )
 from ..normalise import FeatureNorm
-from ..positional import periodic_encoding
+from ..positional import periodic_encoding, rotary
 
 __all__ = ["FaceFormer", "FaceFormerConfig", "FaceFormerLayer", "to_vertices"]
 
@@ -113,6 +115,7 @@ class FaceFormerLayer(nn.Module):
         self_bias: Tensor | None,
         cross_bias: Tensor | None,
         past: tuple[Tensor, Tensor] | None = None,
+        pos: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """One layer over new frames ``x`` (B, T', D).
 
@@ -122,6 +125,8 @@ class FaceFormerLayer(nn.Module):
             self_bias: (.., T', P + T') additive bias over the past P and the new frames.
             cross_bias: (.., T', S) additive bias.
             past: cached self-attention keys and values of the P earlier frames, or None.
+            pos: (T',) times of the new frames, to rotate the cross-attention's queries
+                (the audio keys come rotated by the features' times), or None.
 
         Returns:
             (B, T', D) and the self-attention keys and values of all P + T' frames.
@@ -131,7 +136,9 @@ class FaceFormerLayer(nn.Module):
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         x = x + self.drop(self.self_attn(y, kv=(k, v), bias=self_bias))
-        x = x + self.drop(self.cross_attn(self.norms[1](x), kv=audio_kv, bias=cross_bias))
+        x = x + self.drop(
+            self.cross_attn(self.norms[1](x), kv=audio_kv, bias=cross_bias, q_pos=pos)
+        )
         x = x + self.drop(self.ff(self.norms[2](x)))
         return x, (k, v)
 
@@ -173,9 +180,15 @@ class FaceFormer(nn.Module):
         emb = self.style(idx.clamp(0, self.config.n_subjects - 1))
         return torch.where((idx >= 0)[:, None], emb, mean)
 
-    def _audio_kv(self, audio: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def _audio_kv(self, audio: Tensor, n_frames: int) -> list[tuple[Tensor, Tensor]]:
+        """Per layer, the cross-attention keys (rotated by the features' times) and values."""
         a = self.audio_proj(self.audio_norm(audio))
-        return [layer.cross_attn.keys_values(a) for layer in self.layers]
+        apos = audio_positions(audio.shape[1], n_frames, audio.device)
+        out = []
+        for layer in self.layers:
+            k, v = layer.cross_attn.keys_values(a)
+            out.append((rotary(k, apos), v))
+        return out
 
     def _check(self, audio: Tensor) -> None:
         if audio.ndim != 3 or audio.shape[-1] != self.config.audio_dim:
@@ -230,8 +243,9 @@ class FaceFormer(nn.Module):
         cross_bias = attention_bias(
             alignment_mask(T, S, self.config.audio_window, x.device), None, audio_mask
         )
-        for layer, kv in zip(self.layers, self._audio_kv(audio), strict=True):
-            x, _ = layer(x, kv, self_bias, cross_bias)
+        fpos = pos.to(torch.float32)
+        for layer, kv in zip(self.layers, self._audio_kv(audio, T), strict=True):
+            x, _ = layer(x, kv, self_bias, cross_bias, pos=fpos)
         return self.output_proj(self.norm_out(x))
 
     def generate(
@@ -263,7 +277,7 @@ class FaceFormer(nn.Module):
         style = self.style_vector(subject, B)[:, None]
         pe = periodic_encoding(T, D, self.config.period, dev).to(audio.dtype)
         align = alignment_mask(T, S, self.config.audio_window, dev)
-        audio_kv = self._audio_kv(audio)
+        audio_kv = self._audio_kv(audio, T)
         past: list[tuple[Tensor, Tensor] | None] = [None] * len(self.layers)
         outputs: list[Tensor] = []
         x_in = style
@@ -274,7 +288,9 @@ class FaceFormer(nn.Module):
             self_bias = attention_bias(None, relative_bias(q, k, self.slopes, self.config.period))
             cross_bias = attention_bias(align[t : t + 1], None, audio_mask)
             for i, layer in enumerate(self.layers):
-                x, past[i] = layer(x, audio_kv[i], self_bias, cross_bias, past[i])
+                x, past[i] = layer(
+                    x, audio_kv[i], self_bias, cross_bias, past[i], q.to(torch.float32)
+                )
             y = self.output_proj(self.norm_out(x))  # (B, 1, O)
             outputs.append(y)
             x_in = self.motion_proj(y) + style
