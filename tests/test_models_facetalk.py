@@ -23,7 +23,8 @@ from talkhead.models.facetalk import (
     TimestepEmbedder,
     regression_loss,
 )
-from talkhead.models.positional import periodic_encoding, sinusoidal_encoding
+from talkhead.models.normalise import FeatureNorm
+from talkhead.models.positional import periodic_encoding, rotary, sinusoidal_encoding
 
 E, A = 6, 10
 
@@ -88,6 +89,30 @@ def test_timestep_embedder_shape_and_depends_on_t():
     assert isinstance(emb.mlp[1], torch.nn.SiLU) and len(emb.mlp) == 3
 
 
+def test_rotary_scores_depend_on_the_offset_and_its_sign():
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(p: float, r: float) -> float:
+        return (rotary(q, torch.tensor([p])) * rotary(k, torch.tensor([r]))).sum().item()
+
+    assert score(3, 1) == pytest.approx(score(1503, 1501), abs=1e-4)  # same offset, any place
+    assert abs(score(3, 1) - score(1, 3)) > 1e-3  # the sign of the offset matters
+
+
+def test_feature_norm_standardises_valid_frames_and_is_saved():
+    x = torch.randn(3, 10, 4) * torch.tensor([1.0, 10.0, 0.1, 5.0]) + 7.0
+    mask = torch.ones(3, 10, dtype=torch.bool)
+    mask[:, 8:] = False
+    x[~mask] = 1e6  # padding must not enter the statistics
+    norm = FeatureNorm(4).fit(x, mask)
+    y = norm(x)[mask]
+    assert torch.allclose(y.mean(0), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(y.std(0, unbiased=False), torch.ones(4), atol=1e-4)
+    assert torch.allclose(norm.inverse(norm(x[mask])), x[mask], atol=1e-3)
+    assert "audio_norm.mean" in decoder().state_dict()
+
+
 # ---------------------------------------------------------------------------------------------
 # injections
 
@@ -141,8 +166,6 @@ def test_each_variant_runs_backward_with_gradients_into_the_timestep_embedder(in
     loss.backward()
     assert torch.isfinite(loss)
     for name, p in model.named_parameters():
-        if name == "null_audio":  # used only when the audio is dropped (guidance training)
-            continue
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert all(p.grad.abs().sum() > 0 for p in model.timestep.parameters())
     # The timestep changes the output (every variant injects it somewhere).
@@ -256,6 +279,9 @@ def test_sixty_seconds_of_audio_runs_forward(position):
         out = model(torch.randn(1, T, E), torch.randn(1, T, A), torch.tensor([10]))
         reg = decoder(diffusion=False, position=position, n_blocks=1)(None, torch.randn(1, T, A))
     assert out.shape == (1, T, E) and torch.isfinite(out).all() and torch.isfinite(reg).all()
+    d = GaussianDiffusion(DiffusionConfig(steps=10, sample_steps=2))
+    sample = d.sample(model, torch.randn(1, T, A), generator=torch.Generator().manual_seed(0))
+    assert sample.shape == (1, 1, T, E) and torch.isfinite(sample).all()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -261,7 +261,11 @@ class ExpressionDecoder(nn.Module):
         if audio_mask is None and mask is not None and S == T:
             audio_mask = mask
         a = self.audio_proj(self.audio_norm(audio))
-        if drop_audio is not None and cfg.diffusion:
+        if cfg.diffusion:
+            # Always through the graph (a zero gradient when nothing is dropped), so that
+            # distributed training does not find an unused parameter.
+            if drop_audio is None:
+                drop_audio = torch.zeros(B, dtype=torch.bool, device=a.device)
             a = torch.where(drop_audio.to(a.device)[:, None, None], self.null_audio, a)
         if cfg.position == "sinusoidal":
             pos = torch.arange(T, device=h.device)
