@@ -21,6 +21,18 @@ heads, feed-forward 1024, wav2vec2 audio (768) (supplement B); codes of 200 (NPH
 FaceFormer latent 64, 1 layer, 4 heads (its VOCASET settings) at both, FLAME vertices
 (5023 x 3). Wall-clock figures depend on the machine and its load; they are printed, never
 asserted.
+
+Measured on 1 thread of a 2-core CPU shared with other jobs (load average about 5, so the
+figures vary by up to 2x between runs: two runs, ``--steps 5`` and ``--steps 10``):
+
+| model | scale | params (M) | training windows/s | inference s per s of audio |
+|---|---|---|---|---|
+| facetalk | demo | 0.19 | 84 - 107 | 0.11 - 0.13 (DDIM 50) |
+| facetalk-regression | demo | 0.12 | 101 - 102 | 0.002 |
+| faceformer | demo | 2.00 | 17 - 22 | 0.13 (autoregressive) |
+| facetalk | full | 6.22 | 9 - 12 | 0.37 - 0.96 (DDIM 50) |
+| facetalk-regression | full | 4.46 | 10 - 30 | 0.006 - 0.015 |
+| faceformer | full | 2.04 | 21 - 32 | 0.05 - 0.16 (autoregressive) |
 """
 
 from __future__ import annotations
