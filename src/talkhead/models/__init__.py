@@ -1,0 +1,1 @@
+"""Audio-driven face animation models: FaceTalk, MeshTalk, baselines."""
