@@ -124,6 +124,15 @@ def test_audio_codes_are_per_frame_and_dropout_acts_in_training(cfg):
     assert not torch.allclose(enc(x), enc(x))
 
 
+def test_audio_skips_carry_the_input_past_dead_convolutions(cfg):
+    enc = AudioEncoder(cfg).eval()
+    for conv in enc.convs:
+        torch.nn.init.zeros_(conv.weight)
+        torch.nn.init.zeros_(conv.bias)
+    a, b = torch.randn(2, 1, 3, 20, cfg.n_mels)
+    assert not torch.allclose(enc(a), enc(b))
+
+
 # ------------------------------------------------------------------------------------------
 # the context model's masks
 
@@ -388,6 +397,32 @@ def test_stage2_trains_the_context_model_only(cfg):
     for k, v in model.state_dict().items():
         if k in frozen:
             assert torch.equal(v, frozen[k]), k
+
+
+def test_padded_frames_do_not_count(cfg):
+    """Every block is causal in time, so a window whose last frames are padding scores what
+    the window without them scores."""
+    model = MeshTalk(cfg, V).eval()  # argmax codes: deterministic
+    torch.nn.init.normal_(model.decoder.up[-1].weight, std=0.1)
+    vertices, mel, template, mouth, up = toy_batch(cfg, B=3, T=12)
+    mask = torch.ones(3, 12, dtype=torch.bool)
+    mask[:, 8:] = False
+    padded = vertices.clone()
+    padded[:, 8:] = 0.0  # the dataset pads with zeros
+
+    def s1(v, m, k):
+        return stage1_loss(model, v, mel[:, :k], template, m, mouth, up, generator=gen())
+
+    def gen():
+        return torch.Generator().manual_seed(5)
+
+    full, cut = s1(padded, mask, 12), s1(vertices[:, :8], None, 8)
+    for key in ("reconstruction", "cross_modality"):
+        assert torch.allclose(full[key], cut[key], rtol=1e-5), key
+    model.freeze_stage1()
+    full = stage2_loss(model, padded, mel, mask)["loss"]
+    assert torch.allclose(full, stage2_loss(model, vertices[:, :8], mel[:, :8])["loss"], rtol=1e-5)
+    assert not torch.allclose(full, stage2_loss(model, padded, mel)["loss"])
 
 
 # ------------------------------------------------------------------------------------------
