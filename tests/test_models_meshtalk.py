@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from talkhead.config import check
+from talkhead.errors import ConfigError
 from talkhead.models.meshtalk import (
     AudioEncoder,
     ContextModel,
@@ -73,6 +74,8 @@ def test_full_scale_config_is_the_papers():
     assert full.audio_receptive_field == 97  # fits in the 100 rows of a 1-s window
     assert full.context_receptive_field == ContextModel(demo_config()).receptive_field == 21
     check(demo_config())
+    with pytest.raises(ConfigError, match=r"meshtalk\.audio_window_s: gives 50 .* field of 97"):
+        check(dataclasses.replace(full, audio_window_s=0.5), "meshtalk")
 
 
 # ------------------------------------------------------------------------------------------

@@ -106,6 +106,20 @@ class MeshTalkConfig:
         0.2, "Negative slope of every leaky ReLU (the public code's 0.2).", minimum=0
     )
 
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field rules, as ``(field, message)`` pairs."""
+        rows = round(self.audio_window_s * 100)
+        if rows < self.audio_receptive_field:
+            return [
+                (
+                    "audio_window_s",
+                    f"gives {rows} log-mel rows (at 100 rows/s), fewer than the audio encoder's "
+                    f"receptive field of {self.audio_receptive_field} rows (audio_kernel, "
+                    "audio_dilations)",
+                )
+            ]
+        return []
+
     @property
     def audio_receptive_field(self) -> int:
         """Log-mel rows one audio-code value depends on: ``1 + sum((k - 1) * d)`` (97)."""

@@ -119,11 +119,10 @@ class MaskedContextConv(nn.Module):
             if audio is None:
                 raise ValueError("MaskedContextConv: this layer is conditioned on audio codes")
             y = y + self.audio(audio)
-        if self.past is not None:
-            # frame t reads frames t - 1 - j*d: shift by one, pad the reach on the left
-            seq = F.pad(flat.transpose(1, 2)[..., :-1], (self.reach, 0)) if T > 0 else None
-            if seq is not None:
-                y = y + self.past(seq).transpose(1, 2)
+        if self.past is not None and T > 0:
+            # frame t reads frames t - 1 - j*d: drop the last frame, pad the reach on the left
+            seq = F.pad(flat.transpose(1, 2)[..., :-1], (self.reach, 0))
+            y = y + self.past(seq).transpose(1, 2)
         return y.reshape(B, T, self.heads, self.ch_out)
 
     def step_base(self, flat: Tensor, t: int, audio_t: Tensor | None) -> Tensor:
@@ -243,7 +242,7 @@ class ContextModel(nn.Module):
             audio_code: (B, T, audio_dim).
             temperature: logits are divided by it before sampling; ``<= 0``: the most likely
                 category (argmax), deterministic.
-            generator: for the draws (None: torch's global one).
+            generator: for the draws, on ``audio_code``'s device (None: torch's global one).
 
         Returns:
             ``(one_hot, labels)``: (B, T, H, C) and (B, T, H) int64.

@@ -236,7 +236,7 @@ class MeshTalk(nn.Module):
             mel_windows: (B, T, K, n_mels), any T.
             template: (B, V, 3) metres.
             temperature: of the draws (``<= 0``: argmax).
-            generator: for the draws.
+            generator: for the draws, on the model's device.
 
         Returns:
             ``vertices`` (B, T, V, 3) metres, ``one_hot`` (B, T, H, C), ``labels`` (B, T, H).
