@@ -50,8 +50,8 @@ def mel_windows(
 
     Args:
         audio: (N,) mono samples at ``features.sample_rate`` (16 kHz by default).
-        n_frames: T, the frames to animate (e.g. ``samples_to_cover`` inverted: the audio's
-            duration times ``fps``, rounded up).
+        n_frames: T, the frames to animate (a whole clip: its duration times ``fps``,
+            rounded up).
         fps: video frame rate.
         config: the model's sizes (default :class:`MeshTalkConfig`).
         features: the log-mel settings (default: MeshTalk's).
