@@ -152,6 +152,9 @@ def test_mesh_grid_columns_are_truth_decoded_unsmoothed(tmp_path: Path) -> None:
             if key != "truth":
                 want = {"decoded": [1.25, 0.5], "unsmoothed": [1.5, 0.75]}[key][row]
                 assert ax.get_xlabel() == f"chamfer-L1 {want:.2f} mm"
+    ax, _ = find(fig, "difference 7")
+    assert ax.get_subplotspec().colspan.start == 3 and ax.get_title() == ""
+    assert find(fig, "difference 3")[0].get_title() == "decoded - truth (height)"
     left = find(fig, "render truth 3")[0]
     assert left.get_ylabel() == "frame 3"
     assert find(fig, "render truth 7")[0].get_ylabel() == "frame 7\nlargest chamfer-L1"
@@ -166,6 +169,39 @@ def test_mesh_grid_columns_are_truth_decoded_unsmoothed(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png"] and out.exists()
     with pytest.raises(ValueError, match="1 truth meshes for 2 frames"):
         qc_nphm.meshes_figure(frames, meshes["decoded"], truth=meshes["truth"][:1])
+
+
+def test_difference_panel_is_the_height_of_decoded_minus_truth() -> None:
+    import matplotlib as mpl
+
+    truth = sphere((0.0, 0.0, 0.0), 0.03)
+    decoded = sphere((0.0, 0.0, 0.002), 0.04)  # 2 mm towards the viewer, 1 cm wider
+    fig = qc_nphm.meshes_figure([0], [decoded], truth=[truth], view=FRONT)
+    _, image = find(fig, "difference 0")
+    img = np.asarray(image.get_array())
+    c = (FRONT.size - 1) / 2
+    cols, rows = np.meshgrid(np.arange(100), np.arange(100))
+    dist = np.hypot(cols - c, rows - c) * FRONT.pixel_size  # metres from the axis
+    both, one, none = dist < 0.025, (dist > 0.031) & (dist < 0.039), dist > 0.041
+    # Where both are hit: the colour of the height difference on the +-5 mm scale.
+    r_true = np.sqrt(np.maximum(0.03**2 - dist**2, 0))
+    r_dec = np.sqrt(np.maximum(0.04**2 - dist**2, 0))
+    diff_mm = (0.002 + r_dec - r_true) * 1000
+    want = mpl.colormaps["RdBu_r"](np.clip(0.5 + diff_mm / 10, 0, 1))[..., :3]
+    # ... on the true surface's shading (its normal where the ray meets it).
+    light = qc_nphm.light_direction(FRONT)
+    dx, dy = (cols - c) * FRONT.pixel_size, (c - rows) * FRONT.pixel_size
+    normal = np.stack([dx, dy, r_true], axis=-1) / 0.03
+    want *= (qc_nphm.AMBIENT + (1 - qc_nphm.AMBIENT) * np.abs(normal @ light))[..., None]
+    assert np.abs(img[both] - want[both]).max() < 0.03
+    assert np.all(img[both & (dist < 0.005)][:, 0] > img[both & (dist < 0.005)][:, 2])  # red
+    np.testing.assert_allclose(img[one], np.broadcast_to(qc_nphm.SILHOUETTE_COLOUR, (one.sum(), 3)))
+    np.testing.assert_allclose(img[none], 1.0)
+    # The same surface twice: white (no difference) wherever it is hit.
+    same = qc_nphm.height_difference_image(np.full((2, 2), 0.1), np.full((2, 2), 0.1))
+    np.testing.assert_allclose(same, np.broadcast_to(mpl.colormaps["RdBu_r"](0.5)[:3], (2, 2, 3)))
+    behind = qc_nphm.height_difference_image(np.zeros((1, 1)), np.full((1, 1), 0.01), 5.0)
+    np.testing.assert_allclose(behind[0, 0], mpl.colormaps["RdBu_r"](0.0)[:3], rtol=1e-6)
 
 
 def test_picked_frames_are_even_plus_the_worst() -> None:

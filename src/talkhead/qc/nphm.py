@@ -40,6 +40,8 @@ __all__ = [
     "code_autocorrelation",
     "frame_correlation",
     "frontal_view",
+    "height_difference_image",
+    "lambert",
     "autocorrelation_figure",
     "meshes_figure",
     "pick_mesh_frames",
@@ -48,6 +50,7 @@ __all__ = [
     "plot_meshes",
     "raycast",
     "render_mesh",
+    "shade",
     "table2_html",
     "table2_rows",
     "write_table2",
@@ -74,6 +77,14 @@ COLUMN_COLOURS = {
 }
 """RGB albedo of each column's meshes (warm truth, blue decoded, green decoded without the
 temporal loss), so a panel says what it shows even when cut out of the figure."""
+DIFFERENCE_CMAP = "RdBu_r"
+"""Colormap of the decoded-minus-true height panel (blue: decoded behind the truth, white: on
+it, red: in front of it)."""
+SILHOUETTE_COLOUR = (0.45, 0.45, 0.45)
+"""RGB of the difference panel's pixels where only one of the two meshes is hit."""
+DIFFERENCE_RANGE_MM = 5.0
+"""Height difference (mm) at the ends of the difference panel's colour scale (the F-score's
+outer threshold)."""
 SERIES = {"decoded": "w/ temporal loss", "unsmoothed": "w/o temporal loss"}
 """Labels of the fit with and without the temporal Huber loss in plots and tables."""
 
@@ -205,19 +216,20 @@ def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def raycast(
     vertices: np.ndarray, faces: np.ndarray, view: OrthoView
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cast one ray per pixel of ``view`` at a triangle mesh.
 
     Normals are the vertex normals (area-weighted) interpolated at the hit with its barycentric
     coordinates, or the face's normal where those cancel; their sign follows the mesh's winding
-    (either way round: :func:`render_mesh` shades both sides alike).
+    (either way round: :func:`shade` lights both sides alike).
 
     Args:
         vertices: (V, 3) world metres; faces: (F, 3) vertex indices.
 
     Returns:
         hit: (size, size) bool, the pixels whose ray meets the mesh; normal: (size, size, 3)
-        unit world normals at the first hit (zero elsewhere).
+        unit world normals at the first hit (zero elsewhere); height: (size, size) metres of
+        the first hit towards the viewer, ``(p - view.centre) . view.forward`` (NaN elsewhere).
 
     Raises:
         ValueError: ``vertices`` or ``faces`` malformed, or faces indexing missing vertices.
@@ -228,6 +240,7 @@ def raycast(
     n_pix = view.size * view.size
     hit = np.zeros(n_pix, dtype=bool)
     normal = np.zeros((n_pix, 3))
+    height = np.full(n_pix, np.nan)
     finite = np.all(np.isfinite(v[f]), axis=(1, 2)) if len(f) else np.zeros(0, bool)
     f = f[finite]
     if len(f):
@@ -237,7 +250,9 @@ def raycast(
         )
         depth = float(np.abs((v[np.unique(f)] - view.centre) @ view.forward).max()) + 1.0
         ans = scene.cast_rays(o3d.core.Tensor(view.rays(depth)))
-        hit = np.isfinite(ans["t_hit"].numpy())
+        t_hit = ans["t_hit"].numpy().astype(np.float64)
+        hit = np.isfinite(t_hit)
+        height[hit] = depth - t_hit[hit]
         prim = ans["primitive_ids"].numpy()[hit].astype(np.int64)
         uv = ans["primitive_uvs"].numpy()[hit].astype(np.float64)
         corners = _vertex_normals(v, f)[f[prim]]  # (N, 3 corners, 3)
@@ -246,13 +261,37 @@ def raycast(
         length = np.linalg.norm(n, axis=1, keepdims=True)
         flat = ans["primitive_normals"].numpy()[hit].astype(np.float64)
         normal[hit] = np.where(length > 1e-9, n / np.maximum(length, 1e-12), flat)
-    return hit.reshape(view.size, view.size), normal.reshape(view.size, view.size, 3)
+    shape = (view.size, view.size)
+    return hit.reshape(shape), normal.reshape(*shape, 3), height.reshape(shape)
 
 
 def light_direction(view: OrthoView) -> np.ndarray:
-    """(3,) unit direction towards the light of :func:`render_mesh` (:data:`LIGHT_TILT`)."""
+    """(3,) unit direction towards the light of :func:`shade` (:data:`LIGHT_TILT`)."""
     a, b = LIGHT_TILT
     return _unit(view.forward + a * view.up + b * view.right, "light")
+
+
+def shade(
+    hit: np.ndarray,
+    normal: np.ndarray,
+    view: OrthoView,
+    colour: Sequence[float] = (0.8, 0.8, 0.8),
+) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1]: ``colour * (AMBIENT + (1 - AMBIENT) |n . l|)`` where
+    ``hit`` (n: ``normal`` (H, W, 3), l: :func:`light_direction`; two-sided, so a mesh wound
+    either way looks the same), :data:`BACKGROUND` elsewhere.
+
+    Args:
+        colour: RGB albedo in [0, 1) (below 1 in some channel, so no surface is background).
+    """
+    surface = lambert(normal, view)[..., None] * np.asarray(colour)[:3]
+    return np.where(hit[..., None], surface, np.asarray(BACKGROUND)).astype(np.float32)
+
+
+def lambert(normal: np.ndarray, view: OrthoView) -> np.ndarray:
+    """(H, W) brightness ``AMBIENT + (1 - AMBIENT) |n . l|`` of unit normals (H, W, 3) under
+    :func:`light_direction` (two-sided), in [AMBIENT, 1]."""
+    return AMBIENT + (1.0 - AMBIENT) * np.abs(np.asarray(normal) @ light_direction(view))
 
 
 def render_mesh(
@@ -261,13 +300,10 @@ def render_mesh(
     view: OrthoView,
     colour: Sequence[float] = (0.8, 0.8, 0.8),
 ) -> np.ndarray:
-    """A shaded render of a mesh: ``colour * (AMBIENT + (1 - AMBIENT) |n . l|)`` where the
-    rays of ``view`` hit (n the surface normal of :func:`raycast`, l :func:`light_direction`;
-    two-sided, so a mesh wound either way looks the same), :data:`BACKGROUND` elsewhere.
+    """A shaded render of a mesh seen by ``view`` (:func:`raycast`, then :func:`shade`).
 
     Args:
-        vertices: (V, 3) world metres; faces: (F, 3) vertex indices.
-        colour: RGB albedo in [0, 1) (below 1 in some channel, so no surface is background).
+        vertices: (V, 3) world metres; faces: (F, 3) vertex indices; colour: RGB albedo.
 
     Returns:
         (size, size, 3) float32 RGB in [0, 1].
@@ -275,9 +311,37 @@ def render_mesh(
     Raises:
         ValueError: as :func:`raycast`.
     """
-    hit, normal = raycast(vertices, faces, view)
-    shade = AMBIENT + (1.0 - AMBIENT) * np.abs(normal @ light_direction(view))
-    img = np.where(hit[..., None], shade[..., None] * np.asarray(colour)[:3], BACKGROUND)
+    hit, normal, _ = raycast(vertices, faces, view)
+    return shade(hit, normal, view, colour)
+
+
+def height_difference_image(
+    height: np.ndarray,
+    true_height: np.ndarray,
+    range_mm: float = 5.0,
+    brightness: np.ndarray | None = None,
+) -> np.ndarray:
+    """(H, W, 3) float32 RGB of ``height - true_height`` in mm where both surfaces are hit,
+    through :data:`DIFFERENCE_CMAP` from ``-range_mm`` (blue: behind the truth) to
+    ``+range_mm`` (red: in front of it), times ``brightness`` (the true surface's shading, so
+    the face shows where the difference is white); :data:`SILHOUETTE_COLOUR` where only one of
+    them is hit (a part missing or too much), :data:`BACKGROUND` where neither is.
+
+    Args:
+        height, true_height: (H, W) metres towards the viewer (:func:`raycast`; NaN: no hit).
+        brightness: (H, W) factors in [0, 1] (:func:`lambert`), or None for 1.
+    """
+    import matplotlib as mpl
+
+    h, g = np.asarray(height, np.float64), np.asarray(true_height, np.float64)
+    both = np.isfinite(h) & np.isfinite(g)
+    one = np.isfinite(h) ^ np.isfinite(g)
+    diff = np.where(both, (h - g) * 1000.0, 0.0)
+    rgb = mpl.colormaps[DIFFERENCE_CMAP](np.clip(0.5 + diff / (2.0 * range_mm), 0.0, 1.0))[..., :3]
+    if brightness is not None:
+        rgb = rgb * np.asarray(brightness, np.float64)[..., None]
+    img = np.where(both[..., None], rgb, BACKGROUND)
+    img = np.where(one[..., None], np.asarray(SILHOUETTE_COLOUR), img)
     return img.astype(np.float32)
 
 
@@ -386,12 +450,15 @@ def meshes_figure(
     panel_inches: float = 2.6,
     dpi: float = 100,
 ) -> Figure:
-    """A grid of shaded renders (:func:`render_mesh`), one row per frame; columns left to
-    right: the true mesh, the decoded one, the decoded one of the fit without the temporal
-    loss (those given; :data:`COLUMN_TITLES`, tinted :data:`COLUMN_COLOURS`). Every panel is
-    an ``imshow`` of the render with ``gid="render <column> <frame>"`` (column: ``truth``,
-    ``decoded``, ``unsmoothed``), in pixels of one shared ``view``, so the columns compare
-    shape and placement directly.
+    """A grid of shaded renders (:func:`raycast`, :func:`shade`), one row per frame; columns
+    left to right: the true mesh, the decoded one, the decoded one of the fit without the
+    temporal loss (those given; :data:`COLUMN_TITLES`, tinted :data:`COLUMN_COLOURS`), and with
+    truth the decoded mesh's height minus the true one's along each ray on the shaded true
+    surface (:func:`height_difference_image`, +-:data:`DIFFERENCE_RANGE_MM`, with its colour
+    bar).
+    Every panel is an ``imshow`` in pixels of one shared ``view``, so the columns compare shape
+    and placement directly: ``gid="render <column> <frame>"`` (column: ``truth``, ``decoded``,
+    ``unsmoothed``) and ``gid="difference <frame>"``.
 
     Args:
         frame_ids: (K,) ids of the shown frames (row labels).
@@ -408,6 +475,10 @@ def meshes_figure(
         ValueError: no frame, a column's count differs from the frames', or a mesh is
             malformed.
     """
+    import matplotlib as mpl
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     ids = np.asarray(frame_ids).reshape(-1)
     columns = {
         k: m for k, m in (("truth", truth), ("decoded", decoded), ("unsmoothed", unsmoothed)) if m
@@ -420,25 +491,47 @@ def meshes_figure(
     if view is None:
         framed = columns.get("truth", columns["decoded"])
         view = frontal_view([v for v, _ in framed])
-    fig = new_figure((panel_inches * len(columns), panel_inches * len(ids) + 0.5), dpi)
-    axes = fig.subplots(len(ids), len(columns), squeeze=False)
-    for c, (key, meshes) in enumerate(columns.items()):
-        for r, frame in enumerate(ids):
+    n_cols = len(columns) + ("truth" in columns)
+    fig = new_figure((panel_inches * n_cols + 0.6, panel_inches * len(ids) + 0.5), dpi)
+    axes = fig.subplots(len(ids), n_cols, squeeze=False)
+    for r, frame in enumerate(ids):
+        heights = {}
+        for c, (key, meshes) in enumerate(columns.items()):
             ax = axes[r, c]
-            img = render_mesh(*meshes[r], view, COLUMN_COLOURS[key])
+            hit, normal, heights[key] = raycast(*meshes[r], view)
+            if key == "truth":
+                true_brightness = lambert(normal, view)
+            img = shade(hit, normal, view, COLUMN_COLOURS[key])
             ax.imshow(img, interpolation="nearest", gid=f"render {key} {int(frame)}")
-            ax.set_xticks([])
-            ax.set_yticks([])
             if r == 0:
                 ax.set_title(COLUMN_TITLES[key], fontsize=9)
-            if c == 0:
-                note = (
-                    "\nlargest chamfer-L1" if highlight is not None and frame == highlight else ""
-                )
-                ax.set_ylabel(f"frame {int(frame)}{note}", fontsize=9)
             if chamfer_mm is not None and key in chamfer_mm:
                 value = float(np.asarray(chamfer_mm[key], dtype=np.float64)[r])
                 ax.set_xlabel(f"chamfer-L1 {value:.2f} mm", fontsize=8)
+        if "truth" in heights:
+            ax = axes[r, -1]
+            img = height_difference_image(
+                heights["decoded"], heights["truth"], DIFFERENCE_RANGE_MM, true_brightness
+            )
+            ax.imshow(img, interpolation="nearest", gid=f"difference {int(frame)}")
+            if r == 0:
+                ax.set_title("decoded - truth (height)", fontsize=9)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        note = "\nlargest chamfer-L1" if highlight is not None and frame == highlight else ""
+        axes[r, 0].set_ylabel(f"frame {int(frame)}{note}", fontsize=9)
+    if "truth" in columns:
+        bar = ScalarMappable(
+            Normalize(-DIFFERENCE_RANGE_MM, DIFFERENCE_RANGE_MM),
+            mpl.colormaps[DIFFERENCE_CMAP],
+        )
+        fig.colorbar(
+            bar,
+            ax=list(axes[:, -1]),
+            shrink=0.6,
+            label="decoded in front of (+) / behind (-) the truth, mm; grey: one mesh only",
+        )
     width_mm = 2000.0 * view.half_width
     fig.suptitle(
         (title + "\n" if title else "") + f"orthographic, front; panel width {width_mm:.0f} mm",
