@@ -554,3 +554,48 @@ def test_page_names_a_missing_mesh(nphm_fit: dict) -> None:
             **nphm_fit["outputs"],
             unsmoothed_codes_path=fit / "unsmoothed" / "codes.npz",
         )
+
+
+def test_page_draws_the_second_fit_total_and_faces_the_head(
+    nphm_fit: dict, monkeypatch, tmp_path: Path
+) -> None:
+    from talkhead.flame.params import save_flame_params
+    from talkhead.qc import flame as qc_flame
+    from talkhead.qc.pages import nphm_fit_qc
+
+    losses = []
+    real = qc_flame.plot_fit_losses
+    monkeypatch.setattr(
+        qc_flame, "plot_fit_losses", lambda *a, **k: losses.append(a) or real(*a, **k)
+    )
+    meshes = spy(monkeypatch, "plot_meshes")
+    T = 5
+    turned = np.zeros((T, 3))
+    turned[T // 2] = [0.0, np.pi / 2, 0.0]  # the middle frame: turned 90 degrees about y
+    save_flame_params(
+        tmp_path / "flame.npz",
+        {
+            "shape": np.zeros(4),
+            "expression": np.zeros((T, 3)),
+            "rotation": turned,
+            "translation": np.zeros((T, 3)),
+            "jaw": np.zeros((T, 3)),
+            "neck": np.zeros((T, 3)),
+            "eyes": np.zeros((T, 6)),
+        },
+    )
+    fit = nphm_fit["dir"]
+    nphm_fit_qc(
+        fit / "codes.npz",
+        fit / "fit_log.csv",
+        **nphm_fit["outputs"],
+        unsmoothed_fit_log_path=fit / "unsmoothed" / "fit_log.csv",
+        flame_params_path=tmp_path / "flame.npz",
+    )
+    ((steps, terms, _),) = losses
+    assert list(terms)[-1] == "total, w/o temporal loss"
+    np.testing.assert_allclose(terms["total, w/o temporal loss"], 2e-3 / (steps + 1))
+    ((_, kw),) = meshes
+    # FLAME's face looks along the model's +z; turned about y it looks along world +x.
+    np.testing.assert_allclose(kw["view"].forward, [1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(kw["view"].up, [0, 1, 0], atol=1e-6)

@@ -1,10 +1,11 @@
 """The NPHM fit's QC page: decoded meshes beside the true ones, chamfer-L1 per frame, code
 autocorrelation, loss curves and the Table-2 table (talkhead.qc.pages.nphm_fit_qc).
 
-Inputs: codes, fit_log; optional unsmoothed_codes, evaluation, frames_csv, ground_truth (the
-sequence's ground-truth folder, read through talkhead.evaluation's reader). Outputs: meshes,
-chamfer, autocorrelation, losses, table2. Params (optional): qc (the report section:
-n_frames), chamfer_target_mm.
+Inputs: codes, fit_log (the meshes are read from nphm_meshes/ beside codes); optional
+unsmoothed_codes, unsmoothed_fit_log, evaluation, frames_csv, ground_truth (the sequence's
+ground-truth folder, read through talkhead.evaluation's reader), flame_params (the FLAME fit's
+flame.npz: the head's front for the renders). Outputs: meshes, chamfer, autocorrelation, losses,
+table2. Params (optional): qc (the report section: n_frames), chamfer_target_mm.
 """
 
 import _bootstrap
@@ -35,9 +36,11 @@ with log_to(snakemake.log[0]):
         snakemake.output.losses,
         snakemake.output.table2,
         unsmoothed_codes_path=snakemake.input.get("unsmoothed_codes"),
+        unsmoothed_fit_log_path=snakemake.input.get("unsmoothed_fit_log"),
         evaluation_path=snakemake.input.get("evaluation"),
         frames_csv_path=snakemake.input.get("frames_csv"),
         truth=true_meshes(snakemake.input.get("ground_truth")),
+        flame_params_path=snakemake.input.get("flame_params"),
         n_frames=int(qc.get("n_frames", 3)),
         title=f"{snakemake.wildcards.subject} / {snakemake.wildcards.sequence}",
         chamfer_target_mm=snakemake.params.get("chamfer_target_mm"),

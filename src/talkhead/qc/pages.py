@@ -7,6 +7,7 @@ The figures themselves are in :mod:`.rig`, :mod:`.contact_sheet`, :mod:`.audio`,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ from .rig import plot_sequence_rig
 if TYPE_CHECKING:
     from ..evaluation.stage import DepthErrorView
     from .nphm import TrueMeshes
+
+log = logging.getLogger(__name__)
 
 
 def capture_qc(
@@ -281,6 +284,20 @@ def _nphm_mesh(folder: Path, frame: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
 
 
+def _head_axes(flame_params_path: PathLike | None) -> tuple[np.ndarray, np.ndarray]:
+    """(forward, up) of the head: the head model's +z and +y, turned by the FLAME fit's head
+    rotation at its middle frame when its ``flame.npz`` is given."""
+    rotation = np.eye(3)
+    if flame_params_path is not None:
+        from ..flame.params import load_flame_params
+        from ..geometry.rotations import axis_angle_to_matrix
+
+        params = load_flame_params(flame_params_path)
+        rows = np.asarray(params["rotation"], dtype=np.float64).reshape(-1, 3)
+        rotation = axis_angle_to_matrix(rows[len(rows) // 2])
+    return rotation[:, 2], rotation[:, 1]
+
+
 def nphm_fit_qc(
     codes_path: PathLike,
     fit_log_path: PathLike,
@@ -290,9 +307,11 @@ def nphm_fit_qc(
     losses_path: PathLike,
     table_path: PathLike,
     unsmoothed_codes_path: PathLike | None = None,
+    unsmoothed_fit_log_path: PathLike | None = None,
     evaluation_path: PathLike | None = None,
     frames_csv_path: PathLike | None = None,
     truth: TrueMeshes | None = None,
+    flame_params_path: PathLike | None = None,
     n_frames: int = 3,
     title: str = "",
     chamfer_target_mm: float | None = None,
@@ -308,7 +327,11 @@ def nphm_fit_qc(
     ``n_frames`` frames spread over the sequence plus the frame of largest chamfer-L1, with
     the true meshes from ``truth`` (read by the caller); without per-frame chamfer the
     chamfer figure says so. The table's jitter figures come from ``evaluation.json``, or from
-    the codes (:func:`talkhead.fitting.temporal.expression_jitter`) without it.
+    the codes (:func:`talkhead.fitting.temporal.expression_jitter`) without it. The loss
+    figure adds the total of the fit without the temporal loss when its log is given (same
+    steps). The meshes are seen from the front of the head: along the head model's +z with y
+    up (the synthetic studio's world), or, given the sequence's FLAME fit (``flame.npz``), along
+    its head rotation at the middle frame.
 
     Returns:
         ``{"meshes", "chamfer", "autocorrelation", "losses", "table2": path}``.
@@ -323,6 +346,7 @@ def nphm_fit_qc(
     from ..io import load_json
     from .flame import plot_fit_losses
     from .nphm import (
+        frontal_view,
         pick_mesh_frames,
         plot_autocorrelation,
         plot_chamfer_frames,
@@ -358,6 +382,12 @@ def nphm_fit_qc(
 
     out: dict[str, Path] = {}
     steps, terms = read_fit_log(fit_log_path)
+    if unsmoothed_fit_log_path is not None:
+        plain_steps, plain_terms = read_fit_log(unsmoothed_fit_log_path)
+        if np.array_equal(plain_steps, steps) and "total" in plain_terms:
+            terms["total, w/o temporal loss"] = plain_terms["total"]
+        else:
+            log.warning("%s: other steps than %s; not drawn", unsmoothed_fit_log_path, fit_log_path)
     out["losses"] = plot_fit_losses(steps, terms, losses_path, title=f"{head}NPHM fit losses")
 
     rows, worst = pick_mesh_frames(frames, n_frames, chamfer.get("w/ temporal loss"))
@@ -372,12 +402,15 @@ def nphm_fit_qc(
         except KeyError as exc:
             raise EvaluationError(f"the true meshes have no frame {exc.args[0]}") from None
     labels = {"w/ temporal loss": "decoded", "w/o temporal loss": "unsmoothed"}
+    framed = [v for v, _ in (true_meshes or decoded)]
+    view = frontal_view(framed, *_head_axes(flame_params_path))
     out["meshes"] = plot_meshes(
         shown,
         decoded,
         meshes_path,
         truth=true_meshes,
         unsmoothed=plain_meshes,
+        view=view,
         chamfer_mm={labels[k]: v[rows] for k, v in chamfer.items()} or None,
         highlight=None if worst is None else int(frames[worst]),
         title=f"{head}NPHM meshes",
