@@ -537,6 +537,11 @@ def test_page_without_ground_truth_or_second_fit(nphm_fit: dict, monkeypatch) ->
     assert rows["w/ temporal loss"]["MAE (ours)"] == f"{jitter['mae']:.5f}"  # from the codes
     assert rows["w/ temporal loss"]["chamfer-L1 (mm)"] == "-"
     assert rows["w/o temporal loss"]["MAE (ours)"] == "-"
+    # A mesh folder named by the caller is read instead of the one beside the codes.
+    other = fit / "unsmoothed" / "nphm_meshes"
+    nphm_fit_qc(fit / "codes.npz", fit / "fit_log.csv", **nphm_fit["outputs"], meshes_dir=other)
+    v, _ = meshes[-1][0][1][0]
+    np.testing.assert_allclose(v.mean(axis=0), nphm_fit["centres"][0] + [0, 0.01, 0], atol=1e-9)
 
 
 def test_page_names_a_missing_mesh(nphm_fit: dict) -> None:

@@ -1,11 +1,12 @@
 """The NPHM fit's QC page: decoded meshes beside the true ones, chamfer-L1 per frame, code
 autocorrelation, loss curves and the Table-2 table (talkhead.qc.pages.nphm_fit_qc).
 
-Inputs: codes, fit_log (the meshes are read from nphm_meshes/ beside codes); optional
-unsmoothed_codes, unsmoothed_fit_log, evaluation, frames_csv, ground_truth (the sequence's
-ground-truth folder, read through talkhead.evaluation's reader), flame_params (the FLAME fit's
-flame.npz: the head's front for the renders). Outputs: meshes, chamfer, autocorrelation, losses,
-table2. Params (optional): qc (the report section: n_frames), chamfer_target_mm.
+Inputs: codes, fit_log; optional: meshes (the fit's mesh folder; default nphm_meshes/ beside
+codes), unsmoothed_codes, unsmoothed_meshes, unsmoothed_fit_log, evaluation, frames_csv,
+ground_truth (the sequence's ground-truth folder, read through talkhead.evaluation's reader),
+flame_params (the FLAME fit's flame.npz: the head's front for the renders).
+Outputs: meshes, chamfer, autocorrelation, losses, table2.
+Params (optional): qc (the report section: n_frames), chamfer_target_mm.
 """
 
 import _bootstrap
@@ -41,6 +42,8 @@ with log_to(snakemake.log[0]):
         frames_csv_path=snakemake.input.get("frames_csv"),
         truth=true_meshes(snakemake.input.get("ground_truth")),
         flame_params_path=snakemake.input.get("flame_params"),
+        meshes_dir=snakemake.input.get("meshes"),
+        unsmoothed_meshes_dir=snakemake.input.get("unsmoothed_meshes"),
         n_frames=int(qc.get("n_frames", 3)),
         title=f"{snakemake.wildcards.subject} / {snakemake.wildcards.sequence}",
         chamfer_target_mm=snakemake.params.get("chamfer_target_mm"),

@@ -215,6 +215,9 @@ def _frontal_and_far(
     return chosen
 
 
+#: The NPHM fit's mesh folder beside its ``codes.npz`` (FaceTalk's layout).
+NPHM_MESHES = "nphm_meshes"
+
 #: Per-frame chamfer columns of the NPHM evaluation (``evaluation_frames.csv``) of the fits
 #: with and without the temporal loss, and their labels.
 NPHM_CHAMFER_COLUMNS = {
@@ -312,6 +315,8 @@ def nphm_fit_qc(
     frames_csv_path: PathLike | None = None,
     truth: TrueMeshes | None = None,
     flame_params_path: PathLike | None = None,
+    meshes_dir: PathLike | None = None,
+    unsmoothed_meshes_dir: PathLike | None = None,
     n_frames: int = 3,
     title: str = "",
     chamfer_target_mm: float | None = None,
@@ -320,8 +325,9 @@ def nphm_fit_qc(
     """The NPHM fit's QC page (:mod:`talkhead.qc.nphm`): decoded meshes beside the true ones,
     chamfer-L1 per frame, code autocorrelation, loss curves and the Table-2 table.
 
-    Reads the fit's folder (``codes.npz``, ``nphm_meshes/frame_<t:05d>.ply`` beside it) and,
-    when given, the fit without the temporal loss (its ``codes.npz``, meshes beside it), the
+    Reads the fit's ``codes.npz`` and meshes (``frame_<t:05d>.ply`` in ``meshes_dir``, by
+    default ``nphm_meshes/`` beside the codes) and, when given, those of the fit without the
+    temporal loss (``unsmoothed_meshes_dir`` likewise), the
     evaluation's figures (``evaluation.json``) and per-frame figures
     (``evaluation_frames.csv``: :data:`NPHM_CHAMFER_COLUMNS`). The mesh figure shows
     ``n_frames`` frames spread over the sequence plus the frame of largest chamfer-L1, with
@@ -367,7 +373,7 @@ def nphm_fit_qc(
                 "same frames"
             )
         series["w/o temporal loss"] = plain
-        plain_dir = Path(unsmoothed_codes_path).parent / "nphm_meshes"
+        plain_dir = Path(unsmoothed_meshes_dir or Path(unsmoothed_codes_path).parent / NPHM_MESHES)
 
     # Per-frame chamfer, on the codes' frames (NaN where the table has no row).
     chamfer: dict[str, np.ndarray] = {}
@@ -392,7 +398,7 @@ def nphm_fit_qc(
 
     rows, worst = pick_mesh_frames(frames, n_frames, chamfer.get("w/ temporal loss"))
     shown = frames[rows]
-    fit_dir = Path(codes_path).parent / "nphm_meshes"
+    fit_dir = Path(meshes_dir or Path(codes_path).parent / NPHM_MESHES)
     decoded = [_nphm_mesh(fit_dir, int(t)) for t in shown]
     plain_meshes = [_nphm_mesh(plain_dir, int(t)) for t in shown] if plain_dir else None
     true_meshes = None
