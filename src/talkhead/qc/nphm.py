@@ -25,7 +25,7 @@ import numpy as np
 from ..fitting.temporal import frame_spacing
 from ..io import PathLike, atomic_path
 from .draw import new_figure, pick_evenly, save_figure
-from .flame import _check_frames, frame_errors_figure
+from .flame import frame_errors_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -86,7 +86,8 @@ DIFFERENCE_RANGE_MM = 5.0
 """Height difference (mm) at the ends of the difference panel's colour scale (the F-score's
 outer threshold)."""
 SERIES = {"decoded": "w/ temporal loss", "unsmoothed": "w/o temporal loss"}
-"""Labels of the fit with and without the temporal Huber loss in plots and tables."""
+"""Labels of the fit with and without the temporal Huber loss in plots and tables (the
+mesh figure's column keys to the series names the other figures and the table use)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -698,7 +699,10 @@ def autocorrelation_figure(
     """
     import matplotlib as mpl
 
-    ids = _check_frames(frame_ids)
+    ids = np.asarray(frame_ids)
+    if ids.ndim != 1:
+        raise ValueError(f"frame_ids has shape {ids.shape}, expected (T,)")
+    frame_spacing(ids, len(ids))  # strictly increasing
     n = len(series)
     fig = new_figure((5.0 + 3.2 * n, 3.8), dpi)
     grid = fig.subplots(1, 1 + n, squeeze=False, width_ratios=(1.6,) + (1.0,) * n)[0]

@@ -219,10 +219,11 @@ def _frontal_and_far(
 NPHM_MESHES = "nphm_meshes"
 
 #: Per-frame chamfer columns of the NPHM evaluation (``evaluation_frames.csv``) of the fits
-#: with and without the temporal loss, and their labels.
+#: with and without the temporal loss, and the fit each belongs to
+#: (:data:`talkhead.qc.nphm.SERIES`).
 NPHM_CHAMFER_COLUMNS = {
-    "chamfer_l1_mm": "w/ temporal loss",
-    "unsmoothed_chamfer_l1_mm": "w/o temporal loss",
+    "chamfer_l1_mm": "decoded",
+    "unsmoothed_chamfer_l1_mm": "unsmoothed",
 }
 
 
@@ -283,7 +284,10 @@ def _nphm_mesh(folder: Path, frame: int) -> tuple[np.ndarray, np.ndarray]:
     path = folder / frame_mesh_name(frame)
     if not path.is_file():
         raise StageOutputError(f"{path}: the NPHM fit wrote no mesh for frame {frame}")
-    mesh = trimesh.load(path, process=False, force="mesh")
+    try:
+        mesh = trimesh.load(path, process=False, force="mesh")
+    except (OSError, ValueError, KeyError) as exc:
+        raise StageOutputError(f"{path}: unreadable mesh ({exc})") from None
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
 
 
@@ -327,12 +331,11 @@ def nphm_fit_qc(
 
     Reads the fit's ``codes.npz`` and meshes (``frame_<t:05d>.ply`` in ``meshes_dir``, by
     default ``nphm_meshes/`` beside the codes) and, when given, those of the fit without the
-    temporal loss (``unsmoothed_meshes_dir`` likewise), the
-    evaluation's figures (``evaluation.json``) and per-frame figures
-    (``evaluation_frames.csv``: :data:`NPHM_CHAMFER_COLUMNS`). The mesh figure shows
-    ``n_frames`` frames spread over the sequence plus the frame of largest chamfer-L1, with
-    the true meshes from ``truth`` (read by the caller); without per-frame chamfer the
-    chamfer figure says so. The table's jitter figures come from ``evaluation.json``, or from
+    temporal loss (``unsmoothed_meshes_dir`` likewise), the evaluation's figures
+    (``evaluation.json``) and per-frame figures (``evaluation_frames.csv``:
+    :data:`NPHM_CHAMFER_COLUMNS`). The mesh figure shows ``n_frames`` frames spread over the
+    sequence plus the frame of largest chamfer-L1, with the true meshes from ``truth`` (read
+    by the caller); without per-frame chamfer the chamfer figure says so. The table's jitter figures come from ``evaluation.json``, or from
     the codes (:func:`talkhead.fitting.temporal.expression_jitter`) without it. The loss
     figure adds the total of the fit without the temporal loss when its log is given (same
     steps). The meshes are seen from the front of the head: along the head model's +z with y
@@ -352,6 +355,7 @@ def nphm_fit_qc(
     from ..io import load_json
     from .flame import plot_fit_losses
     from .nphm import (
+        SERIES,
         frontal_view,
         pick_mesh_frames,
         plot_autocorrelation,
@@ -362,7 +366,7 @@ def nphm_fit_qc(
 
     head = f"{title}: " if title else ""
     frames, codes = _nphm_codes(codes_path)
-    series = {"w/ temporal loss": codes}
+    series = {SERIES["decoded"]: codes}
     plain_dir = None
     if unsmoothed_codes_path is not None:
         plain_frames, plain = _nphm_codes(unsmoothed_codes_path)
@@ -372,7 +376,7 @@ def nphm_fit_qc(
                 f"those of {codes_path} ({frames[:5].tolist()}...): the two fits must cover the "
                 "same frames"
             )
-        series["w/o temporal loss"] = plain
+        series[SERIES["unsmoothed"]] = plain
         plain_dir = Path(unsmoothed_meshes_dir or Path(unsmoothed_codes_path).parent / NPHM_MESHES)
 
     # Per-frame chamfer, on the codes' frames (NaN where the table has no row).
@@ -380,9 +384,9 @@ def nphm_fit_qc(
     if frames_csv_path is not None:
         csv_frames, columns = read_frames_csv(frames_csv_path)
         at = {int(t): i for i, t in enumerate(csv_frames)}
-        for column, label in NPHM_CHAMFER_COLUMNS.items():
+        for column, key in NPHM_CHAMFER_COLUMNS.items():
             if column in columns:
-                chamfer[label] = np.asarray(
+                chamfer[SERIES[key]] = np.asarray(
                     [columns[column][at[int(t)]] if int(t) in at else np.nan for t in frames]
                 )
 
@@ -391,12 +395,12 @@ def nphm_fit_qc(
     if unsmoothed_fit_log_path is not None:
         plain_steps, plain_terms = read_fit_log(unsmoothed_fit_log_path)
         if np.array_equal(plain_steps, steps) and "total" in plain_terms:
-            terms["total, w/o temporal loss"] = plain_terms["total"]
+            terms[f"total, {SERIES['unsmoothed']}"] = plain_terms["total"]
         else:
             log.warning("%s: other steps than %s; not drawn", unsmoothed_fit_log_path, fit_log_path)
     out["losses"] = plot_fit_losses(steps, terms, losses_path, title=f"{head}NPHM fit losses")
 
-    rows, worst = pick_mesh_frames(frames, n_frames, chamfer.get("w/ temporal loss"))
+    rows, worst = pick_mesh_frames(frames, n_frames, chamfer.get(SERIES["decoded"]))
     shown = frames[rows]
     fit_dir = Path(meshes_dir or Path(codes_path).parent / NPHM_MESHES)
     decoded = [_nphm_mesh(fit_dir, int(t)) for t in shown]
@@ -407,7 +411,7 @@ def nphm_fit_qc(
             true_meshes = [truth.mesh(int(t)) for t in shown]
         except KeyError as exc:
             raise EvaluationError(f"the true meshes have no frame {exc.args[0]}") from None
-    labels = {"w/ temporal loss": "decoded", "w/o temporal loss": "unsmoothed"}
+    labels = {name: key for key, name in SERIES.items()}
     framed = [v for v, _ in (true_meshes or decoded)]
     view = frontal_view(framed, *_head_axes(flame_params_path))
     out["meshes"] = plot_meshes(
@@ -450,7 +454,7 @@ def nphm_fit_qc(
     )
 
     figures: dict[str, Any] = dict(load_json(evaluation_path)) if evaluation_path else {}
-    for label, prefix in (("w/ temporal loss", ""), ("w/o temporal loss", "unsmoothed_")):
+    for label, prefix in ((SERIES["decoded"], ""), (SERIES["unsmoothed"], "unsmoothed_")):
         if label in series:
             jitter = expression_jitter(series[label], frames)
             for k in ("mae", "rmse"):
