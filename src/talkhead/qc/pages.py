@@ -334,13 +334,14 @@ def nphm_fit_qc(
     temporal loss (``unsmoothed_meshes_dir`` likewise), the evaluation's figures
     (``evaluation.json``) and per-frame figures (``evaluation_frames.csv``:
     :data:`NPHM_CHAMFER_COLUMNS`). The mesh figure shows ``n_frames`` frames spread over the
-    sequence plus the frame of largest chamfer-L1, with the true meshes from ``truth`` (read
-    by the caller); without per-frame chamfer the chamfer figure says so. The table's jitter figures come from ``evaluation.json``, or from
-    the codes (:func:`talkhead.fitting.temporal.expression_jitter`) without it. The loss
-    figure adds the total of the fit without the temporal loss when its log is given (same
-    steps). The meshes are seen from the front of the head: along the head model's +z with y
-    up (the synthetic studio's world), or, given the sequence's FLAME fit (``flame.npz``), along
-    its head rotation at the middle frame.
+    sequence plus the frame of largest chamfer-L1, with the true meshes from ``truth`` (read by
+    the caller); without per-frame chamfer the chamfer figure says so. The table's jitter
+    figures come from ``evaluation.json``, or from the codes
+    (:func:`talkhead.fitting.temporal.expression_jitter`) without it. The loss figure adds the
+    total of the fit without the temporal loss when its log is given (same steps). The meshes
+    are seen from the front of the head: along the head model's +z with y up (the synthetic
+    studio's world), or, given the sequence's FLAME fit (``flame.npz``), along its head rotation
+    at the middle frame.
 
     Returns:
         ``{"meshes", "chamfer", "autocorrelation", "losses", "table2": path}``.
