@@ -569,10 +569,13 @@ def test_page_draws_the_second_fit_total_and_faces_the_head(
     from talkhead.qc.pages import nphm_fit_qc
 
     losses = []
-    real = qc_flame.plot_fit_losses
-    monkeypatch.setattr(
-        qc_flame, "plot_fit_losses", lambda *a, **k: losses.append(a) or real(*a, **k)
-    )
+    real = qc_flame.fit_losses_figure
+
+    def record(*args, **kwargs):
+        losses.append((args, real(*args, **kwargs)))
+        return losses[-1][1]
+
+    monkeypatch.setattr(qc_flame, "fit_losses_figure", record)
     meshes = spy(monkeypatch, "plot_meshes")
     T = 5
     turned = np.zeros((T, 3))
@@ -597,9 +600,14 @@ def test_page_draws_the_second_fit_total_and_faces_the_head(
         unsmoothed_fit_log_path=fit / "unsmoothed" / "fit_log.csv",
         flame_params_path=tmp_path / "flame.npz",
     )
-    ((steps, terms, _),) = losses
+    (((steps, terms), fig),) = losses
     assert list(terms)[-1] == "total, w/o temporal loss"
     np.testing.assert_allclose(terms["total, w/o temporal loss"], 2e-3 / (steps + 1))
+    (line,) = gid(fig.axes[0], "loss total, w/o temporal loss")
+    assert line.get_linestyle() == "--" and line.get_color() == "black"
+    np.testing.assert_allclose(line.get_ydata(), 2e-3 / (steps + 1))
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "total, w/o temporal loss"
+    assert len(fig.legends) == 1
     ((_, kw),) = meshes
     # FLAME's face looks along the model's +z; turned about y it looks along world +x.
     np.testing.assert_allclose(kw["view"].forward, [1, 0, 0], atol=1e-6)

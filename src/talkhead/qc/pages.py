@@ -354,7 +354,7 @@ def nphm_fit_qc(
     from ..errors import EvaluationError, StageOutputError
     from ..fitting.temporal import expression_jitter
     from ..io import load_json
-    from .flame import plot_fit_losses
+    from .flame import fit_losses_figure
     from .nphm import (
         SERIES,
         frontal_view,
@@ -399,7 +399,14 @@ def nphm_fit_qc(
             terms[f"total, {SERIES['unsmoothed']}"] = plain_terms["total"]
         else:
             log.warning("%s: other steps than %s; not drawn", unsmoothed_fit_log_path, fit_log_path)
-    out["losses"] = plot_fit_losses(steps, terms, losses_path, title=f"{head}NPHM fit losses")
+    fig = fit_losses_figure(steps, terms, title=f"{head}NPHM fit losses")
+    for line in fig.axes[0].get_lines():  # the other fit's total: dashed black, under the total
+        if line.get_gid() == f"loss total, {SERIES['unsmoothed']}":
+            line.set(color="black", linestyle="--", linewidth=1.2)
+    if fig.legends:  # redrawn with the restyled line
+        fig.legends[0].remove()
+        fig.legend(handles=fig.axes[0].get_lines(), loc="outside right upper", fontsize=8)
+    out["losses"] = save_figure(fig, losses_path)
 
     rows, worst = pick_mesh_frames(frames, n_frames, chamfer.get(SERIES["decoded"]))
     shown = frames[rows]
