@@ -1,0 +1,1 @@
+"""Neural parametric head model: training on the head model's family, fitting, marching cubes."""
