@@ -1,0 +1,1 @@
+"""The implicit head model (NPHM-style): identity SDF, expression deformation, fitting, meshing."""
