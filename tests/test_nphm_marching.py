@@ -1,4 +1,4 @@
-"""Marching cubes of an SDF (talkhead.nphm.marching): analytic shapes, orientation, coarse-to-fine."""
+"""Marching cubes of an SDF (talkhead.nphm.marching): shapes, orientation, coarse-to-fine."""
 
 from __future__ import annotations
 
