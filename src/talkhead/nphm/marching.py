@@ -159,6 +159,7 @@ def extract_mesh(
     import mcubes
 
     axes = grid_axes(bounds_min, bounds_max, resolution)
+    box = f"{[float(a[0]) for a in axes]} .. {[float(a[-1]) for a in axes]}"
     n = tuple(len(a) for a in axes)
     if coarse is None:
         vol = _dense_volume(sdf_fn, axes, chunk, device)
@@ -170,7 +171,7 @@ def extract_mesh(
         if not np.all(np.isfinite(c_vol)):
             raise NphmError(
                 f"the SDF gave {int(np.sum(~np.isfinite(c_vol)))} non-finite values on the "
-                f"coarse {coarse}^3 grid in bounds {list(bounds_min)} .. {list(bounds_max)}"
+                f"coarse {coarse}^3 grid in bounds {box}"
             )
         reach = _diagonal(c_axes) + _diagonal(axes)
         near = [_nearest_index(f, c) for f, c in zip(axes, c_axes, strict=True)]
@@ -188,19 +189,18 @@ def extract_mesh(
         seen = (float(seen_all.min()), float(seen_all.max()))
     if not np.all(np.isfinite(vol)):
         raise NphmError(
-            f"the SDF gave {int(np.sum(~np.isfinite(vol)))} non-finite values in bounds "
-            f"{list(bounds_min)} .. {list(bounds_max)}"
+            f"the SDF gave {int(np.sum(~np.isfinite(vol)))} non-finite values in bounds {box}"
         )
     if not (np.any(vol < level) and np.any(vol > level)):
         raise NphmError(
-            f"no surface in bounds {list(bounds_min)} .. {list(bounds_max)}: the SDF stays in "
+            f"no surface in bounds {box}: the SDF stays in "
             f"[{seen[0]:.4g}, {seen[1]:.4g}] without crossing level {level:g} (bounds around "
             "the wrong region, or a model that decodes an empty shape)"
         )
     verts, tris = mcubes.marching_cubes(vol, float(level))
     if len(tris) == 0:
         raise NphmError(
-            f"no surface in bounds {list(bounds_min)} .. {list(bounds_max)}: marching cubes "
+            f"no surface in bounds {box}: marching cubes "
             f"found no triangle (SDF range [{seen[0]:.4g}, {seen[1]:.4g}])"
         )
     lo = np.array([a[0] for a in axes])
