@@ -43,3 +43,8 @@ class AudioError(TalkheadError):
 class DatasetError(TalkheadError):
     """A stage output the dataset packages is missing or inconsistent, or a packaged dataset
     is malformed."""
+
+
+class NphmError(TalkheadError):
+    """The implicit head model cannot be trained, fitted or meshed: a checkpoint that does not
+    match its config, an SDF that decodes no surface in the meshing bounds, non-finite values."""

@@ -8,16 +8,19 @@ functions return.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..capture.masks import FACE_LABELS, facial_masks
 from ..capture.sequence import CaptureSequence
 from ..depth.io import depth_frame_path, load_depth_frame
-from ..io import PathLike, save_metrics
+from ..errors import EvaluationError
+from ..io import PathLike, atomic_path, save_metrics
 from .depth import DepthErrorAccumulator
 from .ground_truth import GroundTruth
 from .points import points_gt_metrics
@@ -198,3 +201,169 @@ def run_evaluate_flame(
     log.info("FLAME fit against ground truth: %s", figures)
     save_metrics(evaluation_path, figures)
     return FlameEvaluation(figures, frames, per_frame, expressions)
+
+
+NPHM_MESHES_DIR = "nphm_meshes"
+"""The NPHM output folder's meshes: ``nphm_meshes/frame_<t:05d>.ply`` (world metres)."""
+NPHM_CODES_FILE = "codes.npz"
+"""The NPHM output folder's codes: ``frames`` (T,), ``expression`` (T, E)."""
+NPHM_FRAME_COLUMNS = (
+    "chamfer_l1_mm",
+    "accuracy_mm",
+    "completeness_mm",
+    "fscore_1mm",
+    "fscore_5mm",
+    "normal_consistency",
+)
+"""Per-frame columns of ``evaluation_frames.csv`` (after ``frame``)."""
+NPHM_UNSMOOTHED_KEYS = (
+    "chamfer_l1_mm",
+    "accuracy_mm",
+    "completeness_mm",
+    "normal_consistency",
+    "fscore_1mm",
+    "fscore_5mm",
+    "jitter_mae",
+    "jitter_rmse",
+)
+"""Figures of the fit without the temporal loss written as ``unsmoothed_<key>``."""
+
+
+@dataclass(frozen=True)
+class NphmEvaluation:
+    """What :func:`run_evaluate_nphm` measured, for the figures.
+
+    Attributes:
+        figures: evaluation.json's figures.
+        frames: (T,) frame ids.
+        per_frame: (T,) arrays (:func:`talkhead.evaluation.nphm.evaluate_nphm_fit`), and the
+            same prefixed ``unsmoothed_`` for the fit without the temporal loss when given.
+        expressions: label -> (T, E) codes: the fit, and the fit without smoothing when given.
+    """
+
+    figures: dict[str, float]
+    frames: np.ndarray
+    per_frame: dict[str, np.ndarray]
+    expressions: dict[str, np.ndarray]
+
+
+class _FrameMeshes(Sequence[tuple[np.ndarray, np.ndarray]]):
+    """The meshes of an NPHM folder, read one at a time (trimesh, not processed)."""
+
+    def __init__(self, folder: Path, frames: np.ndarray) -> None:
+        self.paths = [folder / f"frame_{int(t):05d}.ply" for t in frames]
+        missing = [str(p) for p in self.paths if not p.is_file()]
+        if missing:
+            raise EvaluationError(
+                f"{folder}: {len(missing)} frame mesh(es) missing, first {missing[0]}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        import trimesh
+
+        path = self.paths[i]
+        try:
+            mesh = trimesh.load(str(path), process=False, force="mesh")
+        except (OSError, ValueError) as exc:
+            raise EvaluationError(f"{path}: unreadable mesh ({exc})") from None
+        return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, np.int64)
+
+
+def _nphm_codes(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    from ..io import load_npz
+
+    path = folder / NPHM_CODES_FILE
+    if not path.is_file():
+        raise EvaluationError(f"{path}: NPHM codes are missing")
+    try:
+        data = load_npz(path)
+        frames = np.asarray(data["frames"]).reshape(-1)
+        expression = np.asarray(data["expression"], dtype=np.float64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise EvaluationError(f"{path}: not an NPHM codes file ({exc})") from None
+    if expression.ndim != 2 or len(expression) != len(frames):
+        raise EvaluationError(
+            f"{path}: expression has shape {expression.shape} for {len(frames)} frames, "
+            "expected (T, E)"
+        )
+    return frames, expression
+
+
+def _evaluate_nphm_folder(
+    folder: Path, gt: GroundTruth, masks: dict[str, np.ndarray], n_samples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, np.ndarray]]:
+    from .nphm import evaluate_nphm_fit
+
+    frames, codes = _nphm_codes(folder)
+    meshes = _FrameMeshes(folder / NPHM_MESHES_DIR, frames)
+    figures, per_frame = evaluate_nphm_fit(meshes, frames, gt, masks, codes, n_samples, seed)
+    return frames, codes, figures, per_frame
+
+
+def run_evaluate_nphm(
+    nphm_dir: PathLike,
+    masks_path: PathLike,
+    gt_dir: PathLike,
+    evaluation_path: PathLike,
+    frames_path: PathLike | None = None,
+    unsmoothed_dir: PathLike | None = None,
+    n_samples: int = 50_000,
+    seed: int = 0,
+) -> NphmEvaluation:
+    """Evaluate a sequence's NPHM fit against the true meshes; write ``evaluation.json`` and
+    ``evaluation_frames.csv``.
+
+    Args:
+        nphm_dir: the fit's folder (``nphm_meshes/frame_<t:05d>.ply``, ``codes.npz``).
+        masks_path: the head model's region masks (:func:`talkhead.flame.model.load_region_masks`;
+            ``face`` is used).
+        gt_dir: the sequence's ground truth.
+        evaluation_path: ``evaluation.json``: the figures of
+            :func:`talkhead.evaluation.nphm.evaluate_nphm_fit`, and ``unsmoothed_<key>``
+            (:data:`NPHM_UNSMOOTHED_KEYS`) for the fit without the temporal loss.
+        frames_path: the per-frame table (default ``evaluation_frames.csv`` beside
+            ``evaluation_path``): ``frame``, :data:`NPHM_FRAME_COLUMNS`, and
+            ``unsmoothed_chamfer_l1_mm`` when there is an unsmoothed fit.
+        unsmoothed_dir: the fit without the temporal loss (same layout, same frames), or None.
+        n_samples, seed: surface samples per frame and direction, and their seed.
+
+    Raises:
+        EvaluationError: missing or malformed files, frames without ground truth, fits whose
+            frames differ; ModelFileError: unreadable masks.
+    """
+    from ..flame.model import load_region_masks
+
+    gt = GroundTruth.open(gt_dir)
+    masks = load_region_masks(masks_path)
+    nphm_dir = Path(nphm_dir)
+    frames, codes, figures, per_frame = _evaluate_nphm_folder(nphm_dir, gt, masks, n_samples, seed)
+    expressions = {"fit": codes}
+    if unsmoothed_dir is not None:
+        u_frames, u_codes, u_figures, u_per_frame = _evaluate_nphm_folder(
+            Path(unsmoothed_dir), gt, masks, n_samples, seed
+        )
+        if not np.array_equal(u_frames, frames):
+            raise EvaluationError(
+                f"{unsmoothed_dir}: the fit without the temporal loss has frames "
+                f"{u_frames.tolist()[:5]}..., the fit {frames.tolist()[:5]}...: they must match"
+            )
+        for key in NPHM_UNSMOOTHED_KEYS:
+            figures[f"unsmoothed_{key}"] = u_figures[key]
+        per_frame.update({f"unsmoothed_{k}": v for k, v in u_per_frame.items()})
+        expressions["fit without smoothing"] = u_codes
+    log.info("NPHM fit against ground truth: %s", figures)
+    columns = list(NPHM_FRAME_COLUMNS)
+    if unsmoothed_dir is not None:
+        columns.append("unsmoothed_chamfer_l1_mm")
+    if frames_path is None:
+        frames_path = Path(evaluation_path).with_name("evaluation_frames.csv")
+    with atomic_path(frames_path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["frame", *columns])
+        for i, t in enumerate(frames):
+            writer.writerow([int(t), *(f"{float(per_frame[c][i]):.6g}" for c in columns)])
+    save_metrics(evaluation_path, figures)
+    return NphmEvaluation(figures, frames, per_frame, expressions)
