@@ -64,6 +64,17 @@ def test_points_on_the_camera_plane_project_quietly_to_non_finite_pixels():
     np.testing.assert_allclose(uv[3], [40.0 - 25.0, 30.0 - 48.0])
 
 
+def test_projection_computes_in_float64_for_float32_inputs(rng):
+    cam = ring_rig(3, 640, 480, 40.0)[1]
+    pts = rng.normal(scale=0.1, size=(50, 3)).astype(np.float32)
+    K, T = cam.K.astype(np.float32), cam.world_2_cam.astype(np.float32)
+    uv, z = project(pts, K, T)
+    assert uv.dtype == z.dtype == np.float64
+    ref = project(pts.astype(np.float64), K.astype(np.float64), T.astype(np.float64))
+    np.testing.assert_allclose(uv, ref[0], rtol=0, atol=1e-10)  # float32 math: ~1e-4 px
+    np.testing.assert_allclose(z, ref[1], rtol=1e-14)
+
+
 def test_invert_rigid_computes_in_float64_whatever_the_input_dtype():
     T = look_at([0.3, 0.2, 0.9], [0.0, 0.05, 0.0])
     T32 = T.astype(np.float32)
