@@ -17,7 +17,7 @@ exercised by the slower stage tests) nor FLAME's file readers (``model.py``, ``p
 
 Examples::
 
-    python benchmarks/mutation.py geometry            # 1832 mutants: 40-60 min on 2 busy cores
+    python benchmarks/mutation.py geometry            # ~2000 mutants: 1-2 h on 2 busy cores
     python benchmarks/mutation.py geometry points flame --jobs 2
     python benchmarks/mutation.py flame --survivors   # also list each surviving mutant
     python benchmarks/mutation.py flame --only lbs.py # one file of the package
@@ -28,7 +28,9 @@ Examples::
 tree's and runs each mutant that was not killed again (``MUTANT_UNDER_TEST=<name> pytest`` in
 the mutated copy, the package's tests, first failure stops): minutes instead of a full run
 while new tests are written for the survivors. The figures printed are the full run's with the
-rechecked mutants' new statuses; a full run confirms them.
+rechecked mutants' new statuses; a full run confirms them. Only the tests are replaced: a
+fix made in ``src/`` after the run is not in the kept mutated copy (each function's variants
+there need the same change) until a full run.
 """
 
 from __future__ import annotations

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
 
 from talkhead.capture.calibration import read_camera_params, write_camera_params
 from talkhead.errors import CaptureError
-from talkhead.geometry.cameras import invert_rigid, look_at, project, ring_rig, unproject
+from talkhead.geometry.cameras import (
+    Camera,
+    invert_rigid,
+    look_at,
+    project,
+    ring_rig,
+    unproject,
+)
 from talkhead.io import save_json
 
 
@@ -41,6 +49,68 @@ def test_project_unproject_round_trip(rng):
         uv, z = cam.project(pts)
         assert np.allclose(cam.unproject(uv, z), pts, atol=1e-12)
         assert np.allclose(unproject(uv, z, cam.K, cam.world_2_cam), pts, atol=1e-12)
+
+
+def test_points_on_the_camera_plane_project_quietly_to_non_finite_pixels():
+    # z = 0: the camera centre (0 / 0) and a point beside it (x / 0) have no pixel; a point
+    # behind the camera projects mirrored, with z < 0. None of them warns.
+    K = np.array([[500.0, 0.0, 40.0], [0.0, 480.0, 30.0], [0.0, 0.0, 1.0]])
+    pts = np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, -0.2, 0.0], [0.1, 0.2, -2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        uv, z = project(pts, K, np.eye(4))
+    np.testing.assert_array_equal(z, [0.0, 0.0, 0.0, -2.0])
+    assert not np.isfinite(uv[:3]).all(axis=1).any()
+    np.testing.assert_allclose(uv[3], [40.0 - 25.0, 30.0 - 48.0])
+
+
+def test_projection_computes_in_float64_for_float32_inputs(rng):
+    cam = ring_rig(3, 640, 480, 40.0)[1]
+    pts = rng.normal(scale=0.1, size=(50, 3)).astype(np.float32)
+    K, T = cam.K.astype(np.float32), cam.world_2_cam.astype(np.float32)
+    uv, z = project(pts, K, T)
+    assert uv.dtype == z.dtype == np.float64
+    ref = project(pts.astype(np.float64), K.astype(np.float64), T.astype(np.float64))
+    np.testing.assert_allclose(uv, ref[0], rtol=0, atol=1e-10)  # float32 math: ~1e-4 px
+    np.testing.assert_allclose(z, ref[1], rtol=1e-14)
+
+
+def test_invert_rigid_computes_in_float64_whatever_the_input_dtype():
+    T = look_at([0.3, 0.2, 0.9], [0.0, 0.05, 0.0])
+    T32 = T.astype(np.float32)
+    inv = invert_rigid(T32)
+    assert inv.dtype == np.float64
+    # the float32 matrix inverted in float64 (a float32 computation is off by ~1e-8)
+    R, t = T32[:3, :3].astype(np.float64), T32[:3, 3].astype(np.float64)
+    np.testing.assert_array_equal(inv[:3, :3], R.T)
+    np.testing.assert_allclose(inv[:3, 3], -R.T @ t, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(inv[3], [0, 0, 0, 1])
+    swap = np.array([[0, 1, 0, 2], [1, 0, 0, 3], [0, 0, -1, 5], [0, 0, 0, 1]])  # integer
+    inv = invert_rigid(swap)
+    assert inv.dtype == np.float64
+    np.testing.assert_array_equal(inv @ swap, np.eye(4))
+
+
+@pytest.mark.parametrize("shape", [(5,), (1, 5), (8,), (8, 1)])
+def test_distortion_is_kept_as_a_flat_float64_vector(shape):
+    n = int(np.prod(shape))
+    coeffs = np.arange(1, n + 1).reshape(shape)  # integers, as OpenCV's (1, 5) row
+    cam = Camera("7", np.eye(3), np.eye(4), distortion=coeffs)
+    assert cam.distortion.shape == (n,) and cam.distortion.dtype == np.float64
+    np.testing.assert_array_equal(cam.distortion, np.arange(1, n + 1))
+    assert cam.has_distortion
+    zero = Camera("7", np.eye(3), np.eye(4), distortion=np.zeros(shape, dtype=int))
+    assert zero.distortion.shape == (n,) and zero.distortion.dtype == np.float64
+    assert not zero.has_distortion
+    none = Camera("7", np.eye(3), np.eye(4))
+    assert none.distortion is None and not none.has_distortion
+
+
+@pytest.mark.parametrize("n", [0, 4, 6, 14])
+def test_distortion_of_another_length_is_refused(n):
+    with pytest.raises(ValueError) as err:
+        Camera("7", np.eye(3), np.eye(4), distortion=np.zeros(n))
+    assert str(err.value) == f"camera 7: distortion must have 5 or 8 coefficients, got {n}"
 
 
 def test_camera_params_round_trip(tmp_path):

@@ -516,3 +516,33 @@ def test_plane_fit_needs_six_valid_pixels_in_the_window(n_valid, has_normal):
         depth[i, j] = 1.0 + 0.01 * i - 0.02 * j
     n = normals_from_depth_plane_fit(torch.tensor(depth)[None], torch.tensor(K), 3)[0, 4, 4]
     assert bool(torch.any(n != 0)) == has_normal
+
+
+# ---------------------------------------------------------------------------------------------
+# Similarity: the refusals, message by message
+
+
+def test_similarity_refusals_name_the_cause_exactly():
+    from talkhead.geometry.similarity import umeyama
+
+    rng = np.random.default_rng(5)
+    src = rng.normal(size=(6, 3))
+
+    def refused(dst, message, s=src, w=None):
+        with pytest.raises(ValueError) as err:
+            umeyama(s, dst, w)
+        assert str(err.value) == message
+
+    refused(src + [0, np.nan, 0], "src and dst must be finite (NaN or inf found)")
+    refused(src, "weights must be finite and non-negative", w=[1, 1, 1, -1, 1, 1])
+    # a line away from the origin (centring matters), and a cross whose covariance has rank 1
+    line = np.array([1.0, 2.0, 3.0]) + np.linspace(0, 1, 6)[:, None] * [0.3, -0.2, 0.5]
+    refused(line, "dst points are collinear or coincident: a rotation is not determined")
+    cross = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])
+    squashed = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, 1, 0]])
+    R = Rotation.from_rotvec([0.3, -0.5, 0.7]).as_matrix()  # rounding: D[1] ~ 1e-16, not 0
+    refused(
+        squashed @ R.T + [0.2, 0.1, -0.3],
+        "src and dst covary along one direction only: rotation not determined",
+        s=cross @ R.T,
+    )

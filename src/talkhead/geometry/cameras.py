@@ -117,7 +117,7 @@ def project(
     z = pc[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         xy = pc[..., :2] / z[..., None]
-    uv = xy @ K[:2, :2].T + K[:2, 2]
+        uv = xy @ K[:2, :2].T + K[:2, 2]  # inf * 0 for a point on the camera plane
     return uv, z
 
 
