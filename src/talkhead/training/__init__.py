@@ -1,17 +1,9 @@
-"""Training of talkhead's audio-driven face models (PyTorch Lightning): config sections,
-data, the models' Lightning modules, :func:`train_model`, and inference over any audio
-(:mod:`.animate`)."""
+"""Training of talkhead's audio-driven face models (PyTorch Lightning).
 
-from .config import MODELS, ModelsConfig, TrainingConfig
-from .modules import TalkModule, build_module, load_module
-from .train import train_model
-
-__all__ = [
-    "MODELS",
-    "ModelsConfig",
-    "TalkModule",
-    "TrainingConfig",
-    "build_module",
-    "load_module",
-    "train_model",
-]
+:mod:`.config` (the ``models`` config section; light, read by the workflow at start-up),
+:mod:`.data` (windows, statistics, MeshTalk's log-mel windows), :mod:`.modules` (the models'
+Lightning modules, :func:`~.modules.load_module`), :mod:`.train` (:func:`~.train.train_model`:
+checkpoints, resume, CPU/GPU/DDP), :mod:`.animate` and :mod:`.render` (inference over any audio,
+``talkhead animate``), :mod:`.curves` (the loss-curve figure). Import the submodules: this
+package imports nothing, so that reading the config does not load torch.
+"""

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import option, section
-from ..models.facetalk.config import INJECTIONS
 
 __all__ = [
     "MODELS",
@@ -22,6 +21,10 @@ __all__ = [
     "RegressionSection",
     "TrainingConfig",
 ]
+
+#: FaceTalk's timestep injections (Table 3), as :data:`talkhead.models.facetalk.INJECTIONS`
+#: (repeated here so that reading the config does not import torch; a test keeps them equal).
+INJECTIONS = ("input", "scale_shift", "squeeze_excite", "dot_product", "film")
 
 #: The models talkhead trains, as named in ``models.train`` and under ``results/models/``.
 MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk")
