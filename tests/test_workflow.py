@@ -37,6 +37,9 @@ EVALUATE_RULES = (
     "fit_flame_unsmoothed",
     "evaluate_audio",
 )
+#: Dataset-level rules: one job per model of models.train (all four by default).
+MODEL_RULES = ("train_model", "animate_model")
+N_MODELS = 4
 
 
 def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -61,6 +64,8 @@ def test_dry_run_default_config_lists_production_and_evaluate_rules():
     synth = ("build_head_model", "write_synthetic_rig", "render_synthetic_sequence")
     for rule in (*synth, *PRODUCTION_RULES, *EVALUATE_RULES):
         assert counts.get(rule) == 1, (rule, counts)
+    for rule in MODEL_RULES:
+        assert counts.get(rule) == N_MODELS, (rule, counts)
 
 
 def test_two_by_two_dry_run_has_one_job_per_sequence_and_one_head_model():
@@ -72,6 +77,8 @@ def test_two_by_two_dry_run_has_one_job_per_sequence_and_one_head_model():
     assert counts["build_head_model"] == 1 and counts["write_synthetic_rig"] == 2
     for rule in ("render_synthetic_sequence", *PRODUCTION_RULES, *EVALUATE_RULES):
         assert counts[rule] == 4, (rule, counts)
+    for rule in MODEL_RULES:
+        assert counts[rule] == N_MODELS, (rule, counts)
 
 
 def rule_inputs(filegraph: str) -> dict[str, list[str]]:

@@ -117,6 +117,8 @@ class TalkModule(pl.LightningModule):
         for name, value in terms.items():
             self.log(f"train/{name}", value.detach().float(), on_step=True, batch_size=B)
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, batch_size=B)
+        # the step being trained, 0-based (Lightning's own log step is off by one after a resume)
+        self.log("train_step", float(self.global_step), on_step=True, batch_size=B)
         return terms["loss"]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

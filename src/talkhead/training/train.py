@@ -47,15 +47,16 @@ def _devices(gpus: int) -> tuple[str, int, str]:
 
 def merge_losses(log_dir: Path, out: Path) -> list[dict[str, float]]:
     """The CSVLogger's ``metrics.csv`` of every run under ``log_dir`` (a resumed run is a new
-    version) merged by step, later runs winning, written to ``out``; returns the rows."""
+    version) merged by the trained step (``train_step``, 0-based; Lightning's ``step`` for
+    validation rows), later runs winning, written to ``out``; returns the rows."""
     rows: dict[int, dict[str, float]] = {}
     for path in sorted(log_dir.glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:])):
         with path.open(newline="") as fh:
             for rec in csv.DictReader(fh):
-                step = int(float(rec["step"]))
+                step = int(float(rec.get("train_step") or rec["step"]))
                 row = rows.setdefault(step, {"step": step})
                 for key, value in rec.items():
-                    if key != "step" and value not in ("", None):
+                    if key not in ("step", "train_step") and value not in ("", None):
                         row[key] = float(value)
     table = [rows[s] for s in sorted(rows)]
     keys = ["step", *sorted({k for r in table for k in r} - {"step"})]
