@@ -324,11 +324,13 @@ def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
     res = snakemake("--touch", "--forceall", "--cores", "1", "subject_syn001", *run, *cfg)
     assert res.returncode == 0, res.stderr
     assert "build_head_model" in res.stdout + res.stderr
-    # syn000 stays up to date; only the dataset, made of every subject, is rebuilt
+    # syn000 stays up to date; only the dataset, made of every subject, is rebuilt, and the
+    # models trained on it
     res = snakemake("-n", *run, *cfg)
     assert {r for r, _ in dry_run_jobs(res.stdout + res.stderr)} == {
         "dataset",
         "plot_dataset",
+        *MODEL_RULES,
         "all",
     }, res.stdout[-3000:]
 
