@@ -170,6 +170,10 @@ def test_an_interrupted_training_resumes_where_it_stopped(dataset, head, tmp_pat
     col = rows[0].index("train/loss")
     # both runs' losses, one per step: steps 0..N-1 from the first, N..2N-1 after resuming
     assert [int(r[0]) for r in rows[1:] if r[col]] == list(range(2 * N))
+    # other settings: the old checkpoint is not resumed from
+    other = settings(steps=2 * N, checkpoint_every=N, log_every=1, lr=1e-3)
+    third = train(dataset, head, "facetalk", tmp_path, other, max_steps=2)
+    assert third["resumed_from_step"] == 0 and third["steps"] == 2
 
 
 def test_seeded_runs_give_identical_weights(dataset, head, tmp_path):

@@ -11,7 +11,10 @@ checkpoint: settings, weights, step; :func:`talkhead.training.modules.load_modul
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -67,6 +70,27 @@ def merge_losses(log_dir: Path, out: Path) -> list[dict[str, float]]:
     return table
 
 
+def trainer_rank_zero() -> bool:
+    """Whether this process is the first of a distributed run (or the only one)."""
+    import os
+
+    return (
+        int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    )
+
+
+def _fingerprint(kind: str, cfg: ModelsConfig, dims: dict, dataset_root: PathLike) -> dict:
+    """What a resumable ``last.ckpt`` must share with this run: the model, its settings
+    (except the step count, which a resumed run may raise), the data's sizes and the dataset's
+    manifest. Anything else starts training from scratch."""
+    settings = to_mapping(cfg)
+    settings["training"] = {k: v for k, v in settings["training"].items() if k != "steps"}
+    manifest = Path(dataset_root) / "manifest.csv"
+    digest = hashlib.sha1(manifest.read_bytes()).hexdigest() if manifest.is_file() else ""
+    fingerprint = {"model": kind, "models": settings, "dims": dims, "manifest_sha1": digest}
+    return json.loads(json.dumps(fingerprint))  # as read back from settings.json
+
+
 def _dims(dm: TalkingFaceDataModule, kind: str, models: ModelsConfig, extra: dict) -> dict:
     ds = dm.train_set
     first = ds.sequence(next(iter(ds.rows)))
@@ -96,7 +120,9 @@ def train_model(
 ) -> dict[str, Any]:
     """Train model ``kind`` (:data:`talkhead.training.config.MODELS`) into ``out_dir``.
 
-    Resumes from ``out_dir/checkpoints/last.ckpt`` when it exists.
+    Resumes from ``out_dir/checkpoints/last.ckpt`` when it exists and was written with the
+    same settings (``models.training.steps`` aside) on the same dataset (``settings.json``
+    beside it); otherwise the checkpoints are cleared and training starts from scratch.
 
     Args:
         dataset_root: the packaged dataset (``results/dataset``).
@@ -173,6 +199,14 @@ def train_model(
     if devices > 1:
         strategy = "ddp_find_unused_parameters_true" if kind == "meshtalk" else "ddp"
     last = ckpt_dir / "last.ckpt"
+    fingerprint = _fingerprint(kind, cfg, dims, dataset_root)
+    stamp = ckpt_dir / "settings.json"
+    if last.is_file() and (not stamp.is_file() or json.loads(stamp.read_text()) != fingerprint):
+        log.info("%s: %s is of other settings or data: training from scratch", kind, last)
+        shutil.rmtree(ckpt_dir)
+        ckpt_dir.mkdir(parents=True)
+    if trainer_rank_zero():
+        save_json(stamp, fingerprint)
     resume = str(last) if last.is_file() else None
     steps = max_steps or t.steps
     trainer = pl.Trainer(
