@@ -524,3 +524,10 @@ def test_a_wrong_layout_or_a_missing_audio_file_stops_at_start_up(tmp_path, tiny
         assert res.returncode != 0, out
         assert re.search(rf"talkhead: sample sheet .*sheet\.tsv, line 2:\n  .*{message}", out), out
         assert "Traceback" not in out, out
+
+
+def test_nphm_target_without_nphm_dataset_is_refused_at_start_up(tmp_path):
+    cfg = write_config(tmp_path, models={"facetalk": {"target": "nphm_expression"}})
+    res = snakemake("-n", "--configfile", str(cfg))
+    assert res.returncode != 0
+    assert "models.facetalk.target" in res.stderr and "dataset.include_nphm" in res.stderr

@@ -7,6 +7,18 @@
 
 MODELS_DIR = "results/models"
 TRAINED_MODELS = list(config["models"]["train"]) if AUDIO_PAIRS else []
+# NPHM codes as a target need them in the dataset: say so at start-up, not in a job.
+for _key in ("facetalk", "facetalk_regression"):
+    if (
+        _key in TRAINED_MODELS
+        and config["models"][_key]["target"] == "nphm_expression"
+        and not config["dataset"]["include_nphm"]
+    ):
+        stop(
+            "invalid configuration:",
+            f"models.{_key}.target: nphm_expression needs dataset.include_nphm: true "
+            "(the NPHM codes packaged with the dataset)",
+        )
 # Models with meshes to show (FaceTalk on NPHM codes writes codes only).
 ANIMATED_MODELS = [
     m
