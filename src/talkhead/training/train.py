@@ -238,7 +238,7 @@ def train_model(
     if resume:
         log.info("%s: resuming from %s", kind, resume)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume, weights_only=True)
     wall = time.perf_counter() - start
     trainer.save_checkpoint(str(last))
     if trainer.global_rank != 0:
