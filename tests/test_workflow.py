@@ -37,6 +37,9 @@ EVALUATE_RULES = (
     "fit_flame_unsmoothed",
     "evaluate_audio",
 )
+#: Dataset-level rules: one job per model of models.train (all four by default).
+MODEL_RULES = ("train_model", "animate_model")
+N_MODELS = 4
 
 
 def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -61,6 +64,8 @@ def test_dry_run_default_config_lists_production_and_evaluate_rules():
     synth = ("build_head_model", "write_synthetic_rig", "render_synthetic_sequence")
     for rule in (*synth, *PRODUCTION_RULES, *EVALUATE_RULES):
         assert counts.get(rule) == 1, (rule, counts)
+    for rule in MODEL_RULES:
+        assert counts.get(rule) == N_MODELS, (rule, counts)
 
 
 def test_two_by_two_dry_run_has_one_job_per_sequence_and_one_head_model():
@@ -72,6 +77,8 @@ def test_two_by_two_dry_run_has_one_job_per_sequence_and_one_head_model():
     assert counts["build_head_model"] == 1 and counts["write_synthetic_rig"] == 2
     for rule in ("render_synthetic_sequence", *PRODUCTION_RULES, *EVALUATE_RULES):
         assert counts[rule] == 4, (rule, counts)
+    for rule in MODEL_RULES:
+        assert counts[rule] == N_MODELS, (rule, counts)
 
 
 def rule_inputs(filegraph: str) -> dict[str, list[str]]:
@@ -317,11 +324,13 @@ def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
     res = snakemake("--touch", "--forceall", "--cores", "1", "subject_syn001", *run, *cfg)
     assert res.returncode == 0, res.stderr
     assert "build_head_model" in res.stdout + res.stderr
-    # syn000 stays up to date; only the dataset, made of every subject, is rebuilt
+    # syn000 stays up to date; only the dataset, made of every subject, is rebuilt, and the
+    # models trained on it
     res = snakemake("-n", *run, *cfg)
     assert {r for r, _ in dry_run_jobs(res.stdout + res.stderr)} == {
         "dataset",
         "plot_dataset",
+        *MODEL_RULES,
         "all",
     }, res.stdout[-3000:]
 
@@ -515,3 +524,10 @@ def test_a_wrong_layout_or_a_missing_audio_file_stops_at_start_up(tmp_path, tiny
         assert res.returncode != 0, out
         assert re.search(rf"talkhead: sample sheet .*sheet\.tsv, line 2:\n  .*{message}", out), out
         assert "Traceback" not in out, out
+
+
+def test_nphm_target_without_nphm_dataset_is_refused_at_start_up(tmp_path):
+    cfg = write_config(tmp_path, models={"facetalk": {"target": "nphm_expression"}})
+    res = snakemake("-n", "--configfile", str(cfg))
+    assert res.returncode != 0
+    assert "models.facetalk.target" in res.stderr and "dataset.include_nphm" in res.stderr

@@ -126,6 +126,19 @@ def test_audio_and_dataset_outputs(tiny_run):
     assert (tiny_run / "results/dataset/manifest.parquet").is_file()
 
 
+def test_every_model_is_trained_and_animates_the_held_out_sequence(tiny_run):
+    import av
+
+    for model in ("facetalk", "facetalk_regression", "faceformer", "meshtalk"):
+        out = tiny_run / "results/models" / model
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["steps"] == 20 and metrics["final_loss"] == metrics["final_loss"]  # not NaN
+        assert (out / "model.ckpt").is_file() and (out / "loss_curve.png").is_file()
+        with av.open(str(out / "held_out.mp4")) as box:
+            assert {s.type for s in box.streams} == {"video", "audio"}
+            assert sum(1 for _ in box.decode(video=0)) == 6  # the sequence's frames
+
+
 def test_report_has_every_qc_figure(tiny_run):
     with zipfile.ZipFile(tiny_run / "results/report.zip") as z:
         names = z.namelist()
@@ -142,6 +155,8 @@ def test_report_has_every_qc_figure(tiny_run):
         "fit_jitter.png",
         "before_after.png",
         "sequence_lengths.png",
+        "loss_curve.png",
+        "held_out.mp4",
     )
     for figure in figures:
         assert any(n.endswith(figure) for n in names), figure

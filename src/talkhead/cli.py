@@ -5,6 +5,7 @@
     talkhead config-schema [--write PATH]
     talkhead check-config [FILE ...]
     talkhead clean-audio IN OUT [--gain-db DB] [--config FILE] [--video-duration S]
+    talkhead animate --checkpoint C --audio SPEECH --out DIR [--samples K] [--fps F]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
 """
@@ -188,6 +189,27 @@ def _clean_audio(args: argparse.Namespace) -> int:
     return 0
 
 
+def _animate(args: argparse.Namespace) -> int:
+    from .training.animate import animate_file
+
+    s = animate_file(
+        args.checkpoint,
+        args.audio,
+        args.out,
+        samples=args.samples,
+        fps=args.fps,
+        seed=args.seed,
+        video=not args.no_video,
+        device=args.device,
+    )
+    what = "meshes, codes and mp4" if s["meshes"] else "codes only (NPHM codes: no meshes)"
+    print(
+        f"{args.out}: {s['model']}, {s['samples']} sample(s) x {s['frames']} frames at "
+        f"{s['fps']:g} fps ({s['seconds']:.2f} s of audio): {what}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkhead",
@@ -299,6 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
         "audio.length_tolerance_s is refused",
     )
     p.set_defaults(func=_clean_audio)
+
+    p = sub.add_parser(
+        "animate",
+        help="animate an audio file of any length with a trained model: per-frame meshes, "
+        "the codes, an mp4 with the sound",
+    )
+    p.add_argument("--checkpoint", required=True, help="results/models/<model>/model.ckpt")
+    p.add_argument("--audio", required=True, help="speech (any common audio format, or a video)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--samples", type=int, default=1, help="samples to draw (diffusion, MeshTalk)")
+    p.add_argument("--fps", type=float, help="frame rate (default: the training data's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--no-video", action="store_true", help="meshes and codes only")
+    p.set_defaults(func=_animate)
     return parser
 
 

@@ -31,6 +31,7 @@ from .points.config import BackprojectConfig
 from .preprocess.config import PreprocessConfig
 from .qc.config import ReportConfig
 from .synth.config import StudioConfig
+from .training.config import ModelsConfig
 
 __all__ = [
     "SCHEMA_COMMAND",
@@ -93,6 +94,9 @@ class WorkflowConfig:
     qc: QCConfig = section(QCConfig, "Floors under the stages' own figures (metrics.json).")
     dataset: DatasetConfig = section(
         DatasetConfig, "The packaged dataset: FaceTalk's layout, subject splits, windows."
+    )
+    models: ModelsConfig = section(
+        ModelsConfig, "Audio-driven face models trained on the dataset (results/models/)."
     )
 
     def problems(self) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ from pathlib import Path
 from talkhead.config import to_mapping
 from talkhead.errors import ConfigError
 from talkhead.samples import NAME_PATTERN, SampleRow, read_sample_sheet
+from talkhead.training.config import MODELS
 from talkhead.workflow_config import load_workflow_config
 
 
@@ -341,6 +342,7 @@ def all_targets():
         [t for pattern in PRODUCTION_TARGETS for t in per_sequence(pattern)]
         + [t for pattern in AUDIO_TARGETS for t in per_sequence(pattern, AUDIO_PAIRS)]
         + (DATASET_TARGETS if AUDIO_PAIRS else [])
+        + MODEL_TARGETS
     )
 
 

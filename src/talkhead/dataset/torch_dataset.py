@@ -60,9 +60,20 @@ def read_mesh_vertices(path: PathLike) -> np.ndarray:
     return np.asarray(mesh.vertices, dtype=np.float32)
 
 
-def _flame_vertices(layer: FlameLayer, params: dict[str, np.ndarray]) -> np.ndarray:
-    """(T, V, 3) float32 world vertices of FLAME parameters, posed in chunks."""
+def _flame_vertices(
+    layer: FlameLayer, params: dict[str, np.ndarray], space: str = "world"
+) -> np.ndarray:
+    """(T, V, 3) float32 vertices of FLAME parameters, posed in chunks: in world space, or in
+    model space (``space="model"``: head rotation and translation 0, scale 1; neck, jaw, eyes
+    and expression kept)."""
     T = params["expression"].shape[0]
+    if space == "model":
+        params = {
+            **params,
+            "rotation": np.zeros((T, 3), np.float32),
+            "translation": np.zeros((T, 3), np.float32),
+            "scale": np.ones((T, 1), np.float32),
+        }
     out = np.empty((T, layer.num_vertices, 3), np.float32)
     with torch.no_grad():
         for a in range(0, T, _CHUNK):
@@ -104,6 +115,9 @@ class TalkingFaceDataset(Dataset):
         subjects: the subject vocabulary of ``subject_index``; None: the train split's
             subjects, sorted (a val or test subject outside it gets -1: an unseen identity,
             for which a model picks a training style).
+        vertex_space: ``world`` (the fit's world vertices) or ``model`` (``flame_vertices``
+            posed without the head's rotation, translation and scale, in the frame of the
+            neutral ``template``: what audio can predict; needs ``vertices_from="params"``).
 
     Items (dict): ``audio_features`` (W, D) float32, ``targets`` (W, ...) float32, ``mask``
     (W,) bool (False on padding, which is zeros), ``subject_index`` () int64, ``template``
@@ -130,6 +144,7 @@ class TalkingFaceDataset(Dataset):
         vertices_from: str | None = None,
         cache_dir: PathLike | None = None,
         subjects: Sequence[str] | None = None,
+        vertex_space: str = "world",
     ) -> None:
         self.root = Path(root)
         if split not in (*SPLITS, "all"):
@@ -180,6 +195,11 @@ class TalkingFaceDataset(Dataset):
                 if isinstance(flame_model, FlameLayer)
                 else FlameLayer.from_file(flame_model)
             )
+        if vertex_space not in ("world", "model"):
+            raise ValueError(f"vertex_space must be 'world' or 'model', got {vertex_space!r}")
+        if vertex_space == "model" and target == "flame_vertices" and vertices_from != "params":
+            raise ValueError("vertex_space='model' needs vertices_from='params' (flame_model)")
+        self.vertex_space = vertex_space
         self.vertices_from = vertices_from
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._cache: dict[str, dict[str, Any]] = {}
@@ -202,12 +222,13 @@ class TalkingFaceDataset(Dataset):
         )
         cache = None
         if self.cache_dir is not None:
-            cache = self.cache_dir / f"{name}.{self.vertices_from}.npy"
+            space = "" if self.vertex_space == "world" else ".model"
+            cache = self.cache_dir / f"{name}.{self.vertices_from}{space}.npy"
             if cache.is_file() and cache.stat().st_mtime >= source.stat().st_mtime:
                 return np.load(cache, mmap_mode="r")
         if self._layer is not None:
             try:
-                verts = _flame_vertices(self._layer, params)
+                verts = _flame_vertices(self._layer, params, self.vertex_space)
             except ValueError as exc:
                 raise DatasetError(
                     f"{source}: cannot pose these parameters with flame_model ({exc}): is it the "
