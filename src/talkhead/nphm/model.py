@@ -7,7 +7,8 @@ bounding-box centre and half its largest side (:class:`ModelFrame`), so the head
 [-1, 1]^3 (NPHM works in FLAME space x 4 for the same reason). Signed distances are in model
 units (negative inside); multiply by ``extent`` for metres.
 
-Identity (canonical shape). ``f_can(u; z) = d_0(u) + g_0(u, z_glob) + sum_k w_k(u) g_k(u - a_k, z_glob, z_k)``:
+Identity (canonical shape), with codes ``z = (z_glob, z_k)``:
+``f_can(u; z) = d_0(u) + g_0(u, z_glob) + sum_k w_k(u) g_k(u - a_k, z_glob, z_k)``, where
 
 - ``d_0``: the signed distance of the model's mean template, stored on a grid and read by
   trilinear interpolation (a fixed prior; see below);

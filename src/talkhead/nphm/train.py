@@ -19,6 +19,7 @@ and, given the same settings, continues as if it had not stopped.
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -172,7 +173,15 @@ def load_model(path: PathLike, device: str = "cpu") -> tuple[NeuralHeadModel, Mo
             cfg.bound,
         )
         model.load_state_dict(state)
-    except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+    except (
+        OSError,
+        EOFError,
+        KeyError,
+        RuntimeError,
+        TypeError,
+        ValueError,
+        pickle.UnpicklingError,
+    ) as exc:
         raise FittingError(f"{path}: not a talkhead head model checkpoint ({exc})") from exc
     frame = ModelFrame(centre=data["centre"].double().numpy(), extent=float(data["extent"]))
     return model.to(device), frame
