@@ -117,9 +117,6 @@ class NphmTrainConfig:
     eyes_max_deg: float = option(
         8.0, "Eye rotations drawn uniformly within +- this (degrees).", minimum=0
     )
-    surface_samples: int = option(
-        4000, "Surface samples stored per mesh (canonical and posed).", minimum=16
-    )
     near_samples: int = option(
         4000, "Near-surface samples with signed distances per canonical mesh.", minimum=16
     )
