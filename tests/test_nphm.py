@@ -294,8 +294,8 @@ def test_saved_model_decodes_the_same(head, tmp_path):
 
 def _observed(model, frame, codes_e, zg, zl, n=400, noise=0.0, seed=0):
     """Surface points and normals of the model itself under known codes (model units)."""
+    from talkhead.geometry.surface import sample_surface
     from talkhead.nphm.marching import extract_mesh
-    from talkhead.nphm.model import sample_surface
 
     rng = np.random.default_rng(seed)
     pts, nrm = [], []
@@ -305,7 +305,7 @@ def _observed(model, frame, codes_e, zg, zl, n=400, noise=0.0, seed=0):
             return model(u[None], torch.as_tensor(e)[None], zg, zl)[0]
 
         res = extract_mesh(sdf, [-0.9] * 3, [0.9] * 3, 48)
-        p, q = sample_surface(res.vertices, res.faces, n, rng)
+        p, q, _ = sample_surface(res.vertices, res.faces, n, rng)
         pts.append(p + rng.normal(size=p.shape) * noise)
         nrm.append(q)
     return pts, nrm

@@ -1,7 +1,7 @@
 """NPHM fits (marching-cubes meshes per frame) against the capture's true meshes.
 
 Each frame's mesh is compared with the true mesh of that frame over the true mesh's ``face``
-region (:func:`talkhead.evaluation.surface.surface_metrics`: NPHM's protocol with our region
+region (:func:`talkhead.geometry.surface.surface_metrics`: NPHM's protocol with our region
 crop; the region's triangles are those whose three vertices are all in the head model's
 ``face`` mask). Figures (means over frames; distances in millimetres):
 
@@ -22,9 +22,9 @@ import numpy as np
 
 from ..errors import EvaluationError
 from ..fitting.temporal import expression_jitter
+from ..geometry.surface import surface_metrics, threshold_name
 from .flame import truth_rows
 from .ground_truth import GroundTruth
-from .surface import surface_metrics, threshold_name
 
 __all__ = ["DISTANCE_KEYS", "evaluate_nphm_fit", "region_faces"]
 

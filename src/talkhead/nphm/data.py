@@ -18,8 +18,9 @@ from torch import Tensor
 
 from ..flame.layer import FlameLayer
 from ..geometry.mesh_distance import signed_distance_by_normal
+from ..geometry.surface import sample_surface
 from .config import NphmTrainConfig
-from .model import ModelFrame, sample_surface
+from .model import ModelFrame
 
 __all__ = ["FamilyMeshes", "draw_family", "sample_canonical", "sample_posed"]
 
@@ -66,7 +67,7 @@ def _near_samples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` points near a mesh (surface points moved along random directions by the
     Gaussian spreads ``stds``, equal shares) and their signed distances."""
-    base, _ = sample_surface(vertices, faces, n, rng)
+    base, _, _ = sample_surface(vertices, faces, n, rng)
     std = np.repeat(np.asarray(stds), int(np.ceil(n / len(stds))))[:n]
     pts = base + rng.normal(size=(n, 3)) * std[:, None]
     return pts.astype(np.float32), signed_distance_by_normal(pts, vertices, faces).astype(

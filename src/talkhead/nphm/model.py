@@ -194,23 +194,6 @@ def template_sdf_grid(
     return sdf.reshape(resolution, resolution, resolution).astype(np.float32)
 
 
-def sample_surface(
-    vertices: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` area-weighted points (n, 3) on a mesh and their face normals (n, 3)."""
-    v = np.asarray(vertices, dtype=np.float64)
-    tri = v[np.asarray(faces)]
-    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    area = np.linalg.norm(cross, axis=1)
-    face = rng.choice(len(tri), size=n, p=area / area.sum())
-    r1, r2 = rng.random(n), rng.random(n)
-    s = np.sqrt(r1)
-    bary = np.stack([1 - s, s * (1 - r2), s * r2], axis=1)
-    pts = np.einsum("nk,nkc->nc", bary, tri[face])
-    nrm = cross[face] / np.maximum(area[face], 1e-20)[:, None]
-    return pts, nrm
-
-
 class _BatchedMLP(nn.Module):
     """``n`` independent MLPs of the same shape evaluated together: (n, N, in) -> (n, N, out)."""
 

@@ -1,4 +1,4 @@
-"""Surface metrics (talkhead.evaluation.surface): known answers on spheres, plates and fins."""
+"""Surface metrics (talkhead.geometry.surface): known answers on spheres, plates and fins."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from talkhead.errors import EvaluationError
-from talkhead.evaluation.surface import sample_surface, surface_metrics, threshold_name
+from talkhead.geometry.surface import sample_surface, surface_metrics, threshold_name
 
 MM = 1e-3
 R = 0.1
