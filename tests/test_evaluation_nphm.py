@@ -136,7 +136,11 @@ def test_run_evaluate_nphm_writes_figures_and_frame_table(gt: GroundTruth, tmp_p
         n_samples=3000,
     )  # fmt: skip
     figures = json.loads((fit / "evaluation.json").read_text())
+    without = figures.pop("without_temporal")
     assert figures == pytest.approx(result.figures)
+    assert without == pytest.approx(
+        {k[len("unsmoothed_") :]: v for k, v in figures.items() if k.startswith("unsmoothed_")}
+    )
     assert figures["chamfer_l1_mm"] < 1e-3
     assert figures["unsmoothed_chamfer_l1_mm"] == pytest.approx(2.0, rel=0.03)
     assert figures["unsmoothed_jitter_mae"] > 3 * figures["jitter_mae"]

@@ -113,6 +113,31 @@ def test_flame_fit_outputs_and_accuracy(tiny_run):
     assert evaluation["unsmoothed_jitter_mae"] > evaluation["jitter_mae"]
 
 
+def test_nphm_stage_writes_facetalk_layout_and_is_measured(tiny_run):
+    import numpy as np
+
+    model = tiny_run / "resources/nphm"
+    assert (model / "model.pt").is_file() and (model / "training_losses.png").is_file()
+    held = json.loads((model / "metrics.json").read_text())
+    assert held["heldout_meshes"] == 1 and held["steps"] == 20
+    assert (tiny_run / "results/nphm/syn000/identity.npz").is_file()
+    out = tiny_run / "results/nphm/syn000/SEN-00"
+    codes = np.load(out / "codes.npz")
+    assert codes["frames"].tolist() == list(range(6)) and codes["expression"].shape == (6, 16)
+    # FaceTalk's layout: a code file per frame, a mesh every fit_nphm.mesh_every (2) frames
+    names = sorted(p.name for p in (out / "nphm_expressions").iterdir())
+    assert names == [f"frame_{t:05d}.npz" for t in range(6)]
+    meshes = sorted(p.name for p in (out / "nphm_meshes").iterdir())
+    assert meshes == [f"frame_{t:05d}.ply" for t in (0, 2, 4)]
+    assert codes["mesh_frames"].tolist() == [0, 2, 4]
+    evaluation = read(tiny_run, "nphm", "evaluation.json")
+    assert evaluation["frames"] == 3
+    # a 20-step head model at 24^3: the path, not the accuracy; still a head, not a blob
+    assert evaluation["chamfer_l1_mm"] < 15.0 and evaluation["fscore_5mm"] > 0.3
+    assert set(evaluation["without_temporal"]) >= {"chamfer_l1_mm", "jitter_mae"}
+    assert (out / "qc/table2.html").is_file() and (out / "qc/meshes.png").is_file()
+
+
 def test_audio_and_dataset_outputs(tiny_run):
     import numpy as np
 

@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .flame.config import AlignConfig, FitFlameConfig, FlameFilesConfig
 from .floors import QCConfig
 from .io import PathLike
+from .nphm.config import FitNphmConfig, NphmConfig
 from .points.config import BackprojectConfig
 from .preprocess.config import PreprocessConfig
 from .qc.config import ReportConfig
@@ -83,6 +84,12 @@ class WorkflowConfig:
     )
     fit_flame: FitFlameConfig = section(
         FitFlameConfig, "Whole-sequence FLAME fitting (FaceTalk eqs. 3-13)."
+    )
+    nphm: NphmConfig = section(
+        NphmConfig, "The neural parametric head model and its training on the head model's family."
+    )
+    fit_nphm: FitNphmConfig = section(
+        FitNphmConfig, "Per-sequence NPHM fit: identity per subject, expression code per frame."
     )
     audio: AudioConfig = section(
         AudioConfig, "Each sequence's microphone: 16 kHz mono, +20 dB, denoised."

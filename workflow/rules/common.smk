@@ -310,6 +310,12 @@ PRODUCTION_TARGETS = [
     "results/flame/{subject}/{sequence}/fit_losses.png",
     "results/flame/{subject}/{sequence}/fit_overlay.png",
 ]
+# Stage 7 (nphm.enabled): the head model's training curves (the model is shared by every
+# subject), and each sequence's decoded meshes.
+NPHM = bool(config["nphm"]["enabled"])
+NPHM_TARGETS = ["resources/nphm/training_losses.png"] if NPHM else []
+if NPHM:
+    PRODUCTION_TARGETS.append("results/nphm/{subject}/{sequence}/qc/meshes.png")
 # The same, of sequences with audio (AUDIO_PAIRS).
 AUDIO_TARGETS = [
     "results/audio/{subject}/{sequence}/before_after.png",
@@ -325,6 +331,8 @@ EVALUATION_TARGETS = [
     "results/flame/{subject}/{sequence}/fit_errors.png",
     "results/flame/{subject}/{sequence}/fit_jitter.png",
 ]
+if NPHM:
+    EVALUATION_TARGETS.append("results/nphm/{subject}/{sequence}/evaluation.json")
 AUDIO_EVALUATION_TARGETS = ["results/audio/{subject}/{sequence}/evaluation.json"]
 if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true projected ones
     EVALUATION_TARGETS.append(f"{PREPROCESS_DIR}/evaluation.json")
@@ -342,6 +350,7 @@ def all_targets():
         [t for pattern in PRODUCTION_TARGETS for t in per_sequence(pattern)]
         + [t for pattern in AUDIO_TARGETS for t in per_sequence(pattern, AUDIO_PAIRS)]
         + (DATASET_TARGETS if AUDIO_PAIRS else [])
+        + NPHM_TARGETS
         + MODEL_TARGETS
     )
 
@@ -373,3 +382,54 @@ def requested_sequences():
 def subject_targets(subject):
     """Everything of one subject: :func:`sequence_targets` of each of its sequences."""
     return [t for s, q in PAIRS if s == subject for t in sequence_targets(s, q)]
+
+
+# -- NPHM (stage 7) --------------------------------------------------------------------------
+
+NPHM_DIR = "resources/nphm"
+NPHM_SEQ = "results/nphm/{subject}/{sequence}"
+# The fit without the temporal loss, for the Table-2 comparison (fit_nphm.compare_without_temporal).
+NPHM_COMPARE = config["fit_nphm"]["compare_without_temporal"]
+
+
+def subject_sequence_inputs(wildcards):
+    """Points and FLAME fits of every sequence of a subject (its identity is fitted on all)."""
+    pairs = [(s, q) for s, q in PAIRS if s == wildcards.subject]
+    return {
+        "points": [f"results/points/{s}/{q}/points.npz" for s, q in pairs],
+        "flame": [f"results/flame/{s}/{q}/flame.npz" for s, q in pairs],
+    }
+
+
+def plot_nphm_inputs(wildcards):
+    """The fit (and the one without the temporal loss), and with ground truth its evaluation."""
+    seq = NPHM_SEQ.format(**wildcards)
+    inputs = {
+        "codes": f"{seq}/codes.npz",
+        "fit_log": f"{seq}/fit_log.csv",
+        "meshes": f"{seq}/nphm_meshes",
+        "flame_params": "results/flame/{subject}/{sequence}/flame.npz".format(**wildcards),
+    }
+    if NPHM_COMPARE:
+        inputs |= {
+            "unsmoothed_codes": f"{seq}/unsmoothed/codes.npz",
+            "unsmoothed_fit_log": f"{seq}/unsmoothed/fit_log.csv",
+            "unsmoothed_meshes": f"{seq}/unsmoothed/nphm_meshes",
+        }
+    if HAS_GROUND_TRUTH:
+        inputs |= {
+            "evaluation": f"{seq}/evaluation.json",
+            "frames_csv": f"{seq}/evaluation_frames.csv",
+            "ground_truth": f"{GROUND_TRUTH}/{wildcards.subject}/{wildcards.sequence}",
+        }
+    return inputs
+
+
+def _nphm_report(name, caption, figure):
+    return report(
+        f"{NPHM_SEQ}/qc/{name}",
+        caption=f"../report/{caption}",
+        category="5. NPHM",
+        subcategory="{subject} / {sequence}",
+        labels={"subject": "{subject}", "sequence": "{sequence}", "figure": figure},
+    )

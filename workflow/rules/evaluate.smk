@@ -109,3 +109,30 @@ rule evaluate_audio:
         fps=FPS_PARAM,
     script:
         "../scripts/evaluate_audio.py"
+
+
+# NPHM meshes against the true meshes over the face region (chamfer-L1, normal consistency,
+# F-score at 1 and 5 mm), with and without the temporal loss; the jitter of the codes.
+rule evaluate_nphm:
+    input:
+        **HEAD_MODEL_FILES,
+        **(
+            {
+                "unsmoothed_codes": "results/nphm/{subject}/{sequence}/unsmoothed/codes.npz",
+                "unsmoothed_meshes": "results/nphm/{subject}/{sequence}/unsmoothed/nphm_meshes",
+            }
+            if NPHM_COMPARE
+            else {}
+        ),
+        codes="results/nphm/{subject}/{sequence}/codes.npz",
+        meshes="results/nphm/{subject}/{sequence}/nphm_meshes",
+        ground_truth=f"{GROUND_TRUTH}/{{subject}}/{{sequence}}",
+    output:
+        evaluation="results/nphm/{subject}/{sequence}/evaluation.json",
+        frames="results/nphm/{subject}/{sequence}/evaluation_frames.csv",
+    log:
+        "logs/evaluate/{subject}/{sequence}/nphm.log",
+    conda:
+        "../../envs/talkhead.yaml"
+    script:
+        "../scripts/evaluate_nphm.py"

@@ -60,6 +60,7 @@ def evaluate_nphm_fit(
     codes: np.ndarray | None = None,
     n_samples: int = 50_000,
     seed: int = 0,
+    code_frames: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Fitted meshes against the true meshes of their frames, over the face region.
 
@@ -69,7 +70,8 @@ def evaluate_nphm_fit(
         frames: (T,) frame ids of the meshes, strictly increasing.
         gt: the sequence's ground truth.
         masks: the head model's region masks (name -> vertex indices); ``face`` is used.
-        codes: (T, E) fitted expression codes, or None.
+        codes: (T, E) fitted expression codes of ``frames``, or (T', E) of ``code_frames``
+            (the codes of every fitted frame when only some have a mesh), or None.
         n_samples: surface samples per frame and direction.
         seed: sampling seed; frame ``t`` samples with ``(seed, t)``.
 
@@ -87,9 +89,11 @@ def evaluate_nphm_fit(
         raise EvaluationError(f"{len(meshes)} meshes for {len(frames)} frame ids (need >= 1)")
     if "face" not in masks:
         raise EvaluationError("the head model has no 'face' mask")
-    if codes is not None and np.asarray(codes).shape[:1] != frames.shape:
+    code_frames = frames if code_frames is None else np.asarray(code_frames).reshape(-1)
+    if codes is not None and np.asarray(codes).shape[:1] != code_frames.shape:
         raise EvaluationError(
-            f"expression codes have shape {np.asarray(codes).shape}, expected ({len(frames)}, E)"
+            f"expression codes have shape {np.asarray(codes).shape}, expected "
+            f"({len(code_frames)}, E)"
         )
     rows = truth_rows(gt.flame_params()["frames"], frames, str(gt.path))
     true_faces = np.asarray(gt.faces())
@@ -127,7 +131,7 @@ def evaluate_nphm_fit(
         jitter = {"mae": float("nan"), "rmse": float("nan")}
     else:
         try:
-            jitter = expression_jitter(np.asarray(codes), frames)
+            jitter = expression_jitter(np.asarray(codes), code_frames)
         except ValueError as exc:
             raise EvaluationError(f"expression codes: {exc}") from None
     figures["jitter_mae"], figures["jitter_rmse"] = jitter["mae"], jitter["rmse"]

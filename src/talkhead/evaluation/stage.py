@@ -272,7 +272,9 @@ class _FrameMeshes(Sequence[tuple[np.ndarray, np.ndarray]]):
         return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, np.int64)
 
 
-def _nphm_codes(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def _nphm_codes(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames (T,), expression codes (T, E) and the frames with a mesh (``mesh_frames``,
+    every frame when the file does not say; ``fit_nphm.mesh_every``)."""
     from ..io import load_npz
 
     path = folder / NPHM_CODES_FILE
@@ -282,6 +284,7 @@ def _nphm_codes(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         data = load_npz(path)
         frames = np.asarray(data["frames"]).reshape(-1)
         expression = np.asarray(data["expression"], dtype=np.float64)
+        mesh_frames = np.asarray(data["mesh_frames"] if "mesh_frames" in data else frames)
     except (OSError, ValueError, KeyError) as exc:
         raise EvaluationError(f"{path}: not an NPHM codes file ({exc})") from None
     if expression.ndim != 2 or len(expression) != len(frames):
@@ -289,7 +292,12 @@ def _nphm_codes(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: expression has shape {expression.shape} for {len(frames)} frames, "
             "expected (T, E)"
         )
-    return frames, expression
+    if len(mesh_frames) == 0 or not np.all(np.isin(mesh_frames, frames)):
+        raise EvaluationError(
+            f"{path}: mesh_frames {mesh_frames.tolist()[:5]} are not a non-empty subset of the "
+            "fitted frames"
+        )
+    return frames, expression, mesh_frames.reshape(-1)
 
 
 def _evaluate_nphm_folder(
@@ -297,10 +305,12 @@ def _evaluate_nphm_folder(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, np.ndarray]]:
     from .nphm import evaluate_nphm_fit
 
-    frames, codes = _nphm_codes(folder)
-    meshes = _FrameMeshes(folder / NPHM_MESHES_DIR, frames)
-    figures, per_frame = evaluate_nphm_fit(meshes, frames, gt, masks, codes, n_samples, seed)
-    return frames, codes, figures, per_frame
+    frames, codes, mesh_frames = _nphm_codes(folder)
+    meshes = _FrameMeshes(folder / NPHM_MESHES_DIR, mesh_frames)
+    figures, per_frame = evaluate_nphm_fit(
+        meshes, mesh_frames, gt, masks, codes, n_samples, seed, code_frames=frames
+    )
+    return mesh_frames, codes, figures, per_frame
 
 
 def run_evaluate_nphm(
@@ -323,7 +333,8 @@ def run_evaluate_nphm(
         gt_dir: the sequence's ground truth.
         evaluation_path: ``evaluation.json``: the figures of
             :func:`talkhead.evaluation.nphm.evaluate_nphm_fit`, and ``unsmoothed_<key>``
-            (:data:`NPHM_UNSMOOTHED_KEYS`) for the fit without the temporal loss.
+            (:data:`NPHM_UNSMOOTHED_KEYS`) for the fit without the temporal loss, the same
+            again under ``without_temporal``.
         frames_path: the per-frame table (default ``evaluation_frames.csv`` beside
             ``evaluation_path``): ``frame``, :data:`NPHM_FRAME_COLUMNS`, and
             ``unsmoothed_chamfer_l1_mm`` when there is an unsmoothed fit.
@@ -365,5 +376,8 @@ def run_evaluate_nphm(
         writer.writerow(["frame", *columns])
         for i, t in enumerate(frames):
             writer.writerow([int(t), *(f"{float(per_frame[c][i]):.6g}" for c in columns)])
-    save_metrics(evaluation_path, figures)
+    written: dict[str, object] = dict(figures)
+    if unsmoothed_dir is not None:
+        written["without_temporal"] = {k: figures[f"unsmoothed_{k}"] for k in NPHM_UNSMOOTHED_KEYS}
+    save_metrics(evaluation_path, written)
     return NphmEvaluation(figures, frames, per_frame, expressions)

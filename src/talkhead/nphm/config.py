@@ -99,9 +99,9 @@ class NphmTrainConfig:
     identities: int = option(48, "Training identities.", minimum=1)
     expressions: int = option(16, "Expressions per training identity.", minimum=1)
     heldout_identities: int = option(
-        4, "Identities held out to measure the trained model.", minimum=1
+        2, "Identities held out to measure the trained model.", minimum=1
     )
-    heldout_expressions: int = option(3, "Expressions per held-out identity.", minimum=1)
+    heldout_expressions: int = option(2, "Expressions per held-out identity.", minimum=1)
     shape_std: float = option(
         1.0, "Standard deviation of the sampled shape coefficients.", minimum=0
     )
@@ -127,7 +127,7 @@ class NphmTrainConfig:
         exclusive_minimum=0,
         min_items=1,
     )
-    steps: int = option(600, "Training steps.", minimum=1)
+    steps: int = option(300, "Training steps (a demo run; 3000 and more at full scale).", minimum=1)
     batch_identities: int = option(8, "Canonical meshes per step.", minimum=1)
     batch_expressions: int = option(32, "Posed meshes per step.", minimum=1)
     points_per_mesh: int = option(
@@ -136,17 +136,17 @@ class NphmTrainConfig:
     posed_points: int = option(128, "Correspondences per posed mesh per step.", minimum=8)
     lr: float = option(2e-3, "Adam learning rate of the networks.", exclusive_minimum=0)
     lr_codes: float = option(1e-2, "Adam learning rate of the codes.", exclusive_minimum=0)
-    lr_milestones: tuple[int, ...] = option((400,), "Steps at which the learning rates change.")
+    lr_milestones: tuple[int, ...] = option((200,), "Steps at which the learning rates change.")
     lr_factors: tuple[float, ...] = option(
         (0.3,), "Factor at each milestone, cumulative.", exclusive_minimum=0
     )
     weights: NphmTrainWeights = section(NphmTrainWeights, "Loss weights.")
     checkpoint_every: int = option(
-        200, "Steps between checkpoints (training resumes from the last one).", minimum=1
+        100, "Steps between checkpoints (training resumes from the last one).", minimum=1
     )
     log_every: int = option(50, "Steps between records of the losses.", minimum=1)
     mesh_resolution: int = option(
-        96, "Marching-cubes resolution of the held-out meshes.", minimum=16
+        64, "Marching-cubes resolution of the held-out meshes.", minimum=16
     )
 
     def problems(self) -> list[tuple[str, str]]:
@@ -160,6 +160,10 @@ class NphmTrainConfig:
 class NphmConfig:
     """The neural parametric head model (the ``nphm`` config section)."""
 
+    enabled: bool = option(
+        True,
+        "Train the model and fit every sequence (stage 7); false leaves NPHM out of the workflow.",
+    )
     model: NphmModelConfig = section(NphmModelConfig, "Model sizes.")
     train: NphmTrainConfig = section(NphmTrainConfig, "Training on the head model's family.")
 
@@ -170,7 +174,10 @@ class NphmFitWeights:
 
     sdf: float = option(1.0, "Mean |SDF| of the observed points (millimetres).", minimum=0)
     normal: float = option(
-        0.5, "Mean 1 - cos(grad SDF, observed normal) at the observed points.", minimum=0
+        0.0,
+        "Mean 1 - cos(grad SDF, observed normal) at the observed points (a second backward "
+        "pass: about twice the time per step; 0 skips it).",
+        minimum=0,
     )
     reg_identity: float = option(0.05, "Mean squared identity code.", minimum=0)
     reg_expression: float = option(0.05, "Mean squared expression code.", minimum=0)
@@ -187,9 +194,9 @@ class FitNphmConfig:
     """Per-sequence fit of the model's codes (the ``fit_nphm`` config section): one identity
     per subject, an expression code per frame (FaceTalk supplement section D and Table 2)."""
 
-    steps: int = option(300, "Adam steps (NPHM's point-cloud fit: 1000).", minimum=1)
+    steps: int = option(150, "Adam steps (NPHM's point-cloud fit: 1000).", minimum=1)
     points_per_frame: int = option(
-        400, "Observed points drawn per frame at each step (NPHM: 5 x 1000).", minimum=8
+        150, "Observed points drawn per frame at each step (NPHM: 5 x 1000).", minimum=8
     )
     lr_identity: float = option(
         5e-3, "Adam learning rate of the identity codes.", exclusive_minimum=0
@@ -198,10 +205,10 @@ class FitNphmConfig:
         1e-2, "Adam learning rate of the expression codes (NPHM: 0.01).", exclusive_minimum=0
     )
     lr_milestones: tuple[int, ...] = option(
-        (150, 250), "Steps at which the learning rates change (NPHM: every 200)."
+        (100,), "Steps at which the learning rates change (NPHM: every 200)."
     )
     lr_factors: tuple[float, ...] = option(
-        (0.5, 0.5), "Factor at each milestone, cumulative.", exclusive_minimum=0
+        (0.5,), "Factor at each milestone, cumulative.", exclusive_minimum=0
     )
     sdf_clamp_mm: float = option(
         10.0,
@@ -217,9 +224,14 @@ class FitNphmConfig:
     )
     weights: NphmFitWeights = section(NphmFitWeights, "Loss weights.")
     mesh_resolution: int = option(
-        96,
+        64,
         "Marching-cubes samples per axis of a frame's mesh (FaceTalk exports at 64).",
         minimum=16,
+    )
+    mesh_every: int = option(
+        5,
+        "Decode a mesh for every n-th frame (1: all; codes are written for every frame).",
+        minimum=1,
     )
     mesh_margin: float = option(
         0.08,
@@ -229,7 +241,7 @@ class FitNphmConfig:
     identity_frames: int = option(
         8, "Frames of each of a subject's sequences its identity is fitted on.", minimum=1
     )
-    identity_steps: int = option(300, "Adam steps of the identity fit.", minimum=1)
+    identity_steps: int = option(150, "Adam steps of the identity fit.", minimum=1)
     log_every: int = option(25, "Steps between records of the losses.", minimum=1)
     compare_without_temporal: bool = option(
         True,

@@ -166,16 +166,20 @@ def fit_codes(
     generator = torch.Generator().manual_seed(seed)
     clamp = cfg.sdf_clamp_mm
     gaps = gaps.to(device)
+    with_normals = cfg.weights.normal > 0
 
     def closure(step: int) -> dict[str, Tensor]:
         u, n = _draw(pts, nrm, cfg.points_per_frame, generator)
-        u = u.to(device).requires_grad_(True)
+        u = u.to(device).requires_grad_(with_normals)
         sdf = model(u, expr, zg.expand(T, -1), zl.expand(T, -1, -1))
-        grad = sdf_gradient(sdf, u, create_graph=True)
-        cos = F.cosine_similarity(grad, n.to(device), dim=-1)
+        if with_normals:  # a second backward pass: skipped when its weight is 0
+            grad = sdf_gradient(sdf, u, create_graph=True)
+            normal = (1 - F.cosine_similarity(grad, n.to(device), dim=-1)).mean()
+        else:
+            normal = sdf.new_zeros(())
         return {
             "sdf": (sdf.abs() * extent * MM).clamp(max=clamp).mean(),
-            "normal": (1 - cos).mean(),
+            "normal": normal,
             "reg_identity": zg.pow(2).mean() + zl.pow(2).mean(),
             "reg_expression": expr.pow(2).mean(),
             "temporal": temporal_huber(expr, gaps, cfg.huber_delta),
