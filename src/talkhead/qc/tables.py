@@ -255,6 +255,12 @@ _DIFFERS = (
 )
 
 
+def _model_name(name: str, data: Mapping[str, Any]) -> str:
+    """The model's name with its output space (``facetalk (nphm_expression)``)."""
+    space = data.get("space")
+    return f"{name} ({space})" if space else name
+
+
 # ---- Table 1 --------------------------------------------------------------------------------
 
 
@@ -288,12 +294,14 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
     present = [d for d in evaluations.values() if d]
     definitions = _definitions(present)
     head = (
-        "<tr><th class='row'>method</th><th class='row'>model</th>"
+        "<tr><th class='row' rowspan='2'>method</th><th class='row' rowspan='2'>model</th>"
+        f"<th colspan='{len(TABLE1_METRICS)}'>ours (definitions below)</th>"
+        f"<th class='ref' colspan='3'>{SOURCE}, Table 1</th></tr><tr>"
         + "".join(
             f"<th data-col='{_esc(k)}' title='{_esc(definitions.get(k, ''))}'>{_esc(h)}</th>"
             for k, h in TABLE1_METRICS
         )
-        + f"<th class='ref' colspan='3'>{SOURCE} Table 1: LSE-D / FIQA / VQA</th></tr>"
+        + "<th class='ref'>LSE-D</th><th class='ref'>FIQA</th><th class='ref'>VQA</th></tr>"
     )
 
     def metric_cells(data: Mapping[str, Any] | None, source: str = "metrics") -> str:
@@ -313,7 +321,7 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
     rows = []
     for label, paper in TABLE1_METHODS:
         name, data = by_label.get(label, ("", None))
-        model = _esc(name) if data else "no evaluation.json"
+        model = _esc(_model_name(name, data)) if data else "no evaluation.json"
         rows.append(
             f"<tr data-row='{_esc(label)}'><th class='row'>{_esc(label)}</th>"
             f"<td class='row'>{model}</td>{metric_cells(data)}{ref_cells(paper)}</tr>"
@@ -321,7 +329,8 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
     for label, name, data in extra:
         rows.append(
             f"<tr data-row='{_esc(label)}'><th class='row'>{_esc(label)}</th>"
-            f"<td class='row'>{_esc(name)}</td>{metric_cells(data)}{ref_cells(None)}</tr>"
+            f"<td class='row'>{_esc(_model_name(name, data))}</td>{metric_cells(data)}"
+            f"{ref_cells(None)}</tr>"
         )
     truth = next((d for d in present if isinstance(d.get("ground_truth"), Mapping)), None)
     rows.append(
@@ -507,8 +516,12 @@ def table2_html(
         body_rows.append(
             f"<tr data-row='ref:{_esc(label)}'><th class='row ref'>{SOURCE} Table 2</th>"
             f"<td class='row ref'>NPHM, real captures, {_esc(label)}</td>{''.join(cells)}"
-            f"{_ref_cell(ref_ratio if side == 'without' else None, 'ratio:jitter_mae')}"
-            f"{_ref_cell(ref['lse_d'], 'lse_d')}</tr>"
+            + (
+                f"<td class='ref' data-col='ref:ratio:jitter_mae'>{ref_ratio:.2f}x</td>"
+                if side == "without"
+                else _ref_cell(None, "ratio:jitter_mae")
+            )
+            + f"{_ref_cell(ref['lse_d'], 'lse_d')}</tr>"
         )
     nphm_note = (
         ""
