@@ -88,6 +88,10 @@ def test_panels_share_one_camera():
     same = list(render_panels([Panel(verts, faces), Panel(verts, faces)], size=48))
     assert np.array_equal(same[1][:, :48], same[1][:, 48:])
     assert same[1][:, :48].max() > 0  # something is drawn
+    # a label is drawn at the top of its own panel only
+    labelled = next(render_panels([Panel(verts, faces), Panel(verts, faces, "LABEL")], 48))
+    assert np.array_equal(labelled[:, :48], same[0][:, :48])
+    assert not np.array_equal(labelled[:12, 48:], same[0][:12, 48:])
     # the right sphere moved 5 cm to the right: in the shared framing it is drawn further right
     moved = list(render_panels([Panel(verts, faces), Panel(verts + [0.05, 0, 0], faces)], 48))
     left, right = moved[0][:, :48, 0] > 0, moved[0][:, 48:, 0] > 0
