@@ -3,6 +3,7 @@ a prediction, one camera, with the speech, streamed into the encoder a chunk at 
 
     PYTHONPATH=src python benchmarks/bench_video.py [--seconds 60] [--fps 30] [--size 256]
         [--chunk 64] [--flame-model resources/head_model/generic_model.pkl]
+        [--checkpoint results/models/<model>/model.ckpt --dataset results/dataset]
 
 The left panel is FLAME parameters posed on demand (:class:`PosedFlame`, random expressions
 and jaw of the head model, model space), the right one a (T, V, 3) float32 memory map on disk
@@ -12,6 +13,12 @@ time, the process's peak resident memory (``ru_maxrss``), its resident memory be
 and at each quarter of the frames (sampled from /proc/self/status), and what stacking the
 frames would hold (T x H x W x 3 bytes). Wall-clock figures depend on the machine: printed,
 never asserted.
+
+With ``--checkpoint`` and ``--dataset``, the whole held-out job instead
+(:func:`talkhead.training.held_out.animate_held_out`, what rule ``animate_model`` runs: the
+model animates the audio, its meshes are written, the comparison video rendered): the held-out
+sequence's cleaned audio and FLAME parameters tiled to ``--seconds`` in a temporary copy of
+the dataset.
 """
 
 from __future__ import annotations
@@ -91,6 +98,75 @@ def sources(T: int, flame_model: Path, folder: Path):
     return truth, pred, faces, what
 
 
+def tiled_dataset(dataset: Path, seconds: float, fps: float, folder: Path) -> Path:
+    """A copy of ``dataset`` whose held-out sequence (alone) lasts ``seconds`` at ``fps``: its
+    audio and FLAME parameters repeated."""
+    import csv
+    import shutil
+
+    from talkhead.audio.io import read_audio, write_audio
+    from talkhead.dataset import layout
+    from talkhead.flame.params import load_flame_params, save_flame_params
+    from talkhead.training.held_out import held_out_sequence
+
+    row, _ = held_out_sequence(dataset)
+    root = folder / "dataset"
+    root.mkdir()
+    shutil.copy(dataset / "splits.json", root / "splits.json")
+    with open(dataset / "manifest.csv", newline="") as f:  # the sequence at --fps
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["fps"] = str(fps)
+    with open(root / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    src, dst = layout.sequence_dir(dataset, row["name"]), layout.sequence_dir(root, row["name"])
+    audio, rate = read_audio(layout.wav_path(src))
+    n = int(seconds * rate)
+    write_audio(layout.wav_path(dst), np.resize(audio, (n, audio.shape[1])), rate)
+    params = load_flame_params(layout.flame_params_path(src))
+    T = int(round(seconds * fps))
+    frames = len(params["frames"])
+    tiled = {
+        k: (np.resize(v, (T, *np.shape(v)[1:])) if np.ndim(v) and len(v) == frames else v)
+        for k, v in params.items()
+        if k != "shape"
+    }
+    tiled.update({"shape": params["shape"], "frames": np.arange(T)})
+    save_flame_params(layout.flame_params_path(dst), tiled)
+    return root
+
+
+def held_out_job(args: argparse.Namespace) -> None:
+    """Peak memory of the held-out animation job on a ``--seconds`` sequence."""
+    from talkhead.training.held_out import animate_held_out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        root = tiled_dataset(args.dataset, args.seconds, args.fps, folder)
+        before = rss_mb()
+        start = time.perf_counter()
+        summary = animate_held_out(
+            args.checkpoint,
+            root,
+            args.flame_model,
+            folder / "held_out",
+            folder / "held_out.mp4",
+            size=args.size,
+            chunk=args.chunk,
+        )
+        wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"held-out job of {args.checkpoint} ({summary['model']}), {summary['sequence']}")
+    print("| seconds | fps | frames | wall (s) | peak RSS (MiB) | RSS before (MiB) |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {summary['seconds']:.1f} | {summary['fps']:g} | {summary['frames']} | {wall:.1f} | "
+        f"{peak:.0f} | {before:.0f} |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -100,8 +176,13 @@ def main() -> None:
     ap.add_argument(
         "--flame-model", type=Path, default=Path("resources/head_model/generic_model.pkl")
     )
+    ap.add_argument("--checkpoint", type=Path, help="a trained model: time its held-out job")
+    ap.add_argument("--dataset", type=Path, default=Path("results/dataset"))
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.checkpoint is not None:
+        held_out_job(args)
+        return
 
     from talkhead.training.render import Panel, render_panels, write_video
 
