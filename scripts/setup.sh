@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything talkhead needs on a fresh Debian/Ubuntu machine, idempotently.
 #   - apt packages open3d-cpu needs (libusb-1.0-0), when running as root and missing
+#   - Debian's chromium (the report's headless-browser test), when running as root and missing
 #   - a virtual environment in .venv with torch installed first, then the package (+ dev tools)
 # A second run only checks and returns in seconds.
 set -euo pipefail
@@ -13,6 +14,11 @@ need_apt=()
 if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then need_apt+=(libusb-1.0-0); fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1'; then need_apt+=(libgomp1); fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libsndfile.so.1'; then need_apt+=(libsndfile1); fi
+# The report's browser test (tests/test_report_browser.py) opens it in headless Chromium; without
+# it that test skips. Only where apt-get can install it (as root); nobody else needs it.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  need_apt+=(chromium)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] apt-get install ${need_apt[*]}"

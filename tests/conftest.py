@@ -1,4 +1,8 @@
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +92,43 @@ def tiny_studio(tmp_path_factory) -> TinyStudio:
         progress=False,
     )
     return studio
+
+
+# ---------------------------------------------------------------------------------------------
+# The tiny end-to-end workflow run (tests/configs/tiny.yaml) and its report, made once per test
+# session: tests/test_workflow_e2e.py checks its outputs, tests/test_report_browser.py opens
+# its report in a browser. Minutes on 2 cores (the tests that use it are marked slow).
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def copy_workflow(work: Path) -> None:
+    """The workflow's files in ``work``, with the tiny config at config/tiny.yaml."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs", "src"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    shutil.copy(TINY, work / "config" / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("wf")
+    copy_workflow(work)
+    # --configfile takes several values: it goes last.
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2"]
+    tiny = ["--configfile", "config/tiny.yaml"]
+    res = subprocess.run(
+        [*cmd, "all", *tiny], cwd=work, capture_output=True, text=True, timeout=1500
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    res = subprocess.run(
+        [*cmd, "--report", "results/report.zip", *tiny],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    return work

@@ -16,44 +16,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import copy_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Minutes on 2 cores: marked, and still run by the README's test command (no deselection).
 pytestmark = pytest.mark.slow
 
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
-
-
-def copy_workflow(work: Path) -> None:
-    """The workflow's files in ``work``, with the tiny config at config/tiny.yaml."""
-    work.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "profiles", "envs", "src"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
-    shutil.copy(TINY, work / "config" / "tiny.yaml")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("wf")
-    copy_workflow(work)
-    # --configfile takes several values: it goes last.
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2"]
-    tiny = ["--configfile", "config/tiny.yaml"]
-    res = subprocess.run(
-        [*cmd, "all", *tiny], cwd=work, capture_output=True, text=True, timeout=1500
-    )
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    res = subprocess.run(
-        [*cmd, "--report", "results/report.zip", *tiny],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    return work
+# The tiny run itself (`tiny_run`, shared with the report's browser test) is in conftest.py.
 
 
 def test_capture_stage_outputs(tiny_run):
