@@ -408,7 +408,23 @@ def nphm_fit_qc(
         fig.legend(handles=fig.axes[0].get_lines(), loc="outside right upper", fontsize=8)
     out["losses"] = save_figure(fig, losses_path)
 
-    rows, worst = pick_mesh_frames(frames, n_frames, chamfer.get(SERIES["decoded"]))
+    # Frames with a mesh (fit_nphm.mesh_every; codes.npz's mesh_frames, else all).
+    from ..io import load_npz
+
+    stored = load_npz(codes_path)
+    meshed = np.flatnonzero(
+        np.isin(frames, stored["mesh_frames"])
+        if "mesh_frames" in stored
+        else np.ones(len(frames), dtype=bool)
+    )
+    if len(meshed) == 0:
+        raise StageOutputError(f"{codes_path}: no frame has a mesh (mesh_frames is empty)")
+    decoded_chamfer = chamfer.get(SERIES["decoded"])
+    picked, worst_meshed = pick_mesh_frames(
+        frames[meshed], n_frames, None if decoded_chamfer is None else decoded_chamfer[meshed]
+    )
+    rows = meshed[picked]
+    worst = None if worst_meshed is None else int(meshed[worst_meshed])
     shown = frames[rows]
     fit_dir = Path(meshes_dir or Path(codes_path).parent / NPHM_MESHES)
     decoded = [_nphm_mesh(fit_dir, int(t)) for t in shown]
