@@ -2,9 +2,11 @@
 dataset's "truth"): the figures of ``results/models/<model>/evaluation.json``.
 
 Each test sequence's packaged audio features (the model's training input) drive the model; K
-samples per sequence (``samples``; the deterministic models repeat theirs). Predictions are
+samples per sequence (``samples``; one for the deterministic models, whose samples are all
+the same, and ``samples`` in evaluation.json says how many were drawn). Predictions are
 compared in FLAME vertex space, model space (no head rotation, translation or scale: motion
-the audio cannot predict), on the test subject's identity:
+the audio cannot predict; world space for vertex models trained with
+``models.training.vertex_space: world``), on the test subject's identity:
 
 - vertex models (FaceFormer-style, MeshTalk) animate the training subjects' mean template;
   their displacements from it are moved onto the test subject's template;
@@ -334,7 +336,10 @@ def evaluate_checkpoint(
     curves, gt_curves, weights = [], [], []
     lse: list[dict[str, float]] = []
     sequences = []
-    K = max(1, int(samples))
+    # the deterministic models give the same sample every time: one is drawn
+    K = max(1, int(samples)) if stochastic else 1
+    # vertex models trained on world-space vertices are compared in world space
+    world = target == "flame_vertices" and module.dims.get("vertex_space") == "world"
     for i, row in enumerate(rows):
         name_i = row["name"]
         sequences.append(f"{row['subject']}/{row['sequence']}")
@@ -347,7 +352,7 @@ def evaluate_checkpoint(
         g = torch.Generator(device=device).manual_seed(seed + i)
         out = module.animate(torch.from_numpy(np.asarray(x, np.float32)).to(device), K, g)
         codes = out["codes"].float().cpu().numpy()
-        true_v, true_lm = _truth(layer, params)
+        true_v, true_lm = _truth(layer, params, world)
         template = np.asarray(seq["template"], np.float64)
         audio, rate = read_audio(layout.wav_path(folder))
         env = speech_envelope(audio.mean(axis=1), rate, fps, frames)
