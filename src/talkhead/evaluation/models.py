@@ -198,8 +198,11 @@ def _pose_expression(
     return np.stack(verts), np.stack(lms)
 
 
-def _truth(layer: FlameLayer, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(T, V, 3) model-space vertices and (T, L, 3) landmarks of the fit."""
+def _truth(
+    layer: FlameLayer, params: dict[str, np.ndarray], world: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T, V, 3) vertices and (T, L, 3) landmarks of the fit, in model space (or world)."""
+    pose = ("rotation", "translation", "scale") if world else ()
     with torch.no_grad():
         out = layer(
             shape=params["shape"],
@@ -207,6 +210,7 @@ def _truth(layer: FlameLayer, params: dict[str, np.ndarray]) -> tuple[np.ndarray
             jaw=params["jaw"],
             neck=params["neck"],
             eyes=params["eyes"],
+            **{k: params[k] for k in pose},
         )
     return out.vertices.float().numpy(), out.landmarks.float().numpy()
 
