@@ -5,7 +5,8 @@
 # GPU: the rule asks for gpu=0 here; a cluster profile gives it `gpu: 1` (bf16 mixed
 # precision), or several for DDP.
 # Table 3: FaceTalk once per timestep injection (models.injection_variants) in
-# results/models/facetalk_<variant>/. Step 11: every model, variants included, evaluated on the
+# results/models/facetalk_<variant>/ (FaceTalk's own injection, at its steps, is not trained
+# twice: results/models/facetalk/model.ckpt is evaluated under both names). Step 11: every model, variants included, evaluated on the
 # dataset's test split: results/models/<model>/evaluation.json.
 
 from talkhead.training.config import INJECTIONS
@@ -48,11 +49,6 @@ ANIMATED_MODELS = [
         and config["models"]["facetalk_regression"]["target"] == "nphm_expression"
     )
 ]
-MODEL_TARGETS = (
-    [f"{MODELS_DIR}/{m}/loss_curve.png" for m in TRAINED_MODELS + VARIANT_MODELS]
-    + [f"{MODELS_DIR}/{m}/held_out.mp4" for m in ANIMATED_MODELS]
-    + [f"{MODELS_DIR}/{m}/evaluation.json" for m in TRAINED_MODELS + VARIANT_MODELS]
-)
 # The model names evaluate_model accepts: the models, and FaceTalk's variants (their injection).
 VARIANT_INJECTION = {f"facetalk_{v}": v for v in INJECTIONS}
 EVALUATED_MODEL_NAMES = [*MODELS, *VARIANT_INJECTION]
@@ -71,6 +67,29 @@ VARIANT_SETTINGS = {
         "steps": config["models"]["variant_steps"] or TRAINING_SETTINGS["training"]["steps"],
     },
 }
+# The variant with FaceTalk's own injection and steps is FaceTalk: trained once, its
+# checkpoint evaluated under both names (facetalk and facetalk_<variant>).
+SHARED_VARIANT = (
+    f"facetalk_{config['models']['facetalk']['variant']}"
+    if "facetalk" in TRAINED_MODELS
+    and config["models"]["facetalk"]["variant"] in INJECTION_VARIANTS
+    and VARIANT_SETTINGS["training"]["steps"] == TRAINING_SETTINGS["training"]["steps"]
+    else None
+)
+# model.ckpt of each evaluated model (the shared variant: FaceTalk's).
+MODEL_CHECKPOINT = {
+    m: f"{MODELS_DIR}/{'facetalk' if m == SHARED_VARIANT else m}/model.ckpt"
+    for m in EVALUATED_MODEL_NAMES
+}
+MODEL_TARGETS = (
+    [
+        f"{MODELS_DIR}/{m}/loss_curve.png"
+        for m in TRAINED_MODELS + VARIANT_MODELS
+        if m != SHARED_VARIANT
+    ]
+    + [f"{MODELS_DIR}/{m}/held_out.mp4" for m in ANIMATED_MODELS]
+    + [f"{MODELS_DIR}/{m}/evaluation.json" for m in TRAINED_MODELS + VARIANT_MODELS]
+)
 # SyncNet's weights as an input of evaluate_model (none when models.evaluate.syncnet_weights
 # is empty).
 SYNCNET_INPUT = (
@@ -183,7 +202,7 @@ rule evaluate_model:
     input:
         **HEAD_MODEL_FILES,
         **SYNCNET_INPUT,
-        model=f"{MODELS_DIR}/{{model}}/model.ckpt",
+        model=lambda wc: MODEL_CHECKPOINT[wc.model],
         manifest=f"{DATASET_DIR}/manifest.csv",
         splits=f"{DATASET_DIR}/splits.json",
     output:
