@@ -50,29 +50,36 @@ def dataset(tmp_path_factory, head) -> Path:
     layer = FlameLayer.from_file(head["model"])
     pairs = [("p001", "A"), ("p001", "B"), ("p002", "A")]
     for i, (s, q) in enumerate(pairs):
-        write_stage_outputs(results, layer, s, q, T=16, seed=i)
+        write_stage_outputs(results, layer, s, q, T=16, seed=i, nphm=True)
     root = results / "dataset"
     split = root.parent / "splits_in.json"
     split.write_text(json.dumps({"train": ["p001"], "val": [], "test": ["p002"]}))
-    run_dataset_stage(outputs_of(results, pairs), root, {"splits_file": str(split)})
+    settings = {"splits_file": str(split), "include_nphm": True}
+    run_dataset_stage(outputs_of(results, pairs, nphm=True), root, settings)
     return root
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, dataset, head) -> dict[str, Path]:
     out = {}
-    for kind in ("facetalk", "facetalk_regression", "faceformer"):
-        folder = tmp_path_factory.mktemp(kind)
+    nphm = {**TINY, "facetalk": {**TINY["facetalk"], "target": "nphm_expression"}}
+    for name, kind, models in (
+        ("facetalk", "facetalk", TINY),
+        ("facetalk_regression", "facetalk_regression", TINY),
+        ("faceformer", "faceformer", TINY),
+        ("facetalk_nphm", "facetalk", nphm),
+    ):
+        folder = tmp_path_factory.mktemp(name)
         train_model(
             dataset,
             kind,
             folder,
-            TINY,
+            models,
             flame_model=head["model"],
             flame_masks=head["masks"],
             progress_bar=False,
         )
-        out[kind] = folder / "model.ckpt"
+        out[name] = folder / "model.ckpt"
     return out
 
 
@@ -131,6 +138,39 @@ def test_deterministic_models_have_no_diversity(checkpoints, dataset, head):
         assert result["label"] == label and result["variant"] is None
         assert result["metrics"]["diversity"] is None and result["samples"] == 1
         assert result["metrics"]["lve_mm"] > 0
+
+
+def test_nphm_codes_have_code_space_figures_and_no_vertex_metrics(checkpoints, dataset):
+    result = evaluate_checkpoint(checkpoints["facetalk_nphm"], dataset, samples=2, max_lag=3)
+    check_contract(result)
+    assert result["label"] == "Ours (full)" and result["space"] == "nphm_expression"
+    m = result["metrics"]
+    assert all(m[k] is None for k in ("lve_mm", "lve_squared_mm2", "fdd_mm", "av_correlation"))
+    assert m["diversity"] > 0 and m["jitter_rmse"] > 0
+    assert "NPHM code units" in result["definitions"]["jitter_rmse"]
+    # the floor: the fitted codes' own jitter (16-d random codes: about 1.4 per component)
+    codes = np.stack(
+        [
+            np.load(p)["expression"]
+            for p in sorted((dataset / "data/p002_A/nphm_tracking/nphm_expressions").iterdir())
+        ]
+    )
+    assert result["ground_truth"]["jitter_rmse"] == pytest.approx(
+        float(np.sqrt(np.mean(np.diff(codes, axis=0) ** 2))), rel=1e-5
+    )
+
+
+def test_syncnet_weights_give_lse(checkpoints, dataset, tmp_path):
+    from talkhead.evaluation.lipsync import SyncNet
+
+    torch.manual_seed(0)
+    weights = tmp_path / "syncnet.pt"
+    torch.save(SyncNet().state_dict(), weights)
+    result = evaluate_checkpoint(
+        checkpoints["facetalk_regression"], dataset, samples=1, syncnet_weights=weights
+    )
+    m = result["metrics"]
+    assert m["lse_d"] > 0 and m["lse_c"] >= 0
 
 
 class Oracle:
