@@ -329,11 +329,11 @@ def evaluate_checkpoint(
     stochastic = (isinstance(module, FaceTalkModule) and module.diffusion_on) or isinstance(
         module, MeshTalkModule
     )
-    net_net = None
+    syncnet = None
     if syncnet_weights:
         from .lipsync import load_syncnet
 
-        net_net = load_syncnet(syncnet_weights, device)
+        syncnet = load_syncnet(syncnet_weights, device)
 
     acc: dict[str, list[float]] = {k: [] for k in METRIC_KEYS}
     gt_acc: dict[str, list[float]] = {"jitter_mae": [], "jitter_rmse": []}
@@ -393,19 +393,19 @@ def evaluate_checkpoint(
                 acc["jitter_rmse"].append(j["rmse"])
                 lm = pred_lm[k] if pred_lm is not None else None
                 curves.append(av_sync_curve(opening(pred_v[k], lm), env, max_lag)[1])
-            if net_net is not None:
+            if syncnet is not None:
                 from .lipsync import syncnet_lse
 
                 grey = _render_gray(pred_v[0], layer.faces.numpy())
-                lse.append(syncnet_lse(net_net, grey, audio.mean(axis=1), rate, fps))
+                lse.append(syncnet_lse(syncnet, grey, audio.mean(axis=1), rate, fps))
         else:
             for k in range(K):
                 j = jitter(codes[k], frames)
                 acc["jitter_mae"].append(j["mae"])
                 acc["jitter_rmse"].append(j["rmse"])
         if stochastic and K >= 2:
-            if isinstance(module, MeshTalkModule):
-                assert pred_v is not None
+            # MeshTalk's codes are categorical: its samples are compared as vertices (mm)
+            if isinstance(module, MeshTalkModule) and pred_v is not None:
                 acc["diversity"].append(diversity(pred_v.reshape(K, pred_v.shape[1], -1) * 1000.0))
             else:
                 acc["diversity"].append(diversity(codes))
