@@ -74,9 +74,11 @@ def test_inner_lip_opening_and_lip_extent():
 def test_lse_of_embeddings_shifted_by_a_known_offset(rng):
     emb = rng.normal(size=(40, 8))
     audio = np.zeros_like(emb)
-    audio[3:] = emb[:-3]  # audio window t + 3 matches video window t
+    audio[3:] = emb[:-3]  # audio window t + 3 matches video window t: the audio lags by 3
     r = lse_from_embeddings(emb, audio, vshift=5)
-    assert r["offset_frames"] == 3
+    assert r["offset_frames"] == -3  # syncnet_python's sign: positive when the video lags
+    video_late = lse_from_embeddings(audio, emb, vshift=5)  # video window t + 3 = audio t
+    assert video_late["offset_frames"] == 3
     # the first windows have no match within the padding: LSE-D small but not 0; LSE-C > 0
     assert r["lse_d"] < 0.3 * np.median(np.linalg.norm(emb, axis=1)) and r["lse_c"] > 1.0
     same = lse_from_embeddings(emb, emb, vshift=5)

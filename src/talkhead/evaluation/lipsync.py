@@ -150,8 +150,10 @@ def lse_from_embeddings(video: np.ndarray, audio: np.ndarray, vshift: int = 15) 
 
     For each offset ``s`` in -vshift..vshift the mean over windows ``t`` of
     ``|| video[t] - audio[t + s] ||`` (audio zero-padded at both ends, as syncnet_python does);
-    LSE-D is the smallest mean, LSE-C the median of the means minus the smallest, ``offset``
-    the ``s`` of the smallest (positive: the audio lags the video).
+    LSE-D is the smallest mean, LSE-C the median of the means minus the smallest, and
+    ``offset_frames`` is ``-s`` of the smallest, syncnet_python's sign: positive when the video
+    lags the audio (video window ``t`` matches audio window ``t - offset``), as the lag of
+    :func:`av_offset`.
 
     Args:
         video, audio: (N, D) embeddings of the same N windows.
@@ -175,7 +177,7 @@ def lse_from_embeddings(video: np.ndarray, audio: np.ndarray, vshift: int = 15) 
     return {
         "lse_d": float(mean[i]),
         "lse_c": float(np.median(mean) - mean[i]),
-        "offset_frames": int(i - vshift),
+        "offset_frames": int(vshift - i),
     }
 
 
