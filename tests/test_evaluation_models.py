@@ -13,9 +13,10 @@ from test_dataset import outputs_of, small_model, write_stage_outputs
 
 from talkhead.cli import main
 from talkhead.dataset.stage import run_dataset_stage
+from talkhead.errors import EvaluationError
 from talkhead.evaluation import models as evaluation_models
 from talkhead.evaluation.models import METRIC_KEYS, evaluate_checkpoint
-from talkhead.evaluation.stage import run_evaluate_model
+from talkhead.evaluation.stage import relabel_model_evaluation, run_evaluate_model
 from talkhead.flame import FlameLayer, load_flame_params, save_flame_model
 from talkhead.flame.model import save_region_masks
 from talkhead.training.modules import load_module
@@ -126,6 +127,12 @@ def test_a_diffusion_model_has_diversity_and_every_metric(checkpoints, dataset, 
     assert m["diversity"] > 0 and m["lve_mm"] > 0 and m["lve_squared_mm2"] > 0
     assert m["lse_d"] is None and m["lse_c"] is None
     assert isinstance(m["av_offset_frames"], int) and abs(m["av_offset_frames"]) <= 3
+    # the variant that is FaceTalk itself: FaceTalk's figures under the variant's name
+    again = relabel_model_evaluation(path, tmp_path / "b.json", "facetalk_input", "Input", "input")
+    assert again["metrics"] == result["metrics"] and again["label"] == "Input"
+    assert json.loads((tmp_path / "b.json").read_text())["variant"] == "input"
+    with pytest.raises(EvaluationError, match="absent.json"):
+        relabel_model_evaluation(tmp_path / "absent.json", tmp_path / "c.json", "x", "X", None)
 
 
 def test_deterministic_models_have_no_diversity(checkpoints, dataset, head):

@@ -6,10 +6,10 @@
 # precision), or several for DDP.
 # Table 3: FaceTalk once per timestep injection (models.injection_variants) in
 # results/models/facetalk_<variant>/ (FaceTalk's own injection, at its steps, is not trained
-# twice: results/models/facetalk/model.ckpt is evaluated under both names). Step 11: every model, variants included, evaluated on the
+# twice: FaceTalk's evaluation.json is relabelled as that variant's). Step 11: every model, variants included, evaluated on the
 # dataset's test split: results/models/<model>/evaluation.json.
 
-from talkhead.training.config import INJECTIONS
+from talkhead.training.config import INJECTION_LABELS, INJECTIONS
 
 MODELS_DIR = "results/models"
 TRAINED_MODELS = list(config["models"]["train"]) if AUDIO_PAIRS else []
@@ -67,8 +67,8 @@ VARIANT_SETTINGS = {
         "steps": config["models"]["variant_steps"] or TRAINING_SETTINGS["training"]["steps"],
     },
 }
-# The variant with FaceTalk's own injection and steps is FaceTalk: trained once, its
-# checkpoint evaluated under both names (facetalk and facetalk_<variant>).
+# The variant with FaceTalk's own injection and steps is FaceTalk: trained and evaluated once,
+# its evaluation.json written again under the variant's name (relabel_evaluation).
 SHARED_VARIANT = (
     f"facetalk_{config['models']['facetalk']['variant']}"
     if "facetalk" in TRAINED_MODELS
@@ -76,11 +76,8 @@ SHARED_VARIANT = (
     and VARIANT_SETTINGS["training"]["steps"] == TRAINING_SETTINGS["training"]["steps"]
     else None
 )
-# model.ckpt of each evaluated model (the shared variant: FaceTalk's).
-MODEL_CHECKPOINT = {
-    m: f"{MODELS_DIR}/{'facetalk' if m == SHARED_VARIANT else m}/model.ckpt"
-    for m in EVALUATED_MODEL_NAMES
-}
+# Names evaluate_model evaluates (the shared variant's evaluation is FaceTalk's, relabelled).
+EVALUATED_BY_RULE = [m for m in EVALUATED_MODEL_NAMES if m != SHARED_VARIANT]
 MODEL_TARGETS = (
     [
         f"{MODELS_DIR}/{m}/loss_curve.png"
@@ -202,7 +199,7 @@ rule evaluate_model:
     input:
         **HEAD_MODEL_FILES,
         **SYNCNET_INPUT,
-        model=lambda wc: MODEL_CHECKPOINT[wc.model],
+        model=f"{MODELS_DIR}/{{model}}/model.ckpt",
         manifest=f"{DATASET_DIR}/manifest.csv",
         splits=f"{DATASET_DIR}/splits.json",
     output:
@@ -212,7 +209,7 @@ rule evaluate_model:
     benchmark:
         "benchmarks/snakemake/evaluate_model/{model}.tsv"
     wildcard_constraints:
-        model="|".join(EVALUATED_MODEL_NAMES),
+        model="|".join(EVALUATED_BY_RULE),
     conda:
         "../../envs/talkhead.yaml"
     threads: 1
@@ -224,3 +221,24 @@ rule evaluate_model:
         variant=lambda wc: VARIANT_INJECTION.get(wc.model),
     script:
         "../scripts/evaluate_model.py"
+
+
+# FaceTalk's evaluation under the name of the variant it is (same checkpoint, seed and data).
+rule relabel_evaluation:
+    input:
+        evaluation=f"{MODELS_DIR}/facetalk/evaluation.json",
+    output:
+        evaluation=f"{MODELS_DIR}/{{model}}/evaluation.json",
+    log:
+        "logs/models/{model}.relabel.log",
+    wildcard_constraints:
+        # a pattern that matches nothing when no variant is shared
+        model=SHARED_VARIANT or "(?!x)x",
+    conda:
+        "../../envs/talkhead.yaml"
+    threads: 1
+    params:
+        variant=lambda wc: VARIANT_INJECTION[wc.model],
+        label=lambda wc: INJECTION_LABELS[VARIANT_INJECTION[wc.model]],
+    script:
+        "../scripts/relabel_evaluation.py"

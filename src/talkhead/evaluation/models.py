@@ -43,6 +43,7 @@ from ..flame.layer import FlameLayer
 from ..flame.model import load_flame_model
 from ..flame.params import load_flame_params
 from ..io import PathLike
+from ..training.config import INJECTION_LABELS
 from ..training.data import MelWindows
 from ..training.modules import FaceTalkModule, MeshTalkModule, TalkModule, load_module
 from .animation import (
@@ -78,13 +79,7 @@ UPPER_FACE_REGIONS = (
     "right_eyebrow",
 )
 #: Table 3's row labels of the timestep injections.
-VARIANT_LABELS = {
-    "input": "Input",
-    "scale_shift": "Scale-Shift",
-    "squeeze_excite": "SqueezeExcite",
-    "dot_product": "Dot Prod. Attention",
-    "film": "FiLM",
-}
+VARIANT_LABELS = INJECTION_LABELS
 #: Keys of ``metrics`` in evaluation.json, in order.
 METRIC_KEYS = (
     "lve_mm",

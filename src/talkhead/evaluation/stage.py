@@ -418,3 +418,28 @@ def run_evaluate_model(
     log.info("%s on the %s split: %s", name, result["split"], result["metrics"])
     save_json(evaluation_path, result)
     return result
+
+
+def relabel_model_evaluation(
+    source: PathLike, evaluation_path: PathLike, name: str, label: str, variant: str | None
+) -> dict:
+    """Write a model's ``evaluation.json`` again under another name: the Table-3 variant whose
+    injection and steps are FaceTalk's own is the same checkpoint, evaluated with the same
+    seed on the same data, so its figures are FaceTalk's; only ``model``, ``label`` and
+    ``variant`` change.
+
+    Raises:
+        EvaluationError: ``source`` is missing or not an evaluation.json.
+    """
+    import json
+
+    from ..io import save_json
+
+    try:
+        result = json.loads(Path(source).read_text())
+        result["metrics"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvaluationError(f"{source}: not a model evaluation.json ({exc})") from None
+    result.update({"model": name, "label": label, "variant": variant})
+    save_json(evaluation_path, result)
+    return result

@@ -17,6 +17,8 @@ __all__ = [
     "EvaluateSection",
     "FaceFormerSection",
     "FaceTalkSection",
+    "INJECTIONS",
+    "INJECTION_LABELS",
     "MeshTalkSection",
     "ModelsConfig",
     "RegressionSection",
@@ -26,6 +28,14 @@ __all__ = [
 #: FaceTalk's timestep injections (Table 3), as :data:`talkhead.models.facetalk.INJECTIONS`
 #: (repeated here so that reading the config does not import torch; a test keeps them equal).
 INJECTIONS = ("input", "scale_shift", "squeeze_excite", "dot_product", "film")
+#: Their row labels in FaceTalk's Table 3.
+INJECTION_LABELS = {
+    "input": "Input",
+    "scale_shift": "Scale-Shift",
+    "squeeze_excite": "SqueezeExcite",
+    "dot_product": "Dot Prod. Attention",
+    "film": "FiLM",
+}
 
 #: The models talkhead trains, as named in ``models.train`` and under ``results/models/``.
 MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk")
