@@ -128,7 +128,7 @@ def _definitions(space: str, diversity_space: str | None, opening: str) -> dict[
         "prediction, mean over vertices and samples; mm (CodeTalker's FDD on the norm)",
         "diversity": (
             f"mean L2 distance between two of the K samples, per frame then over pairs, mean "
-            f"over test audio; {diversity_space} (FaceTalk supplement eq. 2)"
+            f"over the evaluated audio; {diversity_space} (FaceTalk supplement eq. 2)"
             if diversity_space
             else "null: a deterministic model (every sample the same)"
         ),
