@@ -6,6 +6,7 @@
     talkhead check-config [FILE ...]
     talkhead clean-audio IN OUT [--gain-db DB] [--config FILE] [--video-duration S]
     talkhead animate --checkpoint C --audio SPEECH --out DIR [--samples K] [--fps F]
+    talkhead evaluate --checkpoint C --data DIR [--out F] [--samples K] [--syncnet-weights W]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
 """
@@ -210,6 +211,50 @@ def _animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import DatasetError
+    from .evaluation.models import evaluate_checkpoint
+    from .io import save_json
+
+    data = Path(args.data)
+    if not (data / "splits.json").is_file():
+        raise DatasetError(
+            f"{data / 'splits.json'}: missing: --data must be a packaged dataset folder "
+            "(results/dataset: manifest.csv, splits.json, data/)"
+        )
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        data,
+        flame_model=args.flame_model,
+        flame_landmarks=args.landmarks,
+        flame_masks=args.masks,
+        samples=args.samples,
+        max_lag=args.max_lag,
+        syncnet_weights=args.syncnet_weights,
+        seed=args.seed,
+        split=args.split,
+        device=args.device,
+    )
+    out = Path(args.out or Path(args.checkpoint).with_name("evaluation.json"))
+    save_json(out, result)
+    m = result["metrics"]
+
+    def fmt(key: str) -> str:
+        v = m[key]
+        return "n/a" if v is None else f"{v:.4g}"
+
+    print(
+        f"{out}: {result['model']} ({result['label']}) on {len(result['sequences'])} "
+        f"{result['split']} sequence(s), {result['samples']} sample(s): "
+        f"LVE {fmt('lve_mm')} mm, FDD {fmt('fdd_mm')} mm, diversity {fmt('diversity')}, "
+        f"jitter RMSE {fmt('jitter_rmse')}, AV offset {m['av_offset_frames']} frames "
+        f"(r = {fmt('av_correlation')}), LSE-D {fmt('lse_d')}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkhead",
@@ -336,6 +381,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--no-video", action="store_true", help="meshes and codes only")
     p.set_defaults(func=_animate)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="a trained model's lip vertex error, FDD, diversity, jitter and lip sync on a "
+        "packaged dataset's test split, against its fitted FLAME; writes evaluation.json",
+    )
+    p.add_argument("--checkpoint", required=True, help="results/models/<model>/model.ckpt")
+    p.add_argument(
+        "--data", required=True, help="a packaged dataset folder (results/dataset layout)"
+    )
+    p.add_argument("--out", help="the JSON to write (default: evaluation.json beside --checkpoint)")
+    p.add_argument("--samples", type=int, default=4, help="samples per test audio (default 4)")
+    p.add_argument(
+        "--syncnet-weights",
+        metavar="W",
+        help="a local SyncNet state dict for LSE-D / LSE-C (default: none, LSE null)",
+    )
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "val", "train"),
+        help="split to evaluate (default test; an empty one falls back to val, then train)",
+    )
+    p.add_argument("--flame-model", help="head model the fits used (default: the checkpoint's)")
+    p.add_argument("--landmarks", help="its iBUG-68 landmark embedding (mouth opening)")
+    p.add_argument("--masks", help="its region masks (default: the checkpoint's)")
+    p.add_argument("--max-lag", type=int, default=6, help="audio-visual offsets searched, +-frames")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.set_defaults(func=_evaluate)
     return parser
 
 

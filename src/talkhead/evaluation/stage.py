@@ -381,3 +381,79 @@ def run_evaluate_nphm(
         written["without_temporal"] = {k: figures[f"unsmoothed_{k}"] for k in NPHM_UNSMOOTHED_KEYS}
     save_metrics(evaluation_path, written)
     return NphmEvaluation(figures, frames, per_frame, expressions)
+
+
+def run_evaluate_model(
+    checkpoint: PathLike,
+    dataset_root: PathLike,
+    evaluation_path: PathLike,
+    name: str,
+    evaluate: dict | None = None,
+    flame_model: PathLike | None = None,
+    flame_landmarks: PathLike | None = None,
+    flame_masks: PathLike | None = None,
+    variant: str | None = None,
+) -> dict:
+    """Evaluate a trained model on the dataset's test split
+    (:func:`talkhead.evaluation.models.evaluate_checkpoint`) and write ``evaluation.json``.
+
+    Args:
+        checkpoint: ``results/models/<name>/model.ckpt``; dataset_root: ``results/dataset``.
+        evaluation_path: the JSON to write (atomically).
+        name: the model's name (``facetalk``, ``facetalk_film``, ...).
+        evaluate: the ``models.evaluate`` config section (samples, av_max_lag,
+            syncnet_weights, seed, split).
+        flame_model, flame_landmarks, flame_masks: the head model files.
+        variant: the timestep injection of a Table-3 variant, or None.
+
+    Raises:
+        as :func:`talkhead.evaluation.models.evaluate_checkpoint`.
+    """
+    from ..config import from_mapping
+    from ..io import save_json
+    from ..training.config import EvaluateSection
+    from .models import evaluate_checkpoint
+
+    cfg = from_mapping(EvaluateSection, evaluate, "models.evaluate")
+    result = evaluate_checkpoint(
+        checkpoint,
+        dataset_root,
+        flame_model=flame_model,
+        flame_landmarks=flame_landmarks,
+        flame_masks=flame_masks,
+        samples=cfg.samples,
+        max_lag=cfg.av_max_lag,
+        syncnet_weights=cfg.syncnet_weights or None,
+        seed=cfg.seed,
+        split=cfg.split,
+        name=name,
+        variant=variant,
+    )
+    log.info("%s on the %s split: %s", name, result["split"], result["metrics"])
+    save_json(evaluation_path, result)
+    return result
+
+
+def relabel_model_evaluation(
+    source: PathLike, evaluation_path: PathLike, name: str, label: str, variant: str | None
+) -> dict:
+    """Write a model's ``evaluation.json`` again under another name: the Table-3 variant whose
+    injection and steps are FaceTalk's own is the same checkpoint, evaluated with the same
+    seed on the same data, so its figures are FaceTalk's; only ``model``, ``label`` and
+    ``variant`` change.
+
+    Raises:
+        EvaluationError: ``source`` is missing or not an evaluation.json.
+    """
+    import json
+
+    from ..io import save_json
+
+    try:
+        result = json.loads(Path(source).read_text())
+        result["metrics"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvaluationError(f"{source}: not a model evaluation.json ({exc})") from None
+    result.update({"model": name, "label": label, "variant": variant})
+    save_json(evaluation_path, result)
+    return result

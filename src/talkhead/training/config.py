@@ -14,8 +14,11 @@ from ..config import option, section
 
 __all__ = [
     "MODELS",
+    "EvaluateSection",
     "FaceFormerSection",
     "FaceTalkSection",
+    "INJECTIONS",
+    "INJECTION_LABELS",
     "MeshTalkSection",
     "ModelsConfig",
     "RegressionSection",
@@ -25,6 +28,14 @@ __all__ = [
 #: FaceTalk's timestep injections (Table 3), as :data:`talkhead.models.facetalk.INJECTIONS`
 #: (repeated here so that reading the config does not import torch; a test keeps them equal).
 INJECTIONS = ("input", "scale_shift", "squeeze_excite", "dot_product", "film")
+#: Their row labels in FaceTalk's Table 3.
+INJECTION_LABELS = {
+    "input": "Input",
+    "scale_shift": "Scale-Shift",
+    "squeeze_excite": "SqueezeExcite",
+    "dot_product": "Dot Prod. Attention",
+    "film": "FiLM",
+}
 
 #: The models talkhead trains, as named in ``models.train`` and under ``results/models/``.
 MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk")
@@ -130,6 +141,27 @@ class MeshTalkSection:
 
 
 @dataclass(frozen=True)
+class EvaluateSection:
+    """Model evaluation on the dataset's test split (results/models/<model>/evaluation.json)."""
+
+    samples: int = option(
+        4, "Samples per test audio (diversity: FaceTalk eq. 2 needs 2 at least).", minimum=1
+    )
+    av_max_lag: int = option(
+        6, "Audio-visual offsets searched, +-frames (mouth opening vs speech envelope).", minimum=0
+    )
+    syncnet_weights: str = option(
+        "", "A local SyncNet state dict for LSE-D / LSE-C (empty: off; never downloaded)."
+    )
+    seed: int = option(0, "Seed of the samples' noise.")
+    split: str = option(
+        "test",
+        "Split evaluated (an empty one: val, then train, and evaluation.json says which).",
+        choices=("test", "val", "train"),
+    )
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     """Audio-driven face models trained on the packaged dataset (results/models/<model>/)."""
 
@@ -143,12 +175,24 @@ class ModelsConfig:
     )
     faceformer: FaceFormerSection = section(FaceFormerSection, "The FaceFormer-style baseline.")
     meshtalk: MeshTalkSection = section(MeshTalkSection, "MeshTalk (two stages).")
+    injection_variants: tuple[str, ...] = option(
+        INJECTIONS,
+        "FaceTalk trained once per timestep injection of Table 3 "
+        "(results/models/facetalk_<variant>/; empty: none).",
+        choices=INJECTIONS,
+    )
+    variant_steps: int = option(
+        0, "Training steps of each injection variant (0: models.training.steps).", minimum=0
+    )
+    evaluate: EvaluateSection = section(EvaluateSection, "Evaluation on the test split.")
 
     def problems(self) -> list[tuple[str, str]]:
         """Cross-field rules, as ``(field, message)`` pairs."""
         out = []
         if len(set(self.train)) != len(self.train):
             out.append(("train", "names a model twice"))
+        if len(set(self.injection_variants)) != len(self.injection_variants):
+            out.append(("injection_variants", "names a variant twice"))
         if self.facetalk.latent_dim % self.facetalk.n_heads:
             out.append(("facetalk.n_heads", "must divide models.facetalk.latent_dim"))
         if self.faceformer.latent_dim % self.faceformer.n_heads:
