@@ -333,6 +333,10 @@ EVALUATION_TARGETS = [
 ]
 if NPHM:
     EVALUATION_TARGETS.append("results/nphm/{subject}/{sequence}/evaluation.json")
+# The NPHM rows of the report's Table 2 (workflow/rules/report.smk).
+NPHM_EVALUATIONS = (
+    ["results/nphm/{subject}/{sequence}/evaluation.json"] if NPHM and HAS_GROUND_TRUTH else None
+)
 AUDIO_EVALUATION_TARGETS = ["results/audio/{subject}/{sequence}/evaluation.json"]
 if "landmarks" in PRODUCTS:  # MediaPipe's 2D landmarks against the true projected ones
     EVALUATION_TARGETS.append(f"{PREPROCESS_DIR}/evaluation.json")
@@ -352,6 +356,7 @@ def all_targets():
         + (DATASET_TARGETS if AUDIO_PAIRS else [])
         + NPHM_TARGETS
         + MODEL_TARGETS
+        + REPORT_TABLE_TARGETS
     )
 
 
