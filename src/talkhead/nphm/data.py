@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..flame.layer import FlameLayer
-from ..geometry.mesh_distance import signed_distance_by_normal
+from ..geometry.mesh_distance import signed_distance_by_rays
 from ..geometry.surface import sample_surface
 from .config import NphmTrainConfig
 from .model import ModelFrame
@@ -70,9 +70,7 @@ def _near_samples(
     base, _, _ = sample_surface(vertices, faces, n, rng)
     std = np.repeat(np.asarray(stds), int(np.ceil(n / len(stds))))[:n]
     pts = base + rng.normal(size=(n, 3)) * std[:, None]
-    return pts.astype(np.float32), signed_distance_by_normal(pts, vertices, faces).astype(
-        np.float32
-    )
+    return pts.astype(np.float32), signed_distance_by_rays(pts, vertices, faces).astype(np.float32)
 
 
 def draw_family(

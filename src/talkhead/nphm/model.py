@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..geometry.mesh_distance import signed_distance_by_normal
+from ..geometry.mesh_distance import signed_distance_by_rays
 from .config import NphmModelConfig
 
 __all__ = [
@@ -181,8 +181,8 @@ def template_sdf_grid(
 ) -> np.ndarray:
     """Signed distance (model units) of a mesh on a regular grid over [-bound, bound]^3.
 
-    The mesh (model units) need not be watertight: the sign is that of the side of the
-    closest triangle (:func:`~talkhead.geometry.mesh_distance.signed_distance_by_normal`).
+    The mesh (model units) need not be watertight: inside is decided by a vote of rays, part
+    by part (:func:`~talkhead.geometry.mesh_distance.signed_distance_by_rays`).
 
     Returns:
         (R, R, R) float32 indexed [z, y, x] (the layout of ``grid_sample``).
@@ -190,7 +190,7 @@ def template_sdf_grid(
     axis = np.linspace(-bound, bound, resolution)
     z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")
     q = np.stack([x, y, z], axis=-1).reshape(-1, 3)
-    sdf = signed_distance_by_normal(q, vertices, faces)
+    sdf = signed_distance_by_rays(q, vertices, faces)
     return sdf.reshape(resolution, resolution, resolution).astype(np.float32)
 
 
