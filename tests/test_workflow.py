@@ -48,6 +48,16 @@ MODEL_JOBS = {
     "relabel_evaluation": 1,
 }
 MODEL_RULES = tuple(MODEL_JOBS)
+#: A subject's NPHM fits (its identity from all its sequences), per sequence after the FLAME fit.
+NPHM_RULES = (
+    "fit_nphm_identity",
+    "fit_nphm",
+    "fit_nphm_without_temporal",
+    "evaluate_nphm",
+    "plot_nphm",
+)
+#: The report's tables, made of every model's and every sequence's evaluation.
+TABLE_RULES = ("report_table1", "report_table2", "report_table3")
 
 
 def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -284,14 +294,27 @@ def test_one_subject_target_builds_that_subject_only():
     )
     assert res.returncode == 0, res.stderr
     jobs = dry_run_jobs(res.stdout + res.stderr)
-    pairs = {
-        (w["subject"], w["sequence"])
-        for w in (listed(f.get("wildcards", "")) for _, f in jobs)
-        if "sequence" in w
-    }
-    assert pairs == {("syn001", "SEN-01")}
+    by_pair: dict[tuple[str, str], set[str]] = {}
+    for rule, f in jobs:
+        w = listed(f.get("wildcards", ""))
+        if "sequence" in w:
+            by_pair.setdefault((w["subject"], w["sequence"]), set()).add(rule)
+    assert set(by_pair) <= {("syn001", "SEN-00"), ("syn001", "SEN-01")}
+    assert set(PRODUCTION_RULES) | set(EVALUATE_RULES) <= by_pair[("syn001", "SEN-01")]
+    # The subject's NPHM identity is fitted on every sequence of the subject: the other
+    # sequence's points and FLAME fit come along, none of its figures or evaluations.
+    other = by_pair.get(("syn001", "SEN-00"), set())
+    assert other <= {
+        "render_synthetic_sequence",
+        "validate_capture",
+        "estimate_depth",
+        "backproject_points",
+        "align_flame",
+        "fit_flame",
+    }, other
     for rule in (*PRODUCTION_RULES, *EVALUATE_RULES):
-        assert sum(r == rule for r, _ in jobs) == 1, rule
+        if rule not in other:
+            assert sum(r == rule for r, _ in jobs) == 1, rule
 
 
 def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
@@ -318,7 +341,7 @@ def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
     assert subjects_of(jobs) == {"syn001"}
     # the audio preparation reads the microphone, not the checked capture's summary
     unaffected = {"prepare_audio", "plot_audio", "evaluate_audio"}
-    expected = {*PRODUCTION_RULES, *EVALUATE_RULES, "subject_syn001"} - unaffected
+    expected = {*PRODUCTION_RULES, *EVALUATE_RULES, *NPHM_RULES, "subject_syn001"} - unaffected
     assert {r for r, _ in jobs} == expected
 
     # The README's command to refit one subject: its fits and what is made of them, nothing
@@ -326,21 +349,33 @@ def test_redoing_one_subject_leaves_the_others_up_to_date(tmp_path):
     res = snakemake("-n", "subject_syn001", "--forcerun", "fit_flame", *run, *cfg)
     jobs = dry_run_jobs(res.stdout + res.stderr)
     assert subjects_of(jobs) == {"syn001"}
-    assert {r for r, _ in jobs} == {"fit_flame", "plot_flame", "evaluate_flame", "subject_syn001"}
+    assert {r for r, _ in jobs} == {
+        "fit_flame",
+        "plot_flame",
+        "evaluate_flame",
+        *NPHM_RULES,
+        "subject_syn001",
+    }
     assert sum(r == "fit_flame" for r, _ in jobs) == 2  # its two sequences
 
     res = snakemake("--touch", "--forceall", "--cores", "1", "subject_syn001", *run, *cfg)
     assert res.returncode == 0, res.stderr
     assert "build_head_model" in res.stdout + res.stderr
-    # syn000 stays up to date; only the dataset, made of every subject, is rebuilt, and the
-    # models trained on it
+    # syn000's stages stay up to date; rebuilt are the dataset, made of every subject, and the
+    # models trained on it, and the NPHM fits of syn000: the head model was rebuilt, and with
+    # it the implicit head model every subject's codes are fitted in
     res = snakemake("-n", *run, *cfg)
-    assert {r for r, _ in dry_run_jobs(res.stdout + res.stderr)} == {
+    jobs = dry_run_jobs(res.stdout + res.stderr)
+    assert {r for r, _ in jobs} == {
         "dataset",
         "plot_dataset",
         *MODEL_RULES,
+        *TABLE_RULES,
+        *NPHM_RULES,
+        "plot_nphm_training",
         "all",
     }, res.stdout[-3000:]
+    assert subjects_of([j for j in jobs if j[0] in NPHM_RULES]) == {"syn000"}
 
 
 def test_workflow_refuses_a_broken_capture_with_the_validators_message(tmp_path):
