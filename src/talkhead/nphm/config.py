@@ -182,7 +182,7 @@ class NphmFitWeights:
     reg_identity: float = option(0.05, "Mean squared identity code.", minimum=0)
     reg_expression: float = option(0.05, "Mean squared expression code.", minimum=0)
     temporal: float = option(
-        10.0,
+        0.3,
         "Temporal Huber loss on the change of the expression codes between adjacent frames "
         "(FaceTalk supplement Table 2; 0 turns it off).",
         minimum=0,
