@@ -15,6 +15,8 @@ rule estimate_depth:
         "logs/depth/{subject}/{sequence}.log",
     benchmark:
         "benchmarks/snakemake/estimate_depth/{subject}/{sequence}.tsv"
+    # On the longest chain (depth, points, FLAME, NPHM): scheduled before side jobs.
+    priority: 3
     conda:
         "../../envs/talkhead.yaml"
     threads: 8

@@ -10,6 +10,8 @@ rule align_flame:
         alignment="results/flame/{subject}/{sequence}/alignment.json",
     log:
         "logs/flame/{subject}/{sequence}.align.log",
+    # On the longest chain (depth, points, FLAME, NPHM): scheduled before side jobs.
+    priority: 3
     conda:
         "../../envs/talkhead.yaml"
     params:
@@ -36,6 +38,8 @@ rule fit_flame:
         "logs/flame/{subject}/{sequence}.fit.log",
     benchmark:
         "benchmarks/snakemake/fit_flame/{subject}/{sequence}.tsv"
+    # On the longest chain (depth, points, FLAME, NPHM): scheduled before side jobs.
+    priority: 2
     conda:
         "../../envs/talkhead.yaml"
     # One thread: the fit's tensors are small, and two fits (with and without smoothing) then

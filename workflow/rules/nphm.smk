@@ -18,7 +18,9 @@ rule train_nphm:
         "benchmarks/snakemake/train_nphm/train.tsv"
     conda:
         "../../envs/talkhead.yaml"
-    threads: 2
+    # One thread: trained beside the depth stage on two cores; --set-threads train_nphm=N (or
+    # the SLURM profile) gives it more.
+    threads: 1
     resources:
         mem_mb=6000,
         gpu=0,
@@ -58,9 +60,11 @@ rule fit_nphm_identity:
         identity="results/nphm/{subject}/identity.npz",
     log:
         "logs/nphm/{subject}/identity.log",
+    # On the longest chain (depth, points, FLAME, NPHM): scheduled before side jobs.
+    priority: 1
     conda:
         "../../envs/talkhead.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         gpu=0,
@@ -90,6 +94,8 @@ rule fit_nphm:
         "logs/nphm/{subject}/{sequence}.fit.log",
     benchmark:
         "benchmarks/snakemake/fit_nphm/{subject}/{sequence}.tsv"
+    # On the longest chain (depth, points, FLAME, NPHM): scheduled before side jobs.
+    priority: 1
     conda:
         "../../envs/talkhead.yaml"
     # One thread: the fits with and without the temporal loss run side by side on two cores.
@@ -123,6 +129,8 @@ rule fit_nphm_without_temporal:
         "logs/nphm/{subject}/{sequence}.fit_without_temporal.log",
     benchmark:
         "benchmarks/snakemake/fit_nphm_without_temporal/{subject}/{sequence}.tsv"
+    # On the longest chain (depth, points, FLAME, NPHM): scheduled before side jobs.
+    priority: 1
     conda:
         "../../envs/talkhead.yaml"
     threads: 1

@@ -14,6 +14,8 @@ rule backproject_points:
         "logs/points/{subject}/{sequence}.log",
     benchmark:
         "benchmarks/snakemake/backproject_points/{subject}/{sequence}.tsv"
+    # On the longest chain (depth, points, FLAME, NPHM): scheduled before side jobs.
+    priority: 3
     conda:
         "../../envs/talkhead.yaml"
     threads: 2

@@ -99,7 +99,7 @@ class NphmTrainConfig:
     identities: int = option(48, "Training identities.", minimum=1)
     expressions: int = option(16, "Expressions per training identity.", minimum=1)
     heldout_identities: int = option(
-        2, "Identities held out to measure the trained model.", minimum=1
+        1, "Identities held out to measure the trained model.", minimum=1
     )
     heldout_expressions: int = option(2, "Expressions per held-out identity.", minimum=1)
     shape_std: float = option(
@@ -127,7 +127,7 @@ class NphmTrainConfig:
         exclusive_minimum=0,
         min_items=1,
     )
-    steps: int = option(300, "Training steps (a demo run; 3000 and more at full scale).", minimum=1)
+    steps: int = option(150, "Training steps (a demo run; 20000 at full scale).", minimum=1)
     batch_identities: int = option(8, "Canonical meshes per step.", minimum=1)
     batch_expressions: int = option(32, "Posed meshes per step.", minimum=1)
     points_per_mesh: int = option(
@@ -136,7 +136,7 @@ class NphmTrainConfig:
     posed_points: int = option(128, "Correspondences per posed mesh per step.", minimum=8)
     lr: float = option(2e-3, "Adam learning rate of the networks.", exclusive_minimum=0)
     lr_codes: float = option(1e-2, "Adam learning rate of the codes.", exclusive_minimum=0)
-    lr_milestones: tuple[int, ...] = option((200,), "Steps at which the learning rates change.")
+    lr_milestones: tuple[int, ...] = option((100,), "Steps at which the learning rates change.")
     lr_factors: tuple[float, ...] = option(
         (0.3,), "Factor at each milestone, cumulative.", exclusive_minimum=0
     )
@@ -194,7 +194,7 @@ class FitNphmConfig:
     """Per-sequence fit of the model's codes (the ``fit_nphm`` config section): one identity
     per subject, an expression code per frame (FaceTalk supplement section D and Table 2)."""
 
-    steps: int = option(150, "Adam steps (NPHM's point-cloud fit: 1000).", minimum=1)
+    steps: int = option(100, "Adam steps (NPHM's point-cloud fit: 1000).", minimum=1)
     points_per_frame: int = option(
         150, "Observed points drawn per frame at each step (NPHM: 5 x 1000).", minimum=8
     )
@@ -205,7 +205,7 @@ class FitNphmConfig:
         1e-2, "Adam learning rate of the expression codes (NPHM: 0.01).", exclusive_minimum=0
     )
     lr_milestones: tuple[int, ...] = option(
-        (100,), "Steps at which the learning rates change (NPHM: every 200)."
+        (70,), "Steps at which the learning rates change (NPHM: every 200)."
     )
     lr_factors: tuple[float, ...] = option(
         (0.5,), "Factor at each milestone, cumulative.", exclusive_minimum=0
