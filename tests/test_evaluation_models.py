@@ -248,10 +248,20 @@ def test_cli_evaluate_writes_the_json_and_names_missing_files(
     assert result["samples"] == 2 and result["metrics"]["diversity"] > 0
     assert "Ours (Flame)" in capsys.readouterr().out
     missing = tmp_path / "absent.ckpt"
-    assert main(["evaluate", "--checkpoint", str(missing), "--data", str(dataset)]) == 2
+    elsewhere = ["--out", str(tmp_path / "other.json")]
+    assert main(["evaluate", "--checkpoint", str(missing), "--data", str(dataset), *elsewhere]) == 2
     assert "absent.ckpt" in capsys.readouterr().err
     assert (
-        main(["evaluate", "--checkpoint", str(checkpoints["facetalk"]), "--data", str(tmp_path)])
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(checkpoints["facetalk"]),
+                "--data",
+                str(tmp_path),
+                *elsewhere,
+            ]
+        )
         == 2
     )
     assert "splits.json" in capsys.readouterr().err
@@ -265,6 +275,11 @@ def test_cli_evaluate_writes_the_json_and_names_missing_files(
             str(dataset),
             "--syncnet-weights",
             str(weights),
+            *elsewhere,
         ]
     )
     assert code == 2 and "no_syncnet.pt" in capsys.readouterr().err
+    # --out is required (the workflow's evaluation.json beside the checkpoint is not replaced)
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", str(checkpoints["facetalk"]), "--data", str(dataset)])
+    assert "--out" in capsys.readouterr().err

@@ -117,3 +117,32 @@ def test_bad_sdf_and_bad_grids_raise() -> None:
         extract_mesh(sphere, HI, LO, 16)
     with pytest.raises(NphmError, match="at least 2"):
         extract_mesh(sphere, LO, HI, 1)
+
+
+def test_decoded_meshes_keep_their_largest_part() -> None:
+    from talkhead.nphm.stage import largest_component
+
+    big, small = _two_spheres()
+    v, f = largest_component(*big_and_small(big, small))
+    assert len(f) == len(big[1]) and len(v) == len(big[0])
+    assert np.allclose(np.sort(v, axis=0), np.sort(big[0], axis=0))
+    assert f.max() == len(v) - 1 and f.min() == 0
+
+
+def _two_spheres():
+    import trimesh
+
+    a = trimesh.creation.icosphere(subdivisions=2, radius=1.0)
+    b = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
+    b.vertices += [3.0, 0.0, 0.0]
+    return (np.asarray(a.vertices), np.asarray(a.faces)), (
+        np.asarray(b.vertices),
+        np.asarray(b.faces),
+    )
+
+
+def big_and_small(big, small):
+    # the small piece first, so that "largest" is not "first"
+    v = np.concatenate([small[0], big[0]])
+    f = np.concatenate([small[1], big[1] + len(small[0])])
+    return v, f

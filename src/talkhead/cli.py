@@ -6,7 +6,7 @@
     talkhead check-config [FILE ...]
     talkhead clean-audio IN OUT [--gain-db DB] [--config FILE] [--video-duration S]
     talkhead animate --checkpoint C --audio SPEECH --out DIR [--samples K] [--fps F]
-    talkhead evaluate --checkpoint C --data DIR [--out F] [--samples K] [--syncnet-weights W]
+    talkhead evaluate --checkpoint C --data DIR --out F [--samples K] [--syncnet-weights W]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
 """
@@ -237,7 +237,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         split=args.split,
         device=args.device,
     )
-    out = Path(args.out or Path(args.checkpoint).with_name("evaluation.json"))
+    out = Path(args.out)
     save_json(out, result)
     m = result["metrics"]
 
@@ -253,6 +253,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"(r = {fmt('av_correlation')}), LSE-D {fmt('lse_d')}"
     )
     return 0
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -375,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="results/models/<model>/model.ckpt")
     p.add_argument("--audio", required=True, help="speech (any common audio format, or a video)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--samples", type=int, default=1, help="samples to draw (diffusion, MeshTalk)")
+    p.add_argument(
+        "--samples", type=_positive, default=1, help="samples to draw (diffusion, MeshTalk)"
+    )
     p.add_argument("--fps", type=float, help="frame rate (default: the training data's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -391,8 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", required=True, help="a packaged dataset folder (results/dataset layout)"
     )
-    p.add_argument("--out", help="the JSON to write (default: evaluation.json beside --checkpoint)")
-    p.add_argument("--samples", type=int, default=4, help="samples per test audio (default 4)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="the JSON to write (not the workflow's results/models/<model>/evaluation.json, "
+        "which its rule owns)",
+    )
+    p.add_argument(
+        "--samples", type=_positive, default=4, help="samples per test audio (default 4)"
+    )
     p.add_argument(
         "--syncnet-weights",
         metavar="W",

@@ -285,6 +285,11 @@ def evaluate_checkpoint(
     flame_masks = flame_masks or module.dims.get("flame_masks") or None
     if not flame_model:
         raise ModelFileError(f"{checkpoint}: names no head model; give the FLAME model file")
+    if not flame_landmarks and flame_model:
+        # The head model's own embedding beside it (the head model rule writes both), so that
+        # the mouth opening is the inner-lip landmarks' as in the workflow.
+        beside = Path(flame_model).with_name("landmark_embedding.npz")
+        flame_landmarks = beside if beside.is_file() else None
     layer, masks = _head(flame_model, flame_landmarks, flame_masks)
     if "lips" not in masks:
         raise ModelFileError(f"{flame_masks}: region masks lack 'lips' (lip vertex error)")
@@ -438,6 +443,11 @@ def evaluate_checkpoint(
             else f"{target} code units"
         )
     metrics = {k: mean(k) for k in METRIC_KEYS}
+    if isinstance(module, MeshTalkModule):
+        # Not comparable with the other models' code-space diversity (Table 1's column):
+        # MeshTalk's spread is given apart, in millimetres of vertex coordinates.
+        metrics["diversity_vertices_mm"] = metrics["diversity"]
+        metrics["diversity"] = None
     metrics["av_offset_frames"], metrics["av_correlation"] = offset, corr
     metrics["lse_d"] = float(np.mean([r["lse_d"] for r in lse])) if lse else None
     metrics["lse_c"] = float(np.mean([r["lse_c"] for r in lse])) if lse else None
@@ -450,7 +460,17 @@ def evaluate_checkpoint(
         "samples": K,
         "sequences": sequences,
         "metrics": metrics,
-        "definitions": _definitions(space, div_space, opening_name),
+        "definitions": _definitions(space, div_space, opening_name)
+        | (
+            {
+                "diversity": "null: MeshTalk has no continuous expression code; its samples' "
+                "spread is diversity_vertices_mm",
+                "diversity_vertices_mm": "mean L2 distance between two of the K samples' "
+                "vertices, per frame then over pairs; mm (FaceTalk eq. 2 on vertices)",
+            }
+            if isinstance(module, MeshTalkModule)
+            else {}
+        ),
         "ground_truth": {
             "jitter_mae": _finite(gt_acc["jitter_mae"]),
             "jitter_rmse": _finite(gt_acc["jitter_rmse"]),

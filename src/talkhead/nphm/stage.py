@@ -36,7 +36,7 @@ from ..flame.layer import FlameLayer
 from ..flame.meshes import frame_mesh_name, save_mesh
 from ..flame.model import FlameModel, load_flame_model
 from ..flame.params import load_flame_params
-from ..geometry.mesh_distance import point_to_mesh_distance
+from ..geometry.mesh_distance import mesh_components, point_to_mesh_distance
 from ..geometry.surface import sample_surface, surface_metrics
 from ..io import PathLike, atomic_path, save_metrics
 from ..points.io import load_points
@@ -89,10 +89,11 @@ def decode_mesh(
     resolution: int,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The surface of one frame by marching cubes: vertices (V, 3) model units, faces (F, 3).
+    """The surface of one frame by marching cubes, its largest connected part
+    (:func:`largest_component`): vertices (V, 3) model units, faces (F, 3).
 
-    ``resolution`` samples along the bounds' longest side; the other sides keep the same
-    spacing. Coarse-to-fine: only cells near the surface are sampled finely.
+    ``resolution`` samples per axis of the bounds. Coarse-to-fine: only cells near the
+    surface are sampled finely (:func:`~talkhead.nphm.marching.extract_mesh`).
     """
     e = torch.as_tensor(expression, dtype=torch.float32, device=device)[None]
     zg = torch.as_tensor(identity_global, dtype=torch.float32, device=device)[None]
@@ -102,7 +103,25 @@ def decode_mesh(
         return model(u.to(device)[None], e, zg, zl)[0].cpu()
 
     res = extract_mesh(sdf, bounds[0], bounds[1], resolution, coarse=max(resolution // 4, 8))
-    return res.vertices, res.faces
+    return largest_component(res.vertices, res.faces)
+
+
+def largest_component(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The largest connected part of a mesh (most triangles), its vertices renumbered:
+    a learned field leaves small floating pieces of surface that no head has.
+
+    Args:
+        vertices: (V, 3); faces: (F, 3) int.
+
+    Returns:
+        vertices (V', 3) and faces (F', 3) of the part.
+    """
+    parts = mesh_components(faces)
+    if len(parts) <= 1:
+        return vertices, faces
+    kept = np.asarray(faces)[parts[0]]
+    used, inverse = np.unique(kept, return_inverse=True)
+    return np.asarray(vertices)[used], inverse.reshape(-1, 3)
 
 
 # -- training ----------------------------------------------------------------------------

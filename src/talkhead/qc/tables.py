@@ -104,13 +104,13 @@ TABLE1_METRICS: tuple[tuple[str, str], ...] = (
     ("lve_mm", "LVE (mm)"),
     ("lve_squared_mm2", "LVE squared (mm²)"),
     ("fdd_mm", "FDD (mm)"),
-    ("diversity", "diversity"),
+    ("diversity", "diversity (code units)"),
     ("lse_d", "LSE-D"),
     ("lse_c", "LSE-C"),
     ("av_offset_frames", "AV offset (frames)"),
     ("av_correlation", "AV correlation"),
-    ("jitter_mae", "jitter MAE"),
-    ("jitter_rmse", "jitter RMSE"),
+    ("jitter_mae", "jitter MAE (mm)"),
+    ("jitter_rmse", "jitter RMSE (mm)"),
 )
 """Table 1's columns of our figures: (key in ``metrics``, header)."""
 
