@@ -131,19 +131,6 @@ def build_model(
     return NeuralHeadModel(config, anchors, network, mirrored, prior, config.bound), frame
 
 
-def _fresh(obj: Any) -> Any:
-    """``obj`` with every tensor copied into its own contiguous CPU storage, so that the file
-    torch.save writes depends on the values only (a resumed run's tensors share and stride
-    their storages differently from an uninterrupted run's)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone().contiguous()
-    if isinstance(obj, dict):
-        return {k: _fresh(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_fresh(v) for v in obj)
-    return obj
-
-
 def save_model(
     path: PathLike,
     model: NeuralHeadModel,
@@ -161,7 +148,7 @@ def save_model(
         **(extra or {}),
     }
     with atomic_path(path) as tmp:
-        torch.save(_fresh(state), tmp)
+        torch.save(state, tmp)
 
 
 def load_model(path: PathLike, device: str = "cpu") -> tuple[NeuralHeadModel, ModelFrame]:
@@ -277,7 +264,7 @@ def _save_checkpoint(
         },
     }
     with atomic_path(path) as tmp:
-        torch.save(_fresh(state), tmp)
+        torch.save(state, tmp)
 
 
 def _restore_rng(rng: np.random.Generator, state: bytes, inc: bytes) -> None:

@@ -254,8 +254,9 @@ def read_frames_csv(path: PathLike) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return frames, {k: np.asarray([number(r[k]) for r in rows]) for k in names if k != "frame"}
 
 
-def _nphm_codes(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """``(frames (T,), expression (T, E))`` of an NPHM fit's ``codes.npz``."""
+def _nphm_codes(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frames (T,), expression (T, E), mesh_frames)`` of an NPHM fit's ``codes.npz`` (the
+    frames with a mesh, ``fit_nphm.mesh_every``; every frame when the file does not say)."""
     from ..errors import StageOutputError
     from ..io import load_npz
 
@@ -271,7 +272,8 @@ def _nphm_codes(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise StageOutputError(
             f"{path}: expression has shape {codes.shape}, expected ({len(frames)}, E)"
         )
-    return frames.astype(np.int64), codes
+    mesh_frames = np.asarray(data["mesh_frames"]).reshape(-1) if "mesh_frames" in data else frames
+    return frames.astype(np.int64), codes, mesh_frames.astype(np.int64)
 
 
 def _nphm_mesh(folder: Path, frame: int) -> tuple[np.ndarray, np.ndarray]:
@@ -366,11 +368,11 @@ def nphm_fit_qc(
     )
 
     head = f"{title}: " if title else ""
-    frames, codes = _nphm_codes(codes_path)
+    frames, codes, mesh_frames = _nphm_codes(codes_path)
     series = {SERIES["decoded"]: codes}
     plain_dir = None
     if unsmoothed_codes_path is not None:
-        plain_frames, plain = _nphm_codes(unsmoothed_codes_path)
+        plain_frames, plain, _ = _nphm_codes(unsmoothed_codes_path)
         if not np.array_equal(plain_frames, frames):
             raise StageOutputError(
                 f"{unsmoothed_codes_path}: frames {plain_frames[:5].tolist()}... differ from "
@@ -408,15 +410,7 @@ def nphm_fit_qc(
         fig.legend(handles=fig.axes[0].get_lines(), loc="outside right upper", fontsize=8)
     out["losses"] = save_figure(fig, losses_path)
 
-    # Frames with a mesh (fit_nphm.mesh_every; codes.npz's mesh_frames, else all).
-    from ..io import load_npz
-
-    stored = load_npz(codes_path)
-    meshed = np.flatnonzero(
-        np.isin(frames, stored["mesh_frames"])
-        if "mesh_frames" in stored
-        else np.ones(len(frames), dtype=bool)
-    )
+    meshed = np.flatnonzero(np.isin(frames, mesh_frames))
     if len(meshed) == 0:
         raise StageOutputError(f"{codes_path}: no frame has a mesh (mesh_frames is empty)")
     decoded_chamfer = chamfer.get(SERIES["decoded"])
