@@ -218,6 +218,17 @@ def test_table3_rows_per_injection_and_the_ordering_note():
     assert "missing" in tables.ordering_note({"film": 0.3})
 
 
+def test_table3_without_variants_keeps_the_supplement_and_says_why():
+    page = tables.table3_html({}, note="No injection variant was trained in this run.")
+    cells = parse(page).rows
+    assert set(cells) == {"input", "scale_shift", "squeeze_excite", "dot_product", "film"}
+    assert all(cells[v]["diversity"] == ("missing", "missing") for v in cells)
+    assert cells["film"]["ref:diversity"][0] == "0.34"
+    caption = html.unescape(page.split("<caption>")[1].split("</caption>")[0])
+    assert caption.startswith("No injection variant was trained in this run. ")
+    assert "Ordering not checked" in caption
+
+
 @pytest.mark.parametrize("which", [1, 2, 3])
 def test_pages_are_self_contained_and_say_what_differs(which):
     page = {

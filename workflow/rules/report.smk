@@ -6,7 +6,8 @@
 
 EVALUATION_DIR = "results/evaluation"
 # Table 1: the trained models (models.train); Table 3: the injection variants' models
-# facetalk_<variant> (models.injection_variants); none without audio.
+# facetalk_<variant> (models.injection_variants; with none, the page has the supplement's
+# figures and says which config trains them); neither without audio.
 TABLE1_MODELS = list(TRAINED_MODELS)
 TABLE3_VARIANTS = list(config["models"].get("injection_variants", [])) if AUDIO_PAIRS else []
 # Table 2: the FLAME fits' evaluation files (with ground truth), and the NPHM fits' where the
@@ -27,7 +28,7 @@ TABLE2_NPHM = (
 REPORT_TABLE_TARGETS = (
     ([f"{EVALUATION_DIR}/table1.html"] if TABLE1_MODELS else [])
     + ([f"{EVALUATION_DIR}/table2.html"] if TABLE2_FLAME or TABLE2_NPHM else [])
-    + ([f"{EVALUATION_DIR}/table3.html"] if TABLE3_VARIANTS else [])
+    + ([f"{EVALUATION_DIR}/table3.html"] if AUDIO_PAIRS else [])
 )
 
 

@@ -550,13 +550,16 @@ def table2_html(
 # ---- Table 3 --------------------------------------------------------------------------------
 
 
-def table3_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str = "") -> str:
+def table3_html(
+    evaluations: Mapping[str, Mapping[str, Any] | None], title: str = "", note: str = ""
+) -> str:
     """Table 3: the five timestep injections, lip sync and diversity, beside the supplement's.
 
     Args:
         evaluations: ``{variant: evaluation.json of model facetalk_<variant>, or None}``
             (variants of :data:`INJECTIONS`; others are ignored).
         title: the page's heading.
+        note: a sentence put at the head of the caption (e.g. why no variant was trained).
 
     Returns:
         The page: rows ``data-row='<variant>'``, cells ``data-col`` ``lse_d``,
@@ -595,7 +598,8 @@ def table3_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
             f"{_ref_cell(ref['lse_d'], 'lse_d')}{_ref_cell(ref['diversity'], 'diversity')}</tr>"
         )
     caption = (
-        "Timestep injection ablation (FaceTalk diffusion decoder, one model per injection). "
+        (note + " " if note else "")
+        + "Timestep injection ablation (FaceTalk diffusion decoder, one model per injection). "
         "Lip sync: LSE-D where SyncNet weights were given, else the weight-free correlation of "
         "mouth opening and speech envelope (higher is better). Diversity: supplement eq. 2 over "
         f"the samples per test audio. Right: the {SOURCE}'s Table 3. "

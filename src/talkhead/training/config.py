@@ -176,9 +176,10 @@ class ModelsConfig:
     faceformer: FaceFormerSection = section(FaceFormerSection, "The FaceFormer-style baseline.")
     meshtalk: MeshTalkSection = section(MeshTalkSection, "MeshTalk (two stages).")
     injection_variants: tuple[str, ...] = option(
-        INJECTIONS,
+        (),
         "FaceTalk trained once per timestep injection of Table 3 "
-        "(results/models/facetalk_<variant>/; empty: none).",
+        "(results/models/facetalk_<variant>/; empty: none, the default at demo scale; the "
+        "experiment configs train all five).",
         choices=INJECTIONS,
     )
     variant_steps: int = option(
