@@ -1,10 +1,11 @@
 """Reruns give the same results byte for byte, also after an interrupted run.
 
-Two runs of the tiny workflow (tests/configs/tiny.yaml) into separate folders: one straight
-through; one killed with SIGKILL while the depth stage runs (Snakemake and its jobs, as a power
-cut or an out-of-memory kill would), then recovered the way the README says (the plain rerun
-stops on the lock, ``--unlock``, the same command again). Every file under ``results/`` is
-the same in both, metrics included; only ``timing.json`` (wall-clock figures, read by
+Two runs of the tiny workflow (tests/configs/tiny.yaml) into separate folders: the session's
+straight run (``tiny_run`` of conftest.py, shared with the end-to-end and report tests); one
+killed with SIGKILL while the depth stage runs (Snakemake and its jobs, as a power cut or an
+out-of-memory kill would), then recovered the way the README says (the plain rerun stops on the
+lock, ``--unlock``, the same command again). Every file the workflow writes under ``results/``
+is the same in both, metrics included; only ``timing.json`` (wall-clock figures, read by
 nothing) may differ.
 """
 
@@ -18,11 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import copy_workflow
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
 #: Files that may differ between runs: wall-clock figures.
 UNSTABLE = {"timing.json"}
+#: The reports other tests make from the straight run (not workflow outputs).
+REPORTS = {"report.zip", "report.html"}
 
 pytestmark = pytest.mark.slow
 
@@ -71,16 +73,17 @@ def _same_torch_file(a: Path, b: Path) -> None:
     same(torch.load(a, weights_only=False), torch.load(b, weights_only=False), "")
 
 
-def command(work: Path, *extra: str) -> list[str]:
-    """The user's command, run in ``work`` (--configfile last: it takes several values)."""
+def command(*extra: str) -> list[str]:
+    """The user's command in a copy of the workflow (--configfile last: it takes several
+    values), as ``tiny_run`` runs it."""
     return [
-        *(sys.executable, "-m", "snakemake", "--cores", "2", "-d", str(work)),
-        *("-s", str(REPO / "Snakefile"), *extra, "all", "--configfile", str(TINY)),
+        *(sys.executable, "-m", "snakemake", "--cores", "2", *extra),
+        *("all", "--configfile", "config/tiny.yaml"),
     ]
 
 
-def run(cmd: list[str], timeout: int = 1200) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+def run(cmd: list[str], work: Path, timeout: int = 1200) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout)
 
 
 def files_of(root: Path) -> dict[str, bytes]:
@@ -90,19 +93,11 @@ def files_of(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.fixture(scope="module")
-def straight(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("straight")
-    res = run(command(work))
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return work
-
-
 def kill_during_depth(work: Path, timeout: float = 900) -> None:
     """Start the run and SIGKILL Snakemake and its jobs once the depth stage is under way."""
     proc = subprocess.Popen(
-        command(work),
-        cwd=REPO,
+        command(),
+        cwd=work,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -121,19 +116,20 @@ def kill_during_depth(work: Path, timeout: float = 900) -> None:
         proc.wait()
 
 
-def test_interrupted_run_recovers_to_the_same_results(straight, tmp_path):
+def test_interrupted_run_recovers_to_the_same_results(tiny_run, tmp_path):
+    straight = tiny_run
     work = tmp_path / "interrupted"
-    work.mkdir()
+    copy_workflow(work)
     kill_during_depth(work)
     assert not (work / "results/depth/syn000/SEN-00/metrics.json").exists()
 
-    res = run(command(work))
+    res = run(command(), work)
     assert res.returncode != 0
     assert "LockException" in res.stdout + res.stderr
 
-    res = run(command(work, "--unlock"))
+    res = run(command("--unlock"), work)
     assert res.returncode == 0, res.stderr[-3000:]
-    res = run(command(work))
+    res = run(command(), work)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
     # the capture rendered, then everything made from it; torch.save writes a new
@@ -147,6 +143,7 @@ def test_interrupted_run_recovers_to_the_same_results(straight, tmp_path):
         assert name.endswith(".pt"), f"resources/{name} differs between the runs"
         _same_torch_file(straight / "resources" / name, work / "resources" / name)
     first, second = files_of(straight / "results"), files_of(work / "results")
+    first = {name: data for name, data in first.items() if name not in REPORTS}
     assert sorted(first) == sorted(second)
     # nothing left by the killed job: no hidden file but Snakemake's directory-output marker
     hidden = [n for n in second if "/." in n and not n.endswith("/.snakemake_timestamp")]
@@ -165,8 +162,8 @@ def test_interrupted_run_recovers_to_the_same_results(straight, tmp_path):
     )
 
 
-def test_a_second_run_does_nothing(straight):
+def test_a_second_run_does_nothing(tiny_run):
     """Nothing a run writes makes its own outputs out of date (timing.json is read by no rule)."""
-    res = run(command(straight, "-n"))
+    res = run(command("-n"), tiny_run)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Nothing to be done" in res.stdout + res.stderr

@@ -18,10 +18,13 @@ rule train_nphm:
         "logs/nphm/train.log",
     benchmark:
         "benchmarks/snakemake/train_nphm/train.tsv"
+    # Before the side jobs, after the depth stage (priority 3): on two cores it trains beside
+    # the FLAME fit (priority 2), which the NPHM fits also wait for.
+    priority: 2
     conda:
         "../../envs/talkhead.yaml"
-    # One thread: trained beside the depth stage on two cores; --set-threads train_nphm=N (or
-    # the SLURM profile) gives it more.
+    # One thread: beside the FLAME fit on two cores; --set-threads train_nphm=N (or the SLURM
+    # profile) gives it more.
     threads: 1
     resources:
         mem_mb=6000,

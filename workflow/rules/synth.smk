@@ -45,6 +45,8 @@ rule render_synthetic_sequence:
         "logs/synth/{subject}/{sequence}.log",
     benchmark:
         "benchmarks/snakemake/render_synthetic_sequence/{subject}/{sequence}.tsv"
+    # Everything is made from it: before the NPHM training, which needs only the head model.
+    priority: 4
     conda:
         "../../envs/talkhead.yaml"
     threads: 4
