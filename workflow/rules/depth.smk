@@ -19,7 +19,10 @@ rule estimate_depth:
     priority: 3
     conda:
         "../../envs/talkhead.yaml"
-    threads: 8
+    # One thread: the plane sweep gains a third from a second thread (benchmarks/bench_depth.py),
+    # so two cores do more as two jobs (or depth beside the NPHM training); one long sequence
+    # on a big machine: --set-threads estimate_depth=N (the SLURM profile gives 8).
+    threads: 1
     resources:
         mem_mb=8000,
         gpu=0,

@@ -18,12 +18,12 @@ rule train_nphm:
         "logs/nphm/train.log",
     benchmark:
         "benchmarks/snakemake/train_nphm/train.tsv"
-    # Before the side jobs, after the depth stage (priority 3): on two cores it trains beside
-    # the FLAME fit (priority 2), which the NPHM fits also wait for.
+    # Before the side jobs: on two cores it trains beside the depth stage (priority 3), while the
+    # FLAME fit (priority 2), which the NPHM fits also wait for, is not ready yet.
     priority: 2
     conda:
         "../../envs/talkhead.yaml"
-    # One thread: beside the FLAME fit on two cores; --set-threads train_nphm=N (or the SLURM
+    # One thread: beside the depth stage on two cores; --set-threads train_nphm=N (or the SLURM
     # profile) gives it more.
     threads: 1
     resources:
