@@ -63,6 +63,22 @@ def small_model(seed: int = 0, V: int = 30, S: int = 5, E: int = 4) -> FlameMode
     )
 
 
+def small_head_files(folder: Path) -> dict[str, Path]:
+    """:func:`small_model` written as a FLAME pickle with region masks (lips, forehead, eyes)
+    in ``folder``: ``{"model": path, "masks": path}``."""
+    from talkhead.flame.model import save_region_masks
+
+    save_flame_model(folder / "generic_model.pkl", small_model())
+    masks = {
+        "lips": np.arange(0, 6),
+        "forehead": np.arange(10, 14),
+        "left_eye_region": np.arange(14, 17),
+        "right_eye_region": np.arange(17, 20),
+    }
+    save_region_masks(folder / "FLAME_masks.pkl", masks)
+    return {"model": folder / "generic_model.pkl", "masks": folder / "FLAME_masks.pkl"}
+
+
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "generic_model.pkl"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_dataset import outputs_of, small_model, write_stage_outputs
+from test_dataset import outputs_of, small_head_files, write_stage_outputs
 
 from talkhead.cli import main
 from talkhead.dataset.stage import run_dataset_stage
@@ -17,8 +17,7 @@ from talkhead.errors import EvaluationError
 from talkhead.evaluation import models as evaluation_models
 from talkhead.evaluation.models import METRIC_KEYS, evaluate_checkpoint
 from talkhead.evaluation.stage import relabel_model_evaluation, run_evaluate_model
-from talkhead.flame import FlameLayer, load_flame_params, save_flame_model
-from talkhead.flame.model import save_region_masks
+from talkhead.flame import FlameLayer, load_flame_params
 from talkhead.training.modules import load_module
 from talkhead.training.train import train_model
 
@@ -33,16 +32,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def head(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("head")
-    save_flame_model(folder / "generic_model.pkl", small_model())
-    masks = {
-        "lips": np.arange(0, 6),
-        "forehead": np.arange(10, 14),
-        "left_eye_region": np.arange(14, 17),
-        "right_eye_region": np.arange(17, 20),
-    }
-    save_region_masks(folder / "FLAME_masks.pkl", masks)
-    return {"model": folder / "generic_model.pkl", "masks": folder / "FLAME_masks.pkl"}
+    return small_head_files(tmp_path_factory.mktemp("head"))
 
 
 @pytest.fixture(scope="module")
