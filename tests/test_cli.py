@@ -237,11 +237,24 @@ def test_check_config_reads_the_sample_sheet(tmp_path, capsys):
     base = str(REPO / "config" / "config.yaml")
     assert main(["check-config", base, str(override)]) == 2
     err = capsys.readouterr().err
-    assert "invalid sample sheet (config key: samples)" in err
-    assert f"{sheet}:2: fps must be a number > 0" in err
+    assert err.splitlines() == [
+        f"talkhead: error: invalid sample sheet (config key: samples): {sheet}:2: fps must be a "
+        "number > 0, got 'fast'"
+    ]
     sheet.write_text("subject\tsequence\n018\tEXP-1\n")
     assert main(["check-config", base, str(override)]) == 0
     assert "config ok" in capsys.readouterr().out
+
+
+def test_check_config_prefixes_every_problem_alike(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("depth:\n  torch:\n    window: 4\n    windw: 5\nnphm:\n  nosuch: 2\n")
+    assert main(["check-config", str(REPO / "config" / "config.yaml"), str(bad)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3, lines
+    assert all(line.startswith("talkhead: error: ") for line in lines), lines
+    problems = sorted(line.removeprefix("talkhead: error: ").split(":")[0] for line in lines)
+    assert problems == ["depth.torch.window", "depth.torch.windw", "nphm.nosuch"]
 
 
 def test_check_config_without_arguments_checks_the_default(tmp_path, monkeypatch, capsys):

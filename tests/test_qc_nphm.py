@@ -248,6 +248,30 @@ def test_chamfer_per_frame_lines_at_real_ids_broken_at_gaps(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]
 
 
+def test_chamfer_legend_lies_below_the_axes_inside_the_figure() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    ids = np.arange(40)
+    series = {"w/ temporal loss": np.full(40, 1.1), "w/o temporal loss": np.full(40, 1.2)}
+    fig = qc_nphm.chamfer_frames_figure(
+        ids, series, target_mm=1.5, title="syn000 / SEN-00: NPHM chamfer-L1 per frame"
+    )
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the layout of the saved figure (save_figure draws at the figure's dpi)
+    renderer = canvas.get_renderer()
+    (legend,) = fig.legends
+    box, ax = legend.get_window_extent(renderer), fig.axes[0].get_window_extent(renderer)
+    page = fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert box.y1 <= ax.y0  # below the axes, not beside them
+    assert len(legend.get_texts()) == 3
+    assert fig.get_size_inches()[1] == pytest.approx(4 + qc_nphm.LEGEND_ROW_IN)
+    # nothing drawn outside the figure (tick labels, title, legend)
+    tight = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
+    assert tight.x0 >= 0 and tight.y0 >= 0
+    assert tight.x1 <= fig.bbox.x1 and tight.y1 <= fig.bbox.y1
+
+
 # ---------------------------------------------------------------------------------------------
 # Autocorrelation
 

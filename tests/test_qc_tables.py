@@ -13,12 +13,14 @@ from talkhead.qc import tables
 
 
 class Cells(HTMLParser):
-    """``{row: {col: (text, class)}}`` of a page's ``data-row`` / ``data-col`` cells, and
-    every tag seen (to check the page names no external resource)."""
+    """``{row: {col: (text, class)}}`` of a page's ``data-row`` / ``data-col`` cells, the
+    ``data-flag`` marks of each row (``{row: {flag: title}}``), and every tag seen (to check
+    the page names no external resource)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[str, dict[str, tuple[str, str]]] = {}
+        self.flags: dict[str, dict[str, str]] = {}
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self._row: str | None = None
         self._col: tuple[str, str] | None = None
@@ -30,6 +32,8 @@ class Cells(HTMLParser):
         if tag == "tr" and "data-row" in a:
             self._row = a["data-row"]
             self.rows[self._row] = {}
+        elif tag == "span" and self._row is not None and "data-flag" in a:
+            self.flags.setdefault(self._row, {})[a["data-flag"]] = a.get("title") or ""
         elif tag == "td" and self._row is not None and "data-col" in a:
             self._col = (a["data-col"], a.get("class") or "")
             self._text = ""
@@ -52,7 +56,9 @@ def parse(page: str) -> Cells:
     return p
 
 
-def evaluation(model, label, lve, diversity=0.1, lse_d=None, variant=None):
+def evaluation(
+    model, label, lve, diversity=0.1, lse_d=None, variant=None, jitter=0.01, true_jitter=0.004
+):
     """An evaluation.json as the evaluate rules write it (the contract of the model tables)."""
     return {
         "model": model,
@@ -67,8 +73,8 @@ def evaluation(model, label, lve, diversity=0.1, lse_d=None, variant=None):
             "lve_squared_mm2": lve * lve,
             "fdd_mm": 0.5,
             "diversity": diversity,
-            "jitter_mae": 0.01,
-            "jitter_rmse": 0.02,
+            "jitter_mae": jitter,
+            "jitter_rmse": 2 * jitter,
             "av_offset_frames": 2,
             "av_correlation": 0.6,
             "lse_d": lse_d,
@@ -78,7 +84,7 @@ def evaluation(model, label, lve, diversity=0.1, lse_d=None, variant=None):
             "lve_mm": "max over lip vertices of the L2 distance, mean over frames (mm)"
         },
         "ground_truth": {
-            "jitter_mae": 0.004,
+            "jitter_mae": true_jitter,
             "jitter_rmse": 0.007,
             "av_offset_frames": 0,
             "av_correlation": 0.9,
@@ -130,6 +136,47 @@ def test_table1_definitions_from_the_evaluation_files_beside_the_figures():
     assert "max over lip vertices of the L2 distance" in page.split("Definitions and units")[1]
 
 
+def test_table1_says_how_to_read_the_signed_fdd():
+    page = tables.table1_html({"f": evaluation("f", "Ours (Flame)", 1.0)})
+    (header,) = [a for t, a in parse(page).tags if t == "th" and a.get("data-col") == "fdd_mm"]
+    listed = html.unescape(page.split("data-def='fdd_mm'")[1].split("</dd>")[0])
+    for text in (header["title"], listed):
+        assert "closer to 0 is better" in text
+        assert "positive: the prediction's upper face moves too little" in text
+    # a metric without a sign says which way is better too
+    (lve,) = [a for t, a in parse(page).tags if t == "th" and a.get("data-col") == "lve_mm"]
+    assert lve["title"].endswith("lower is better")
+
+
+def test_table1_flags_a_nearly_static_model_and_names_it_in_the_caption():
+    evals = {
+        # MeshTalk at demo scale: an almost motionless mouth
+        "meshtalk": evaluation("meshtalk", "MeshTalk", 3.0, jitter=0.003, true_jitter=0.18),
+        "faceformer": evaluation(
+            "faceformer", "FaceFormer-style baseline", 3.0, jitter=0.18, true_jitter=0.18
+        ),
+        # just above the threshold (0.04 / 0.18 = 22 %): not flagged
+        "facetalk": evaluation("facetalk", "Ours (Flame)", 3.0, jitter=0.04, true_jitter=0.18),
+        # just below (0.035 / 0.18 = 19 %): flagged
+        "regression": evaluation(
+            "regression", "Ours (w/o diffusion)", 3.0, jitter=0.035, true_jitter=0.18
+        ),
+    }
+    page = tables.table1_html(evals)
+    flags = parse(page).flags
+    assert set(flags) == {"MeshTalk", "Ours (w/o diffusion)"}
+    assert "1.7 % of the ground-truth fits' (0.18)" in flags["MeshTalk"]["static"]
+    caption = html.unescape(page.split("<caption>")[1].split("</caption>")[0])
+    assert "nearly static: MeshTalk, Ours (w/o diffusion) (criterion: jitter MAE" in caption
+    assert "below 20 % of the ground-truth fits' on the same audio" in caption
+    assert tables.motion_ratio(evals["meshtalk"]) == pytest.approx(0.003 / 0.18)
+    # nothing to compare with: no flag, no ratio
+    assert tables.motion_ratio({"metrics": {"jitter_mae": 0.0}, "ground_truth": {}}) is None
+    assert tables.motion_ratio({"metrics": {"jitter_mae": 0.0}}) is None
+    none = tables.table1_html({"f": evaluation("f", "Ours (Flame)", 1.0)})
+    assert not parse(none).flags and "Nearly static (⚠): none (criterion" in html.unescape(none)
+
+
 def test_table1_unknown_label_gets_its_own_row_and_nan_is_not_a_number():
     ev = evaluation("x", "Something else", float("nan"))
     cells = parse(tables.table1_html({"x": ev})).rows
@@ -167,15 +214,18 @@ def test_table2_rows_per_sequence_and_mean_with_and_without_the_temporal_loss():
     row = cells["FLAME:syn000/SEN-00"]
     assert row["with:jitter_mae"][0] == "0.002"
     assert row["without:jitter_mae"][0] == "0.02"
-    assert row["with:geometry_mm"][0] == "1.25"
     assert row["ratio:jitter_mae"][0] == "10.00x"
     assert cells["FLAME:mean"]["with:jitter_mae"][0] == "0.003"  # mean of the two present
     assert cells["FLAME:mean"]["without:jitter_rmse"][0] == "0.025"
     missing = cells["FLAME:syn001/SEN-00"]
-    assert all(missing[k] == ("missing", "missing") for k in missing if k != "lse_d")
-    assert len(missing) == 8
-    assert cells["NPHM:syn000/SEN-00"]["without:geometry_mm"][0] == "0.7"
-    assert cells["NPHM:syn000/SEN-00"]["with:geometry_mm"][0] == "0.8"
+    assert missing["without:chamfer_l1_mm"] == ("-", "na")
+    assert all(
+        missing[k] == ("missing", "missing")
+        for k in missing
+        if k not in ("lse_d", "without:chamfer_l1_mm", "with:chamfer_l1_mm")
+    )
+    assert len(missing) == 10
+    assert cells["NPHM:syn000/SEN-00"]["without:jitter_mae"][0] == "0.005"
     assert cells["NPHM:syn000/SEN-01"]["without:jitter_mae"][0] == "0.006"
     assert cells["NPHM:syn000/SEN-01"]["with:jitter_rmse"][1] == "notmeasured"
     assert cells["NPHM:mean"]["with:jitter_mae"][0] == "0.002"
@@ -186,6 +236,30 @@ def test_table2_rows_per_sequence_and_mean_with_and_without_the_temporal_loss():
     assert ref["ref:lse_d"][0] == "10.9221"
     assert ref["ref:ratio:jitter_mae"][0] == "5.73x"  # 0.01422 / 0.00248
     assert cells["ref:w/ temporal loss"]["ref:with:jitter_rmse"][0] == "0.00623"
+
+
+def test_table2_keeps_chamfer_and_vertex_error_in_their_own_columns():
+    flame = {"s/q": flame_eval(0.002, 0.004, 0.02, 0.03)}
+    nphm = {"s/q": {"jitter_mae": 0.001, "chamfer_l1_mm": 0.8, "unsmoothed_chamfer_l1_mm": 0.7}}
+    page = tables.table2_html(flame, nphm)
+    cells = parse(page).rows
+    for fit, mine, other, values in (
+        ("NPHM", "chamfer_l1_mm", "face_vertex_error_mm", ("0.7", "0.8")),
+        ("FLAME", "face_vertex_error_mm", "chamfer_l1_mm", ("1.5", "1.25")),
+    ):
+        for row in (f"{fit}:s/q", f"{fit}:mean"):
+            assert (cells[row][f"without:{mine}"][0], cells[row][f"with:{mine}"][0]) == values
+            assert cells[row][f"without:{other}"] == ("-", "na")
+            assert cells[row][f"with:{other}"] == ("-", "na")
+    headers = {
+        a["data-col"]: a["title"]
+        for t, a in parse(page).tags
+        if t == "th" and a.get("data-col", "").startswith("with:")
+    }
+    assert "chamfer-L1" in headers["with:chamfer_l1_mm"]
+    assert headers["with:chamfer_l1_mm"].endswith("NPHM rows only")
+    assert "vertices" in headers["with:face_vertex_error_mm"]
+    assert headers["with:face_vertex_error_mm"].endswith("FLAME rows only")
 
 
 def test_table2_without_an_nphm_stage_has_flame_rows_only_and_says_so():

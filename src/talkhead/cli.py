@@ -56,6 +56,14 @@ def _config_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_error(exc: Exception, context: str = "") -> None:
+    """An error on stderr, one problem a line, every line ``talkhead: error: <context><problem>``
+    (a config check lists all its problems in one error, a line each)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+    for line in lines:
+        print(f"talkhead: error: {context}{line}", file=sys.stderr)
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .workflow_config import load_config_files
@@ -68,11 +76,7 @@ def _check_config(args: argparse.Namespace) -> int:
         try:
             rows = read_sample_sheet(cfg.samples)
         except ConfigError as exc:
-            lines = str(exc).splitlines()
-            print(
-                "\n  ".join(["talkhead: invalid sample sheet (config key: samples):", *lines]),
-                file=sys.stderr,
-            )
+            _print_error(exc, "invalid sample sheet (config key: samples): ")
             return 2
         print(f"config ok: {' + '.join(files)}; sample sheet {cfg.samples}: {len(rows)} rows")
         return 0
@@ -442,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except TalkheadError as exc:
-        print(f"talkhead: error: {exc}", file=sys.stderr)
+        _print_error(exc)
         return 2
 
 

@@ -544,6 +544,9 @@ def meshes_figure(
 # ---------------------------------------------------------------------------------------------
 # Chamfer per frame
 
+LEGEND_ROW_IN = 0.35
+"""Inches the chamfer-per-frame figure grows by to hold its legend row below the axes."""
+
 
 def plot_chamfer_frames(
     frame_ids: np.ndarray,
@@ -567,7 +570,9 @@ def chamfer_frames_figure(
     """Chamfer-L1 (mm) per frame of the fits with and without the temporal loss at the frames'
     real ids, the line broken where ids skip, each labelled with its mean
     (:func:`talkhead.qc.flame.frame_errors_figure`: ``gid="error <series>"``), and the target
-    as a dashed line (``gid="threshold <first series>"``).
+    as a dashed line (``gid="threshold <first series>"``). The legend (``fig.legends[0]``) is
+    one row below the axes, the figure grown by :data:`LEGEND_ROW_IN` to hold it: beside the
+    axes it took a third of the width and reached the figure's edge.
 
     Args:
         frame_ids: (T,) strictly increasing frame ids.
@@ -581,7 +586,17 @@ def chamfer_frames_figure(
     first = next(iter(chamfer_mm), "chamfer")
     thresholds = None if target_mm is None else {first: float(target_mm)}
     fig = frame_errors_figure(frame_ids, chamfer_mm, thresholds, title, dpi)
-    fig.axes[0].set_ylabel("chamfer-L1 (mm)")
+    ax = fig.axes[0]
+    ax.set_ylabel("chamfer-L1 (mm)")
+    for legend in list(fig.legends):
+        legend.remove()
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width, height + LEGEND_ROW_IN)
+        fig.legend(
+            handles, labels, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8
+        )
     return fig
 
 

@@ -39,10 +39,14 @@ __all__ = [
     "SUPPLEMENT_TABLE3",
     "TABLE1_METHODS",
     "TABLE1_METRICS",
+    "STATIC_FRACTION",
+    "TABLE1_READING",
     "TABLE2_FIGURES",
     "fmt_value",
+    "motion_ratio",
     "ordering_note",
     "read_evaluation",
+    "static_note",
     "table1_html",
     "table2_html",
     "table2_rows",
@@ -114,6 +118,34 @@ TABLE1_METRICS: tuple[tuple[str, str], ...] = (
 )
 """Table 1's columns of our figures: (key in ``metrics``, header)."""
 
+TABLE1_READING: dict[str, tuple[str, str]] = {
+    "lve_mm": ("↓", "lower is better"),
+    "lve_squared_mm2": ("↓", "lower is better"),
+    "fdd_mm": (
+        "→0",
+        "signed (truth minus prediction): closer to 0 is better; positive: the prediction's "
+        "upper face moves too little (less than the truth's), negative: too much",
+    ),
+    "diversity": ("", "higher: the samples drawn for the same audio differ more"),
+    "lse_d": ("↓", "lower is better"),
+    "lse_c": ("↑", "higher is better"),
+    "av_offset_frames": ("", "closer to the ground-truth fits' row (0: in step) is better"),
+    "av_correlation": ("↑", "higher is better; the ground-truth fits' row is the reference"),
+    "jitter_mae": (
+        "",
+        "closer to the ground-truth fits' row is better: far below it, a nearly static "
+        "output; far above, a jittery one",
+    ),
+    "jitter_rmse": ("", "closer to the ground-truth fits' row is better"),
+}
+"""How to read Table 1's columns: (the mark shown in the header, the sentence added to the
+column's definition in its tooltip and the definitions list)."""
+
+STATIC_FRACTION = 0.2
+"""A model is flagged nearly static when its prediction's frame-to-frame motion (``metrics``
+``jitter_mae``) is below this fraction of the ground-truth fits' (``ground_truth``
+``jitter_mae`` of the same evaluation file: the same test audio, the same space)."""
+
 _GROUND_TRUTH_ROW = "ground-truth fits (floor)"
 
 _FALLBACK_DEFINITIONS = {
@@ -138,6 +170,8 @@ _CSS = (
     "td.ref,th.ref{background:#f4f1e8;color:#555}"
     "td.missing{color:#b00;font-style:italic}"
     "td.notmeasured{color:#888}"
+    "td.na{color:#888;background:#f6f6f6}"
+    "span.static{color:#b00;font-weight:normal;font-size:90%}"
     "tr.mean td,tr.mean th{font-weight:bold}"
     "caption{caption-side:top;text-align:left;max-width:70em;padding-bottom:6px}"
     "dl{max-width:70em}dt{font-weight:bold;margin-top:4px}dd{margin-left:1.5em}"
@@ -264,6 +298,37 @@ def _model_name(name: str, data: Mapping[str, Any]) -> str:
 # ---- Table 1 --------------------------------------------------------------------------------
 
 
+def motion_ratio(data: Mapping[str, Any] | None) -> float | None:
+    """The prediction's frame-to-frame motion over the ground-truth fits' on the same audio:
+    ``metrics.jitter_mae / ground_truth.jitter_mae`` of one evaluation.json (both in the
+    model's space: mm of vertex coordinates or code units). None when either is missing or
+    not finite, or the truth does not move."""
+    if not data:
+        return None
+    metrics, truth = data.get("metrics"), data.get("ground_truth")
+    if not isinstance(metrics, Mapping) or not isinstance(truth, Mapping):
+        return None
+    pred, true = _number(metrics.get("jitter_mae")), _number(truth.get("jitter_mae"))
+    if pred is None or true is None or true <= 0:
+        return None
+    return pred / true
+
+
+def _static_mark(data: Mapping[str, Any]) -> str:
+    """The nearly-static mark of a Table-1 row (empty when the model moves enough)."""
+    ratio = motion_ratio(data)
+    if ratio is None or ratio >= STATIC_FRACTION:
+        return ""
+    pred = _number(data["metrics"]["jitter_mae"])
+    true = _number(data["ground_truth"]["jitter_mae"])
+    tip = (
+        f"nearly static: the prediction's frame-to-frame motion (jitter MAE {pred:.3g}) is "
+        f"{100 * ratio:.2g} % of the ground-truth fits' ({true:.3g}) on the same audio, below "
+        f"{100 * STATIC_FRACTION:.0f} %; its lip and FDD figures describe an almost still face"
+    )
+    return f" <span class='static' data-flag='static' title='{_esc(tip)}'>⚠ nearly static</span>"
+
+
 def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str = "") -> str:
     """Table 1: methods x metrics, our figures beside the supplement's.
 
@@ -278,7 +343,11 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
     Returns:
         The page. Rows carry ``data-row`` (the label), cells ``data-col`` (the metric key,
         ``ref:<key>`` for the supplement's); missing cells have class ``missing``, figures
-        that are null or absent class ``notmeasured``.
+        that are null or absent class ``notmeasured``. Headers carry how to read the column
+        (:data:`TABLE1_READING`: a mark, and a sentence in the tooltip and the definitions);
+        a nearly static model (:func:`motion_ratio` below :data:`STATIC_FRACTION`) gets a
+        ``⚠ nearly static`` mark (``data-flag='static'``, its figures in the tooltip) in its
+        method cell, and the caption names the models flagged (:func:`static_note`).
     """
     by_label: dict[str, tuple[str, Mapping[str, Any]]] = {}
     extra: list[tuple[str, str, Mapping[str, Any]]] = []
@@ -293,12 +362,28 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
             extra.append((label, name, data))
     present = [d for d in evaluations.values() if d]
     definitions = _definitions(present)
+    read = {
+        k: "; ".join(
+            t
+            for t in (
+                definitions.get(k) or "no definition given in the evaluation files",
+                TABLE1_READING.get(k, ("", ""))[1],
+            )
+            if t
+        )
+        for k, _ in TABLE1_METRICS
+    }
+
+    def header(key: str, text: str) -> str:
+        mark = TABLE1_READING.get(key, ("", ""))[0]
+        return text + (f" {mark}" if mark else "")
+
     head = (
         "<tr><th class='row' rowspan='2'>method</th><th class='row' rowspan='2'>model</th>"
         f"<th colspan='{len(TABLE1_METRICS)}'>ours (definitions below)</th>"
         f"<th class='ref' colspan='3'>{SOURCE}, Table 1</th></tr><tr>"
         + "".join(
-            f"<th data-col='{_esc(k)}' title='{_esc(definitions.get(k, ''))}'>{_esc(h)}</th>"
+            f"<th data-col='{_esc(k)}' title='{_esc(read[k])}'>{_esc(header(k, h))}</th>"
             for k, h in TABLE1_METRICS
         )
         + "<th class='ref'>LSE-D</th><th class='ref'>FIQA</th><th class='ref'>VQA</th></tr>"
@@ -319,16 +404,24 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
         return "".join(_ref_cell(ref.get(k), k) for k in ("lse_d", "fiqa", "vqa"))
 
     rows = []
+    static: list[str] = []
+
+    def method_cell(label: str, data: Mapping[str, Any] | None) -> str:
+        mark = _static_mark(data) if data else ""
+        if mark:
+            static.append(label)
+        return f"<th class='row'>{_esc(label)}{mark}</th>"
+
     for label, paper in TABLE1_METHODS:
         name, data = by_label.get(label, ("", None))
         model = _esc(_model_name(name, data)) if data else "no evaluation.json"
         rows.append(
-            f"<tr data-row='{_esc(label)}'><th class='row'>{_esc(label)}</th>"
+            f"<tr data-row='{_esc(label)}'>{method_cell(label, data)}"
             f"<td class='row'>{model}</td>{metric_cells(data)}{ref_cells(paper)}</tr>"
         )
     for label, name, data in extra:
         rows.append(
-            f"<tr data-row='{_esc(label)}'><th class='row'>{_esc(label)}</th>"
+            f"<tr data-row='{_esc(label)}'>{method_cell(label, data)}"
             f"<td class='row'>{_esc(_model_name(name, data))}</td>{metric_cells(data)}"
             f"{ref_cells(None)}</tr>"
         )
@@ -355,16 +448,36 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
         "baselines and Ours (Flame) trained on FLAME fits, the last two on NPHM fits). "
         "FIQA and VQA (image and video quality of photorealistic renders) are not measured "
         "here. 'missing': the method has no evaluation file in this run; 'not measured': the "
-        "file has no figure (e.g. LSE-D without SyncNet weights). " + _DIFFERS
+        "file has no figure (e.g. LSE-D without SyncNet weights). Ours: ↓ lower is better, "
+        "↑ higher, →0 closer to 0 (FDD is signed: positive when the prediction's upper face "
+        "moves too little); jitter and AV offset are best close to the ground-truth fits' row. "
+        + static_note(static)
+        + " "
+        + _DIFFERS
     )
     body = (
         f"<table id='table1'>\n<caption>{_esc(caption)}</caption>\n<thead>{head}</thead>\n"
         "<tbody>\n"
         + "\n".join(rows)
         + "\n</tbody></table>\n"
-        + _definitions_list(definitions, TABLE1_METRICS)
+        + _definitions_list(read, TABLE1_METRICS)
     )
     return _page(title or "Table 1: methods x metrics", body)
+
+
+def static_note(labels: Sequence[str]) -> str:
+    """The caption's sentence on nearly static models (:data:`STATIC_FRACTION`), naming
+    ``labels`` (those flagged) or saying none is."""
+    rule = (
+        f"jitter MAE, the frame-to-frame motion, below {100 * STATIC_FRACTION:.0f} % of the "
+        "ground-truth fits' on the same audio"
+    )
+    if not labels:
+        return f"Nearly static (⚠): none (criterion: {rule})."
+    return (
+        f"⚠ nearly static: {', '.join(labels)} (criterion: {rule}); such an output is an "
+        "almost still face, so its lip and FDD figures do not measure lip motion."
+    )
 
 
 # ---- Table 2 --------------------------------------------------------------------------------
@@ -372,28 +485,38 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
 TABLE2_FIGURES: tuple[tuple[str, str], ...] = (
     ("jitter_mae", "MAE"),
     ("jitter_rmse", "RMSE"),
-    ("geometry_mm", "geometry error (mm)"),
+    ("chamfer_l1_mm", "chamfer-L1 (mm), NPHM"),
+    ("face_vertex_error_mm", "vertex error (mm), FLAME"),
 )
-"""Table 2's figures, each with and without the temporal loss; ``geometry_mm`` is the NPHM
-fit's ``chamfer_l1_mm`` and the FLAME fit's ``face_vertex_error_mm``."""
-_GEOMETRY_KEY = {"nphm": "chamfer_l1_mm", "flame": "face_vertex_error_mm"}
+"""Table 2's figures, each with and without the temporal loss (key in the fitting stage's
+evaluation.json, header). The geometry errors differ per fit: chamfer-L1 of the NPHM fit's
+surface, mean vertex error of the FLAME fit's face; each has its own column, not applicable
+(``-``) in the other fit's rows."""
+_GEOMETRY_FIT = {"chamfer_l1_mm": "NPHM", "face_vertex_error_mm": "FLAME"}
+"""The geometry figures of :data:`TABLE2_FIGURES` and the fit (``fit`` of a row) each applies
+to."""
+
+
+def _applies(figure: str, fit: str) -> bool:
+    """Whether a Table-2 figure is measured for a fit (``NPHM`` or ``FLAME``)."""
+    return _GEOMETRY_FIT.get(figure, fit) == fit
 
 
 def _fit_figures(data: Mapping[str, Any] | None, fit: str) -> dict[str, dict[str, float | None]]:
     """``{"with": {figure: value}, "without": {...}}`` of one fitting stage's evaluation
-    (``fit``: ``flame`` or ``nphm``); None where a figure is missing."""
+    (``fit``: ``FLAME`` or ``NPHM``); the figures of :data:`TABLE2_FIGURES` that apply to the
+    fit, None where one is missing."""
     if not data:
         return {"with": {}, "without": {}}
-    keys = {"jitter_mae": "jitter_mae", "jitter_rmse": "jitter_rmse"}
-    keys["geometry_mm"] = _GEOMETRY_KEY[fit]
+    keys = [k for k, _ in TABLE2_FIGURES if _applies(k, fit)]
     sub = data.get("without_temporal")
     out: dict[str, dict[str, float | None]] = {"with": {}, "without": {}}
-    for figure, key in keys.items():
-        out["with"][figure] = _number(data.get(key))
+    for key in keys:
+        out["with"][key] = _number(data.get(key))
         if isinstance(sub, Mapping):
-            out["without"][figure] = _number(sub.get(key))
+            out["without"][key] = _number(sub.get(key))
         else:
-            out["without"][figure] = _number(data.get(f"unsmoothed_{key}"))
+            out["without"][key] = _number(data.get(f"unsmoothed_{key}"))
     return out
 
 
@@ -411,7 +534,8 @@ def table2_rows(
     Returns:
         ``[{"fit": "NPHM"|"FLAME", "sequence": name or "mean", "missing": bool, "with": {...},
         "without": {...}, "n": count}]`` (figures of :data:`TABLE2_FIGURES`, None where
-        missing; a mean over the sequences that have the figure, ``n`` of them).
+        missing or not applicable to the fit; a mean over the sequences that have the figure,
+        ``n`` of them).
     """
     rows: list[dict[str, Any]] = []
     for fit, evaluations in (("NPHM", nphm), ("FLAME", flame)):
@@ -419,7 +543,7 @@ def table2_rows(
             continue
         stage_rows = []
         for name, data in evaluations.items():
-            figs = _fit_figures(data, fit.lower())
+            figs = _fit_figures(data, fit)
             stage_rows.append({"fit": fit, "sequence": name, "missing": not data, **figs, "n": 1})
         mean: dict[str, Any] = {"fit": fit, "sequence": "mean", "missing": False, "n": 0}
         for side in ("with", "without"):
@@ -455,23 +579,20 @@ def table2_html(
     Returns:
         The page: rows ``data-row='<fit>:<sequence>'`` (``<fit>:mean`` for the means,
         ``ref:<supplement row>`` for the paper's), cells ``data-col='<with|without>:<figure>'``
-        and ``ratio:jitter_mae`` (without ÷ with).
+        (figures of :data:`TABLE2_FIGURES`; a geometry figure of the other fit is ``-``, class
+        ``na``) and ``ratio:jitter_mae`` (without ÷ with).
     """
     rows = table2_rows(flame, nphm)
     present = [d for d in (*flame.values(), *(nphm or {}).values()) if d]
     definitions = {**_FALLBACK_DEFINITIONS, **_definitions(present)}
-    geometry_def = (
-        f"NPHM rows: {definitions['chamfer_l1_mm']}; FLAME rows: "
-        f"{definitions['face_vertex_error_mm']}"
-    )
     defs = {
-        "jitter_mae": definitions["jitter_mae"],
-        "jitter_rmse": definitions["jitter_rmse"],
-        "geometry_mm": geometry_def,
+        k: definitions[k] + (f"; {_GEOMETRY_FIT[k]} rows only" if k in _GEOMETRY_FIT else "")
+        for k, _ in TABLE2_FIGURES
     }
+    n = len(TABLE2_FIGURES)
     head1 = (
         "<tr><th class='row' rowspan='2'>fit</th><th class='row' rowspan='2'>sequence</th>"
-        "<th colspan='3'>w/o temporal loss</th><th colspan='3'>w/ temporal loss</th>"
+        f"<th colspan='{n}'>w/o temporal loss</th><th colspan='{n}'>w/ temporal loss</th>"
         "<th rowspan='2' data-col='ratio:jitter_mae'>MAE w/o ÷ w/</th>"
         "<th class='ref' rowspan='2'>LSE-D</th></tr>"
     )
@@ -480,12 +601,20 @@ def table2_html(
         for side in ("without", "with")
         for k, h in TABLE2_FIGURES
     )
+
+    def not_applicable(key: str, fit: str) -> str:
+        other = _GEOMETRY_FIT[key.split(":")[-1]]
+        tip = f"not applicable: {other} fits only; {fit} rows have their own geometry column"
+        return f"<td class='na' data-col='{_esc(key)}' title='{_esc(tip)}'>-</td>"
+
     body_rows = []
     for r in rows:
         cls = " class='mean'" if r["sequence"] == "mean" else ""
         name = r["sequence"] if r["sequence"] != "mean" else f"mean of {r['n']}"
         cells = "".join(
             _cell(r[side].get(k), f"{side}:{k}", defs[k], missing=r["missing"])
+            if _applies(k, r["fit"])
+            else not_applicable(f"{side}:{k}", r["fit"])
             for side in ("without", "with")
             for k, _ in TABLE2_FIGURES
         )
@@ -534,7 +663,9 @@ def table2_html(
         f"NPHM: the temporal Huber loss). Below: the {SOURCE}'s Table 2 (NPHM fits of real "
         f"captures; MAE ratio {ref_ratio:.2f}x). Jitter is in the units of each fit's codes "
         "(FLAME expression coefficients, NPHM expression codes): compare each fit's ratio, not "
-        "values across fits or with the paper. LSE-D of the fits is not measured here. "
+        "values across fits or with the paper. Geometry: chamfer-L1 of the NPHM fit's surface "
+        "and mean vertex error of the FLAME fit's face are different measures, each in its own "
+        "column ('-': not applicable to the fit). LSE-D of the fits is not measured here. "
         "'missing': the sequence has no evaluation file in this run." + nphm_note + " " + _DIFFERS
     )
     body = (
