@@ -31,7 +31,7 @@ from talkhead.audio.io import read_audio
 from talkhead.audio.prepare import prepare_audio
 from talkhead.dataset import layout
 from talkhead.training.animate import animate_file, model_inputs
-from talkhead.training.config import MODELS
+from talkhead.training.config import DEFAULT_MODELS, MODELS
 from talkhead.training.modules import load_module
 from talkhead.training.train import train_model
 
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--audio-s", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--gpus", type=int, default=0)
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=MODELS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -13,7 +13,7 @@ from test_dataset import outputs_of, small_head_files, write_stage_outputs
 
 from talkhead.cli import main
 from talkhead.dataset.stage import run_dataset_stage
-from talkhead.errors import EvaluationError
+from talkhead.errors import EvaluationError, ModelFileError
 from talkhead.evaluation import models as evaluation_models
 from talkhead.evaluation.models import METRIC_KEYS, evaluate_checkpoint
 from talkhead.evaluation.stage import relabel_model_evaluation, run_evaluate_model
@@ -53,12 +53,12 @@ def dataset(tmp_path_factory, head) -> Path:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, dataset, head) -> dict[str, Path]:
     out = {}
-    nphm = {**TINY, "facetalk": {**TINY["facetalk"], "target": "nphm_expression"}}
     for name, kind, models in (
         ("facetalk", "facetalk", TINY),
         ("facetalk_regression", "facetalk_regression", TINY),
         ("faceformer", "faceformer", TINY),
-        ("facetalk_nphm", "facetalk", nphm),
+        # FaceTalk on NPHM codes whatever models.facetalk.target says (flame_expression here)
+        ("facetalk_nphm", "facetalk_nphm", TINY),
     ):
         folder = tmp_path_factory.mktemp(name)
         train_model(
@@ -94,6 +94,7 @@ def check_contract(result: dict) -> None:
         "jitter_rmse",
         "av_offset_frames",
         "av_correlation",
+        "lip_surface_error_mm",
     }
     json.dumps(result, allow_nan=False)  # valid JSON for the report: no NaN
 
@@ -141,8 +142,13 @@ def test_nphm_codes_have_code_space_figures_and_no_vertex_metrics(checkpoints, d
     result = evaluate_checkpoint(checkpoints["facetalk_nphm"], dataset, samples=2, max_lag=3)
     check_contract(result)
     assert result["label"] == "Ours (full)" and result["space"] == "nphm_expression"
+    assert result["model"] == "facetalk_nphm"
     m = result["metrics"]
     assert all(m[k] is None for k in ("lve_mm", "lve_squared_mm2", "fdd_mm", "av_correlation"))
+    # without the NPHM model and identities: no lip surface error, and the definition says why
+    assert m["lip_surface_error_mm"] is None
+    assert result["ground_truth"]["lip_surface_error_mm"] is None
+    assert "without the NPHM model" in result["definitions"]["lip_surface_error_mm"]
     assert m["diversity"] > 0 and m["jitter_rmse"] > 0
     assert "NPHM code units" in result["definitions"]["jitter_rmse"]
     # the floor: the fitted codes' own jitter (16-d random codes: about 1.4 per component)
@@ -273,3 +279,200 @@ def test_cli_evaluate_writes_the_json_and_names_missing_files(
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", str(checkpoints["facetalk"]), "--data", str(dataset)])
     assert "--out" in capsys.readouterr().err
+
+
+# -- the lip surface error of NPHM codes -------------------------------------------------------
+
+SHIFT = 0.1  # model units the surface moves along -x per unit of expression component 0
+
+
+def sphere_nphm(
+    centre: np.ndarray, extent: float, radius: float, expression: int = 16, prior: int = 40
+):
+    """An NPHM whose surface is a sphere of ``radius`` model units around the frame's centre,
+    moved by ``-SHIFT * e[0]`` along x by expression code ``e`` (a backward deformation
+    ``delta = SHIFT * e[0] * x``), whatever the identity codes: ``(model, frame)``."""
+    import trimesh
+
+    from talkhead.nphm.config import NphmModelConfig
+    from talkhead.nphm.model import ModelFrame, NeuralHeadModel, place_anchors, template_sdf_grid
+
+    ico = trimesh.creation.icosphere(subdivisions=4, radius=radius)
+    v, f = np.asarray(ico.vertices), np.asarray(ico.faces)
+    cfg = NphmModelConfig(
+        identity_global=3, identity_local=2, expression=expression, prior_resolution=prior
+    )
+    anchors, net, mirrored = place_anchors(v, None, 2, 1)
+    grid = template_sdf_grid(v, f, cfg.prior_resolution, cfg.bound)
+    model = NeuralHeadModel(cfg, anchors, net, mirrored, grid, cfg.bound)
+    with torch.no_grad():
+        model.deform[-1].bias[3] = SHIFT  # out[3 + 0 * E + 0]: x per e[0]
+    return model.eval(), ModelFrame(centre=np.asarray(centre, np.float64), extent=extent)
+
+
+def shifted_sphere_error_mm(lips, codes, frame, radius):
+    """The known answer: per frame the largest distance of the lips (T, L, 3) metres to the
+    sphere moved by the codes, mean over frames (mm)."""
+    worst = []
+    for p, e in zip(lips, codes, strict=True):
+        centre = np.array([-SHIFT * e[0], 0.0, 0.0])
+        d = np.abs(np.linalg.norm(frame.to_model(p) - centre, axis=1) - radius)
+        worst.append(d.max() * frame.extent)
+    return 1000.0 * float(np.mean(worst))
+
+
+def test_decoded_codes_measure_the_lips_against_the_surface_they_decode():
+    from talkhead.evaluation.nphm_lips import NphmDecoder, decoded_lip_surface_error_mm
+
+    radius = 0.5
+    model, frame = sphere_nphm(np.array([0.0, 0.02, 0.05]), 0.2, radius, expression=4)
+    decoder = NphmDecoder(model, frame, (np.full(3, -0.9), np.full(3, 0.9)), 48)
+    identity = (np.zeros(3, np.float32), np.zeros((model.n_anchors, 2), np.float32))
+    # lips on the undeformed sphere: around its +x pole
+    rng = np.random.default_rng(0)
+    T, L = 4, 6
+    dirs = np.array([1.0, 0.0, 0.0]) + rng.normal(scale=0.3, size=(T, L, 3))
+    dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+    lips = frame.to_metres(radius * dirs)
+    truth = np.zeros((T, 4), np.float32)
+    exact = decoded_lip_surface_error_mm(decoder, identity, truth, lips)
+    assert exact < 1.0  # on the surface, up to the grids (0.2 m per unit: 48^3, prior 40^3)
+    moved = truth.copy()
+    moved[:, 0] = rng.uniform(0.5, 1.0, size=T)  # the mouth 10-20 mm off
+    err = decoded_lip_surface_error_mm(decoder, identity, moved, lips)
+    assert err == pytest.approx(shifted_sphere_error_mm(lips, moved, frame, radius), abs=1.0)
+    assert err > 10.0 > exact
+    # every other frame: the mean over frames 0 and 2
+    half = decoded_lip_surface_error_mm(decoder, identity, moved, lips, every=2)
+    want = shifted_sphere_error_mm(lips[::2], moved[::2], frame, radius)
+    assert half == pytest.approx(want, abs=1.0)
+    with pytest.raises(ValueError, match="codes"):
+        decoded_lip_surface_error_mm(decoder, identity, moved[:3], lips)
+
+
+def test_rest_frame_vertices_undo_the_head_pose(head):
+    from talkhead.evaluation.nphm_lips import rest_frame_vertices
+
+    layer = FlameLayer.from_file(head["model"])
+    rng = np.random.default_rng(3)
+    T = 3
+    params = {
+        "shape": rng.normal(size=layer.num_shape).astype(np.float32),
+        # no expression: this small model's joint regressor reads vertices the expression
+        # moves (FLAME's root and neck joints hardly move; the NPHM stage's poses ignore it)
+        "expression": np.zeros((T, layer.num_expression), np.float32),
+        "jaw": rng.normal(scale=0.1, size=(T, 3)),
+        "eyes": rng.normal(scale=0.05, size=(T, 6)),
+        "neck": np.zeros((T, 3)),
+        "rotation": rng.normal(scale=0.3, size=(T, 3)),
+        "translation": rng.normal(scale=0.1, size=(T, 3)),
+        "scale": 1 + rng.normal(scale=0.05, size=(T, 1)),
+    }
+    with torch.no_grad():
+        rest = (
+            layer(
+                shape=params["shape"],
+                expression=params["expression"],
+                jaw=params["jaw"],
+                eyes=params["eyes"],
+            )
+            .vertices.double()
+            .numpy()
+        )
+    lips = np.arange(6)
+    np.testing.assert_allclose(rest_frame_vertices(layer, params, lips), rest[:, lips], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def nphm_files(tmp_path_factory, head):
+    """A sphere NPHM (:func:`sphere_nphm`) in the small head's frame, and zero identities of
+    both subjects: ``(model.pt, {subject: identity.npz}, radius)``."""
+    from talkhead.nphm.train import save_model
+
+    folder = tmp_path_factory.mktemp("nphm")
+    template = FlameLayer.from_file(head["model"]).v_template.double().numpy()
+    lo, hi = template.min(0), template.max(0)
+    extent = float((hi - lo).max() / 2)
+    radius = 0.5 * float((hi - lo).min() / 2) / extent  # inside the NPHM stage's box
+    model, frame = sphere_nphm((lo + hi) / 2, extent, radius, prior=64)
+    save_model(folder / "model.pt", model, frame)
+    identities = {}
+    for subject in ("p001", "p002"):
+        path = folder / subject / "identity.npz"
+        path.parent.mkdir()
+        zl = np.zeros((model.n_anchors, 2), np.float32)
+        np.savez(path, identity_global=np.zeros(3, np.float32), identity_local=zl)
+        identities[subject] = path
+    return folder / "model.pt", identities, radius
+
+
+def test_nphm_codes_get_the_lip_surface_error_of_their_decoded_meshes(
+    checkpoints, dataset, head, nphm_files, tmp_path, monkeypatch
+):
+    from talkhead.evaluation.nphm_lips import rest_frame_vertices
+    from talkhead.nphm.train import load_model
+
+    model_path, identities, radius = nphm_files
+    path = tmp_path / "evaluation.json"
+    evaluate = {"samples": 2, "av_max_lag": 3, "nphm_every": 3, "nphm_resolution": 64}
+    result = run_evaluate_model(
+        checkpoints["facetalk_nphm"],
+        dataset,
+        path,
+        "facetalk_nphm",
+        evaluate,
+        flame_model=head["model"],
+        flame_masks=head["masks"],
+        nphm_model=model_path,
+        nphm_identities=list(identities.values()),
+    )
+    check_contract(result)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(result))
+    m, gt = result["metrics"], result["ground_truth"]
+    assert "rest frame" in result["definitions"]["lip_surface_error_mm"]
+    # the floor: the test sequence's fitted codes decoded, lips in the rest frame
+    _, frame = load_model(model_path)
+    params = load_flame_params(dataset / "data/p002_A/flame_2023_tracking/flame_params.npz")
+    lips = rest_frame_vertices(FlameLayer.from_file(head["model"]), params, np.arange(6))
+    folder = dataset / "data/p002_A/nphm_tracking/nphm_expressions"
+    codes = np.stack([np.load(p)["expression"] for p in sorted(folder.iterdir())])
+    want = shifted_sphere_error_mm(lips[::3], codes[::3], frame, radius)
+    assert gt["lip_surface_error_mm"] == pytest.approx(want, abs=0.6)  # the grids' 64^3
+    # (the lips not brought into the rest frame would be 1.8 mm off here)
+    assert m["lip_surface_error_mm"] > 0 and m["lip_surface_error_mm"] != gt["lip_surface_error_mm"]
+
+    # a model that returns the fitted codes scores the floor; codes off by 1 in e[0], more
+    module = load_module(str(checkpoints["facetalk_nphm"]))
+    for offset in (0.0, 1.0):
+        moved = codes.copy()
+        moved[:, 0] += offset * np.sign(codes[:, 0] + 1e-9)
+        monkeypatch.setattr(
+            evaluation_models, "load_module", lambda *a, m=moved, **k: Oracle(module, m)
+        )
+        again = evaluate_checkpoint(
+            checkpoints["facetalk_nphm"],
+            dataset,
+            flame_model=head["model"],
+            flame_masks=head["masks"],
+            samples=1,
+            max_lag=3,
+            nphm_model=model_path,
+            nphm_identities=identities,
+            nphm_every=3,
+            nphm_resolution=64,
+        )["metrics"]["lip_surface_error_mm"]
+        if offset == 0:
+            assert again == pytest.approx(gt["lip_surface_error_mm"], abs=1e-9)
+        else:
+            assert again == pytest.approx(
+                shifted_sphere_error_mm(lips[::3], moved[::3], frame, radius), abs=0.6
+            )
+    # a test subject without an identity file
+    with pytest.raises(ModelFileError, match="p002"):
+        evaluate_checkpoint(
+            checkpoints["facetalk_nphm"],
+            dataset,
+            samples=1,
+            nphm_model=model_path,
+            nphm_identities={"p001": identities["p001"]},
+        )

@@ -37,7 +37,7 @@ def dataset(tmp_path_factory, head) -> Path:
     layer = FlameLayer.from_file(head["model"])
     pairs = [("p001", "A"), ("p001", "B"), ("p002", "A")]
     for i, (s, q) in enumerate(pairs):
-        write_stage_outputs(results, layer, s, q, T=16, seed=i)
+        write_stage_outputs(results, layer, s, q, T=16, seed=i, nphm=True)
         # audio that carries the face: the first log-mel bins are the expression and jaw
         params = load_flame_params(results / "flame" / s / q / "flame.npz")
         mel_path = results / "audio" / s / q / "features" / "logmel.npy"
@@ -47,7 +47,8 @@ def dataset(tmp_path_factory, head) -> Path:
     root = results / "dataset"
     split = root.parent / "splits_in.json"
     split.write_text(json.dumps({"train": ["p001"], "val": ["p002"]}))
-    run_dataset_stage(outputs_of(results, pairs), root, {"splits_file": str(split)})
+    settings = {"splits_file": str(split), "include_nphm": True}  # 16-d NPHM codes too
+    run_dataset_stage(outputs_of(results, pairs, nphm=True), root, settings)
     return root
 
 
@@ -119,6 +120,18 @@ def test_each_model_trains_a_step_and_reloads(dataset, head, tmp_path, kind):
         torch.testing.assert_close(value, saved[key])
     if kind == "meshtalk":  # the masks give the cross-modality loss its regions
         assert module.mouth_weights.sum() == 6 and module.upper_weights.sum() == 10
+    if kind == "facetalk_nphm":  # NPHM codes, though models.facetalk.target is FLAME's
+        assert settings()["facetalk"].get("target", "flame_expression") == "flame_expression"
+        assert m["target"] == "nphm_expression" and module.dims["target_dim"] == 16
+        assert module.diffusion_on
+        codes = module.animate(torch.zeros(10, module.dims["audio_dim"]), 2)["codes"]
+        assert codes.shape == (2, 10, 16) and not torch.allclose(codes[0], codes[1])
+
+
+def test_default_models_leave_out_the_nphm_model():
+    cfg = training_config.ModelsConfig()
+    assert cfg.train == training_config.DEFAULT_MODELS
+    assert set(training_config.MODELS) - set(cfg.train) == set(training_config.NPHM_MODELS)
 
 
 def test_meshtalk_switches_to_stage_two_with_stage_one_frozen(dataset, head, tmp_path):

@@ -99,14 +99,16 @@ def test_two_by_two_dry_run_has_one_job_per_sequence_and_one_head_model():
     assert counts["report_table3"] == 1, counts
 
 
-@pytest.mark.parametrize("name", ["experiment.yaml", "experiment-cpu.yaml"])
-def test_experiment_configs_train_every_table3_variant(name):
+@pytest.mark.parametrize(("name", "models"), [("experiment.yaml", 5), ("experiment-cpu.yaml", 4)])
+def test_experiment_configs_train_every_table3_variant(name, models):
+    """config/experiment.yaml trains Table 1's five rows (facetalk_nphm, "Ours (full)", too)."""
     res = snakemake("-n", "--forceall", "--quiet", "rules", "--configfile", f"config/{name}")
     assert res.returncode == 0, res.stderr
     counts = job_counts(res.stdout + res.stderr)
-    for rule, jobs in VARIANT_JOBS.items():
-        assert counts.get(rule) == jobs, (rule, counts)
-    assert counts["train_model"] == 4 and counts["report_table3"] == 1, counts
+    jobs = {**VARIANT_JOBS, "evaluate_model": VARIANT_JOBS["evaluate_model"] + models - 4}
+    for rule, n in jobs.items():
+        assert counts.get(rule) == n, (rule, counts)
+    assert counts["train_model"] == models and counts["report_table3"] == 1, counts
 
 
 def rule_inputs(filegraph: str) -> dict[str, list[str]]:
@@ -579,6 +581,43 @@ def test_a_wrong_layout_or_a_missing_audio_file_stops_at_start_up(tmp_path, tiny
         assert res.returncode != 0, out
         assert re.search(rf"talkhead: sample sheet .*sheet\.tsv, line 2:\n  .*{message}", out), out
         assert "Traceback" not in out, out
+
+
+def jobs_of(dry_run: str, rule: str) -> dict[str, str]:
+    """{model wildcard: the job's input line} of a rule's jobs in a dry-run's listing."""
+    out = {}
+    for block in dry_run.split(f"rule {rule}:")[1:]:
+        block = block.split("\n\n", 1)[0]
+        model = re.search(r"wildcards: model=(\S+)", block).group(1)
+        out[model] = re.search(r"input: (.*)", block).group(1)
+    return out
+
+
+def test_ours_full_trains_and_is_evaluated_beside_ours_flame(tmp_path):
+    cfg = write_config(
+        tmp_path, dataset={"include_nphm": True}, models={"train": ["facetalk", "facetalk_nphm"]}
+    )
+    res = snakemake("-n", "--forceall", "--configfile", str(cfg))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    assert set(jobs_of(out, "train_model")) == {"facetalk", "facetalk_nphm"}
+    evaluated = jobs_of(out, "evaluate_model")
+    assert set(evaluated) == {"facetalk", "facetalk_nphm"}
+    # the lip surface error of NPHM codes decodes them: the NPHM model and the identity
+    nphm = evaluated["facetalk_nphm"].split(", ")
+    assert "resources/nphm/model.pt" in nphm and "results/nphm/syn000/identity.npz" in nphm
+    assert "nphm" not in evaluated["facetalk"]
+    # codes only, no meshes to animate (as FaceTalk on models.facetalk.target nphm_expression)
+    assert set(jobs_of(out, "animate_model")) == {"facetalk"}
+    assert "results/models/facetalk_nphm/evaluation.json" in out
+
+
+def test_the_nphm_model_without_nphm_dataset_is_refused_at_start_up(tmp_path):
+    cfg = write_config(tmp_path, models={"train": ["facetalk", "facetalk_nphm"]})
+    res = snakemake("-n", "--configfile", str(cfg))
+    assert res.returncode != 0
+    assert "models.train: facetalk_nphm" in res.stderr and "dataset.include_nphm" in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 def test_nphm_target_without_nphm_dataset_is_refused_at_start_up(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 from talkhead.config import to_mapping
 from talkhead.errors import ConfigError
 from talkhead.samples import NAME_PATTERN, SampleRow, read_sample_sheet
-from talkhead.training.config import MODELS
+from talkhead.training.config import MODELS, NPHM_MODELS
 from talkhead.workflow_config import load_workflow_config
 
 
@@ -428,6 +428,26 @@ def plot_nphm_inputs(wildcards):
             "ground_truth": f"{GROUND_TRUTH}/{wildcards.subject}/{wildcards.sequence}",
         }
     return inputs
+
+
+def nphm_evaluation_inputs(wildcards):
+    """The NPHM model and the identity of every subject with audio, for evaluate_model of a
+    model of NPHM codes (its lip surface error decodes them); none for the other models."""
+    facetalk = config["models"]["facetalk"]["target"] == "nphm_expression"
+    regression = config["models"]["facetalk_regression"]["target"] == "nphm_expression"
+    model = wildcards.model
+    nphm_codes = (
+        model in NPHM_MODELS
+        or (facetalk and (model == "facetalk" or model in VARIANT_INJECTION))
+        or (regression and model == "facetalk_regression")
+    )
+    if not nphm_codes:
+        return {}
+    subjects = sorted({s for s, _ in AUDIO_PAIRS})
+    return {
+        "nphm_model": f"{NPHM_DIR}/model.pt",
+        "nphm_identities": [f"results/nphm/{s}/identity.npz" for s in subjects],
+    }
 
 
 def _nphm_report(name, caption, figure):

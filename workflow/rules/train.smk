@@ -7,9 +7,10 @@
 # Table 3: FaceTalk once per timestep injection (models.injection_variants) in
 # results/models/facetalk_<variant>/ (FaceTalk's own injection, at its steps, is not trained
 # twice: FaceTalk's evaluation.json is relabelled as that variant's). Step 11: every model, variants included, evaluated on the
-# dataset's test split: results/models/<model>/evaluation.json.
+# dataset's test split: results/models/<model>/evaluation.json. facetalk_nphm is FaceTalk
+# (models.facetalk) on NPHM expression codes ("Ours (full)"), beside facetalk ("Ours (Flame)").
 
-from talkhead.training.config import INJECTION_LABELS, INJECTIONS
+from talkhead.training.config import INJECTION_LABELS, INJECTIONS, NPHM_MODELS
 
 MODELS_DIR = "results/models"
 TRAINED_MODELS = list(config["models"]["train"]) if AUDIO_PAIRS else []
@@ -24,6 +25,13 @@ for _key in ("facetalk", "facetalk_regression"):
             "invalid configuration:",
             f"models.{_key}.target: nphm_expression needs dataset.include_nphm: true "
             "(the NPHM codes packaged with the dataset)",
+        )
+for _name in NPHM_MODELS:
+    if _name in TRAINED_MODELS and not config["dataset"]["include_nphm"]:
+        stop(
+            "invalid configuration:",
+            f"models.train: {_name} trains on NPHM expression codes and needs "
+            "dataset.include_nphm: true (the NPHM codes packaged with the dataset)",
         )
 # FaceTalk's timestep-injection variants (Table 3): facetalk_<variant>, FaceTalk's settings
 # with models.facetalk.variant replaced (and models.variant_steps steps when not 0).
@@ -43,7 +51,8 @@ if (
 ANIMATED_MODELS = [
     m
     for m in TRAINED_MODELS
-    if not (m == "facetalk" and config["models"]["facetalk"]["target"] == "nphm_expression")
+    if m not in NPHM_MODELS
+    and not (m == "facetalk" and config["models"]["facetalk"]["target"] == "nphm_expression")
     and not (
         m == "facetalk_regression"
         and config["models"]["facetalk_regression"]["target"] == "nphm_expression"
@@ -197,6 +206,7 @@ rule train_variant:
 
 rule evaluate_model:
     input:
+        unpack(nphm_evaluation_inputs),
         **HEAD_MODEL_FILES,
         **SYNCNET_INPUT,
         model=f"{MODELS_DIR}/{{model}}/model.ckpt",
@@ -219,6 +229,8 @@ rule evaluate_model:
     params:
         evaluate=config["models"]["evaluate"],
         variant=lambda wc: VARIANT_INJECTION.get(wc.model),
+        # the NPHM stage's marching-cubes box (models of NPHM codes' lip surface error)
+        nphm_margin=config["fit_nphm"]["mesh_margin"],
     script:
         "../scripts/evaluate_model.py"
 

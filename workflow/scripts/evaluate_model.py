@@ -1,5 +1,6 @@
 """Evaluate one trained model (a Table-3 variant included) on the dataset's test split:
-results/models/<model>/evaluation.json."""
+results/models/<model>/evaluation.json (models of NPHM codes: with the NPHM model and the
+subjects' identities, for the lip surface error)."""
 
 from pathlib import Path
 
@@ -13,6 +14,7 @@ with log_to(snakemake.log[0]):
     from talkhead.evaluation.stage import run_evaluate_model
 
     torch.set_num_threads(snakemake.threads)
+    nphm = dict(snakemake.input.items())
     run_evaluate_model(
         snakemake.input.model,
         Path(snakemake.input.manifest).parent,
@@ -23,4 +25,7 @@ with log_to(snakemake.log[0]):
         flame_landmarks=snakemake.input.flame_landmarks,
         flame_masks=snakemake.input.flame_masks,
         variant=snakemake.params.variant,
+        nphm_model=nphm.get("nphm_model"),
+        nphm_identities=list(nphm.get("nphm_identities", [])),
+        nphm_margin=snakemake.params.nphm_margin,
     )

@@ -13,9 +13,11 @@ the audio cannot predict; world space for vertex models trained with
 - FLAME-expression models (Ours (Flame), Ours (w/o diffusion) on FLAME codes) are posed with
   the test subject's shape, the predicted expression and jaw, and the fit's neck and eyes
   (head and gaze motion are not the audio's);
-- NPHM-code models have no fixed vertex order: their vertex metrics are null here (the
-  stated equivalent, :func:`talkhead.evaluation.animation.lip_surface_error_mm`, needs the
-  codes decoded to meshes), jitter and diversity are in code space.
+- NPHM-code models have no fixed vertex order: their vertex metrics are null; the stated
+  equivalent, ``lip_surface_error_mm`` (:mod:`talkhead.evaluation.nphm_lips`), decodes the
+  first sample's codes with the NPHM and the test subject's identity by marching cubes and
+  measures the true lip vertices against that surface (given ``nphm_model`` and
+  ``nphm_identities``); jitter and diversity are in code space.
 
 The same figures for the fits themselves (jitter, the audio-visual offset and correlation) are
 the floor a model is compared to. When the dataset has no test subject (the one-subject
@@ -25,7 +27,7 @@ demo), the first non-empty split of validation, then training is used, and ``spl
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,12 @@ from .lipsync import (
     inner_lip_opening,
     lip_extent_opening,
     speech_envelope,
+)
+from .nphm_lips import (
+    decoded_lip_surface_error_mm,
+    load_identity,
+    load_nphm_decoder,
+    rest_frame_vertices,
 )
 
 __all__ = [
@@ -92,6 +100,7 @@ METRIC_KEYS = (
     "av_correlation",
     "lse_d",
     "lse_c",
+    "lip_surface_error_mm",
 )
 
 
@@ -108,11 +117,27 @@ def model_label(module: TalkModule, variant: str | None = None) -> str:
     return "Ours (full)" if module.dims["target"] == "nphm_expression" else "Ours (Flame)"
 
 
+def _surface_definition(space: str, every: int, resolution: int | None) -> str:
+    if space == "flame_vertices":
+        return "null: models of FLAME outputs have lve_mm (this is NPHM-code models' lip error)"
+    if resolution is None:
+        return "null: evaluated without the NPHM model and the subjects' identity codes"
+    return (
+        f"per decoded frame (every {every}-th frame; the first sample's codes and the test "
+        f"subject's NPHM identity, marching cubes at {resolution}^3 in the NPHM stage's box) "
+        "the max over the fit's lip vertices of the distance to the decoded surface, mean over "
+        "frames, then sequences; mm in the head's rest frame (the FLAME fit's head pose "
+        "undone, as the NPHM fit); the stated equivalent of lve_mm for outputs without a fixed "
+        "vertex order (a lower bound of it); ground_truth: the NPHM fit's own codes decoded "
+        "the same way (the floor)"
+    )
+
+
 def _definitions(space: str, diversity_space: str | None, opening: str) -> dict[str, str]:
     jit = "mm of vertex coordinates" if space == "flame_vertices" else "NPHM code units"
     vertex = (
-        "null: NPHM codes have no fixed vertex order (evaluation.animation."
-        "lip_surface_error_mm is the stated equivalent)"
+        "null: NPHM codes have no fixed vertex order (lip_surface_error_mm is the stated "
+        "equivalent)"
         if space != "flame_vertices"
         else ""
     )
@@ -247,6 +272,11 @@ def evaluate_checkpoint(
     name: str | None = None,
     variant: str | None = None,
     device: str = "cpu",
+    nphm_model: PathLike | None = None,
+    nphm_identities: Mapping[str, PathLike] | None = None,
+    nphm_every: int = 5,
+    nphm_resolution: int = 48,
+    nphm_margin: float = 0.08,
 ) -> dict[str, Any]:
     """Evaluate a trained model on a packaged dataset (see the module).
 
@@ -265,6 +295,12 @@ def evaluate_checkpoint(
         name: the model's name in evaluation.json (default: the checkpoint's kind).
         variant: the timestep injection of a Table-3 variant run, or None.
         device: torch device.
+        nphm_model: models of NPHM codes: the NPHM (``resources/nphm/model.pt``) their lip
+            surface error decodes the codes with; None: that figure is null.
+        nphm_identities: ``{subject: identity.npz}`` (``results/nphm/<subject>/``), the
+            evaluated subjects' at least.
+        nphm_every, nphm_resolution: frame step and marching-cubes samples per axis of the
+            decoded meshes; nphm_margin: the box around the template (``fit_nphm.mesh_margin``).
 
     Returns:
         The evaluation.json object: ``model``, ``label``, ``space``, ``variant``, ``split``,
@@ -272,8 +308,9 @@ def evaluate_checkpoint(
         ``ground_truth``.
 
     Raises:
-        ModelFileError: the checkpoint, head model files or SyncNet weights are missing or
-            not what they should be; DatasetError / EvaluationError: the dataset lacks them.
+        ModelFileError: the checkpoint, head model files, SyncNet weights, NPHM model or an
+            evaluated subject's identity are missing or not what they should be;
+            DatasetError / EvaluationError: the dataset lacks them.
     """
     if split not in SPLITS:
         raise EvaluationError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
@@ -329,6 +366,10 @@ def evaluate_checkpoint(
     stochastic = (isinstance(module, FaceTalkModule) and module.diffusion_on) or isinstance(
         module, MeshTalkModule
     )
+    decoder = None
+    if space == "nphm_expression" and nphm_model:
+        template = layer.v_template.double().cpu().numpy()
+        decoder = load_nphm_decoder(nphm_model, template, nphm_resolution, nphm_margin, device)
     syncnet = None
     if syncnet_weights:
         from .lipsync import load_syncnet
@@ -336,7 +377,7 @@ def evaluate_checkpoint(
         syncnet = load_syncnet(syncnet_weights, device)
 
     acc: dict[str, list[float]] = {k: [] for k in METRIC_KEYS}
-    gt_acc: dict[str, list[float]] = {"jitter_mae": [], "jitter_rmse": []}
+    gt_acc: dict[str, list[float]] = {"jitter_mae": [], "jitter_rmse": [], "lip_surface": []}
     curves, gt_curves, weights = [], [], []
     lse: list[dict[str, float]] = []
     sequences = []
@@ -403,6 +444,23 @@ def evaluate_checkpoint(
                 j = jitter(codes[k], frames)
                 acc["jitter_mae"].append(j["mae"])
                 acc["jitter_rmse"].append(j["rmse"])
+        if decoder is not None:
+            subject = str(row["subject"])
+            if subject not in (nphm_identities or {}):
+                raise ModelFileError(
+                    f"no NPHM identity of subject {subject} (results/nphm/{subject}/"
+                    "identity.npz) for the lip surface error"
+                )
+            identity = load_identity(nphm_identities[subject])
+            true_lips = rest_frame_vertices(layer, params, lips)
+            acc["lip_surface_error_mm"].append(
+                decoded_lip_surface_error_mm(decoder, identity, codes[0], true_lips, nphm_every)
+            )
+            gt_acc["lip_surface"].append(
+                decoded_lip_surface_error_mm(
+                    decoder, identity, np.asarray(seq["targets"]), true_lips, nphm_every
+                )
+            )
         if stochastic and K >= 2:
             # MeshTalk's codes are categorical: its samples are compared as vertices (mm)
             if isinstance(module, MeshTalkModule) and pred_v is not None:
@@ -461,6 +519,11 @@ def evaluate_checkpoint(
         "sequences": sequences,
         "metrics": metrics,
         "definitions": _definitions(space, div_space, opening_name)
+        | {
+            "lip_surface_error_mm": _surface_definition(
+                space, nphm_every, nphm_resolution if decoder is not None else None
+            )
+        }
         | (
             {
                 "diversity": "null: MeshTalk has no continuous expression code; its samples' "
@@ -476,5 +539,6 @@ def evaluate_checkpoint(
             "jitter_rmse": _finite(gt_acc["jitter_rmse"]),
             "av_offset_frames": gt_offset,
             "av_correlation": gt_corr,
+            "lip_surface_error_mm": _finite(gt_acc["lip_surface"]),
         },
     }

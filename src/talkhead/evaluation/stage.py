@@ -393,6 +393,9 @@ def run_evaluate_model(
     flame_landmarks: PathLike | None = None,
     flame_masks: PathLike | None = None,
     variant: str | None = None,
+    nphm_model: PathLike | None = None,
+    nphm_identities: Sequence[PathLike] = (),
+    nphm_margin: float = 0.08,
 ) -> dict:
     """Evaluate a trained model on the dataset's test split
     (:func:`talkhead.evaluation.models.evaluate_checkpoint`) and write ``evaluation.json``.
@@ -402,9 +405,12 @@ def run_evaluate_model(
         evaluation_path: the JSON to write (atomically).
         name: the model's name (``facetalk``, ``facetalk_film``, ...).
         evaluate: the ``models.evaluate`` config section (samples, av_max_lag,
-            syncnet_weights, seed, split).
+            syncnet_weights, seed, split, nphm_every, nphm_resolution).
         flame_model, flame_landmarks, flame_masks: the head model files.
         variant: the timestep injection of a Table-3 variant, or None.
+        nphm_model, nphm_identities: models of NPHM codes: ``resources/nphm/model.pt`` and the
+            subjects' ``results/nphm/<subject>/identity.npz`` (the subject is the folder's
+            name) for the lip surface error; nphm_margin: ``fit_nphm.mesh_margin``.
 
     Raises:
         as :func:`talkhead.evaluation.models.evaluate_checkpoint`.
@@ -428,6 +434,11 @@ def run_evaluate_model(
         split=cfg.split,
         name=name,
         variant=variant,
+        nphm_model=nphm_model or None,
+        nphm_identities={Path(p).parent.name: p for p in nphm_identities},
+        nphm_every=cfg.nphm_every,
+        nphm_resolution=cfg.nphm_resolution,
+        nphm_margin=nphm_margin,
     )
     log.info("%s on the %s split: %s", name, result["split"], result["metrics"])
     save_json(evaluation_path, result)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from ..config import option, section
 
 __all__ = [
+    "DEFAULT_MODELS",
     "MODELS",
+    "NPHM_MODELS",
     "EvaluateSection",
     "FaceFormerSection",
     "FaceTalkSection",
@@ -38,7 +40,14 @@ INJECTION_LABELS = {
 }
 
 #: The models talkhead trains, as named in ``models.train`` and under ``results/models/``.
-MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk")
+#: ``facetalk_nphm`` is FaceTalk (``models.facetalk``'s settings) on NPHM expression codes
+#: whatever ``models.facetalk.target`` says: "Ours (full)" of FaceTalk's Table 1 beside
+#: "Ours (Flame)" in one run (it needs ``dataset.include_nphm``).
+MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk", "facetalk_nphm")
+#: Those ``models.train`` trains by default (the demo run's budget; no NPHM codes needed).
+DEFAULT_MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk")
+#: The models that always generate NPHM expression codes.
+NPHM_MODELS = ("facetalk_nphm",)
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,8 @@ class FaceTalkSection:
 
     target: str = option(
         "flame_expression",
-        "Codes it generates: nphm_expression (Ours) or flame_expression (Ours (Flame)).",
+        "Codes it generates: nphm_expression (Ours) or flame_expression (Ours (Flame)); the "
+        "model facetalk_nphm is these settings on nphm_expression.",
         choices=("flame_expression", "nphm_expression"),
     )
     features: str = option("logmel", "Audio features.", choices=("logmel", "wav2vec2"))
@@ -159,6 +169,18 @@ class EvaluateSection:
         "Split evaluated (an empty one: val, then train, and evaluation.json says which).",
         choices=("test", "val", "train"),
     )
+    nphm_every: int = option(
+        5,
+        "Models of NPHM codes: every n-th test frame decoded by marching cubes for the lip "
+        "surface error (1: all).",
+        minimum=1,
+    )
+    nphm_resolution: int = option(
+        48,
+        "Models of NPHM codes: marching-cubes samples per axis of those meshes "
+        "(fit_nphm.mesh_resolution is the dataset's).",
+        minimum=16,
+    )
 
 
 @dataclass(frozen=True)
@@ -166,7 +188,10 @@ class ModelsConfig:
     """Audio-driven face models trained on the packaged dataset (results/models/<model>/)."""
 
     train: tuple[str, ...] = option(
-        MODELS, "Models to train (each: results/models/<model>/model.ckpt).", choices=MODELS
+        DEFAULT_MODELS,
+        "Models to train (each: results/models/<model>/model.ckpt; facetalk_nphm needs "
+        "dataset.include_nphm).",
+        choices=MODELS,
     )
     training: TrainingConfig = section(TrainingConfig, "The training loop of every model.")
     facetalk: FaceTalkSection = section(FaceTalkSection, "FaceTalk (diffusion).")

@@ -2,8 +2,9 @@
 inference over a whole clip (:meth:`TalkModule.animate`).
 
 - :class:`FaceTalkModule`: FaceTalk's expression decoder as a Gaussian diffusion over
-  standardised codes (``models.facetalk``; the Table-3 variants by ``variant``), or without
-  diffusion (``facetalk_regression``, "Ours (w/o diffusion)").
+  standardised codes (``models.facetalk``; the Table-3 variants by ``variant``; as
+  ``facetalk_nphm``, always on NPHM expression codes: "Ours (full)"), or without diffusion
+  (``facetalk_regression``, "Ours (w/o diffusion)").
 - :class:`FaceFormerModule`: the FaceFormer-style baseline on FLAME vertex offsets from the
   subject's template, teacher-forced in training (one pass), autoregressive at inference.
 - :class:`MeshTalkModule`: MeshTalk's two stages in one run (the supplement's order): stage 1
@@ -45,7 +46,7 @@ from ..models.meshtalk import (
     vertex_statistics,
 )
 from ..models.normalise import FeatureNorm
-from .config import ModelsConfig
+from .config import NPHM_MODELS, ModelsConfig
 
 __all__ = [
     "FaceFormerModule",
@@ -68,6 +69,8 @@ def dataset_target(kind: str, models: ModelsConfig) -> str:
     """The dataset target (:data:`talkhead.dataset.torch_dataset.TARGETS`) of model ``kind``."""
     if kind in _VERTEX_MODELS:
         return "flame_vertices"
+    if kind in NPHM_MODELS:
+        return "nphm_expression"
     return models.facetalk.target if kind == "facetalk" else models.facetalk_regression.target
 
 
@@ -159,12 +162,13 @@ class TalkModule(pl.LightningModule):
 
 
 class FaceTalkModule(TalkModule):
-    """FaceTalk (diffusion) or its regression variant (``kind`` facetalk_regression)."""
+    """FaceTalk (diffusion; ``kind`` facetalk or facetalk_nphm) or its regression variant
+    (``kind`` facetalk_regression)."""
 
     def __init__(self, kind: str, models: dict[str, Any], dims: dict[str, Any]) -> None:
         super().__init__(kind, models, dims)
         f = self.cfg.facetalk
-        self.diffusion_on = kind == "facetalk"
+        self.diffusion_on = kind != "facetalk_regression"
         self.net = ExpressionDecoder(
             FaceTalkConfig(
                 expression_dim=int(dims["target_dim"]),
@@ -341,6 +345,7 @@ _CLASSES = {
     "facetalk_regression": FaceTalkModule,
     "faceformer": FaceFormerModule,
     "meshtalk": MeshTalkModule,
+    "facetalk_nphm": FaceTalkModule,
 }
 
 
