@@ -476,3 +476,26 @@ def test_nphm_codes_get_the_lip_surface_error_of_their_decoded_meshes(
             nphm_model=model_path,
             nphm_identities={"p001": identities["p001"]},
         )
+
+
+def test_cli_evaluate_gives_the_lip_surface_error_with_the_nphm_files(
+    checkpoints, dataset, head, nphm_files, tmp_path, capsys
+):
+    model_path, identities, _ = nphm_files
+    out = tmp_path / "full.json"
+    common = ["evaluate", "--checkpoint", str(checkpoints["facetalk_nphm"]), "--data"]
+    common += [str(dataset), "--samples", "1", "--flame-model", str(head["model"])]
+    common += ["--masks", str(head["masks"])]
+    fits = str(model_path.parent)  # <subject>/identity.npz beside model.pt here
+    assert main([*common, "--out", str(out), "--nphm-model", str(model_path)]) == 2
+    assert "go together" in capsys.readouterr().err
+    assert main([*common, "--out", str(out), "--nphm-fits", str(tmp_path)]) == 2
+    assert (
+        main([*common, "--out", str(out), "--nphm-model", str(model_path), "--nphm-fits", fits])
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["label"] == "Ours (full)"
+    assert result["metrics"]["lip_surface_error_mm"] > 0
+    assert result["ground_truth"]["lip_surface_error_mm"] > 0
+    assert "lip surface error" in capsys.readouterr().out

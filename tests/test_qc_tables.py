@@ -330,3 +330,27 @@ def test_read_evaluation_is_defensive(tmp_path):
     assert tables.read_evaluation(tmp_path / "ok.json") == {"label": "MeshTalk"}
     out = tables.write_page("<p>x</p>", tmp_path / "t.html")
     assert out.read_text(encoding="utf-8") == "<p>x</p>"
+
+
+def test_table1_ours_full_has_its_surface_error_and_its_own_floor_row():
+    flame = evaluation("facetalk", "Ours (Flame)", 1.2, jitter=0.02, true_jitter=0.03)
+    full = evaluation("facetalk_nphm", "Ours (full)", 0.0, jitter=0.5, true_jitter=0.7)
+    full["space"] = "nphm_expression"
+    full["metrics"].update(lve_mm=None, lve_squared_mm2=None, lip_surface_error_mm=2.5)
+    full["ground_truth"]["lip_surface_error_mm"] = 1.5
+    full["definitions"] = {"jitter_mae": "mean |x[t+1] - x[t]|; NPHM code units per frame"}
+    flame["definitions"]["lip_surface_error_mm"] = "null: a model of FLAME vertices"
+    full["definitions"]["lip_surface_error_mm"] = "true lip vertices to the surface; mm"
+    page = tables.table1_html({"facetalk": flame, "facetalk_nphm": full})
+    cells = parse(page).rows
+    assert cells["Ours (full)"]["lip_surface_error_mm"][0] == "2.5"
+    assert cells["Ours (full)"]["lve_mm"][1] == "notmeasured"
+    assert cells["Ours (Flame)"]["lve_mm"][0] == "1.2"
+    # one floor per space: the FLAME fits' jitter in mm, the NPHM fits' in code units
+    assert cells["ground-truth fits (floor)"]["jitter_mae"][0] == "0.03"
+    assert cells["ground-truth NPHM fits (floor)"]["jitter_mae"][0] == "0.7"
+    assert cells["ground-truth NPHM fits (floor)"]["lip_surface_error_mm"][0] == "1.5"
+    # the header's definition is the one that defines the figure, not a model's "null: ..."
+    text = html.unescape(page)
+    assert "true lip vertices to the surface; mm" in text.split("Definitions and units")[1]
+    assert "NPHM code units per frame" in text  # the NPHM row's own jitter unit, in its cells

@@ -228,9 +228,25 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{data / 'splits.json'}: missing: --data must be a packaged dataset folder "
             "(results/dataset: manifest.csv, splits.json, data/)"
         )
+    if bool(args.nphm_model) != bool(args.nphm_fits):
+        raise DatasetError(
+            "--nphm-model and --nphm-fits go together: the NPHM that decodes the codes and "
+            "the fitted identities (results/nphm) it decodes them with"
+        )
+    identities = None
+    if args.nphm_fits:
+        fits = Path(args.nphm_fits)
+        identities = {f.parent.name: f for f in sorted(fits.glob("*/identity.npz"))}
+        if not identities:
+            raise DatasetError(
+                f"{fits}: no <subject>/identity.npz: --nphm-fits must be the NPHM stage's "
+                "results folder (results/nphm)"
+            )
     result = evaluate_checkpoint(
         args.checkpoint,
         data,
+        nphm_model=args.nphm_model,
+        nphm_identities=identities,
         flame_model=args.flame_model,
         flame_landmarks=args.landmarks,
         flame_masks=args.masks,
@@ -255,6 +271,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"LVE {fmt('lve_mm')} mm, FDD {fmt('fdd_mm')} mm, diversity {fmt('diversity')}, "
         f"jitter RMSE {fmt('jitter_rmse')}, AV offset {m['av_offset_frames']} frames "
         f"(r = {fmt('av_correlation')}), LSE-D {fmt('lse_d')}"
+        + (
+            f", lip surface error {fmt('lip_surface_error_mm')} mm"
+            if m.get("lip_surface_error_mm") is not None
+            else ""
+        )
     )
     return 0
 
@@ -431,6 +452,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flame-model", help="head model the fits used (default: the checkpoint's)")
     p.add_argument("--landmarks", help="its iBUG-68 landmark embedding (mouth opening)")
     p.add_argument("--masks", help="its region masks (default: the checkpoint's)")
+    p.add_argument(
+        "--nphm-model",
+        help="models of NPHM codes: the NPHM (resources/nphm/model.pt) that decodes them, for "
+        "the lip surface error (with --nphm-fits)",
+    )
+    p.add_argument(
+        "--nphm-fits",
+        help="the NPHM stage's results folder (results/nphm: <subject>/identity.npz)",
+    )
     p.add_argument("--max-lag", type=int, default=6, help="audio-visual offsets searched, +-frames")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")

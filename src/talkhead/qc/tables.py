@@ -107,20 +107,26 @@ is not in it, "incompatible with the FLAME topology" (supplement, section A)).""
 TABLE1_METRICS: tuple[tuple[str, str], ...] = (
     ("lve_mm", "LVE (mm)"),
     ("lve_squared_mm2", "LVE squared (mm²)"),
+    ("lip_surface_error_mm", "lip surface error (mm)"),
     ("fdd_mm", "FDD (mm)"),
     ("diversity", "diversity (code units)"),
     ("lse_d", "LSE-D"),
     ("lse_c", "LSE-C"),
     ("av_offset_frames", "AV offset (frames)"),
     ("av_correlation", "AV correlation"),
-    ("jitter_mae", "jitter MAE (mm)"),
-    ("jitter_rmse", "jitter RMSE (mm)"),
+    ("jitter_mae", "jitter MAE"),
+    ("jitter_rmse", "jitter RMSE"),
 )
 """Table 1's columns of our figures: (key in ``metrics``, header)."""
 
 TABLE1_READING: dict[str, tuple[str, str]] = {
     "lve_mm": ("↓", "lower is better"),
     "lve_squared_mm2": ("↓", "lower is better"),
+    "lip_surface_error_mm": (
+        "↓",
+        "lower is better; models of NPHM codes only (their stated equivalent of the LVE), the "
+        "ground-truth NPHM fits' row is the floor",
+    ),
     "fdd_mm": (
         "→0",
         "signed (truth minus prediction): closer to 0 is better; positive: the prediction's "
@@ -147,6 +153,7 @@ STATIC_FRACTION = 0.2
 ``jitter_mae`` of the same evaluation file: the same test audio, the same space)."""
 
 _GROUND_TRUTH_ROW = "ground-truth fits (floor)"
+_GROUND_TRUTH_NPHM_ROW = "ground-truth NPHM fits (floor)"
 
 _FALLBACK_DEFINITIONS = {
     "jitter_mae": "mean absolute change of the expression codes between adjacent frames "
@@ -260,13 +267,16 @@ def _definitions_list(definitions: Mapping[str, str], headers: Sequence[tuple[st
 
 
 def _definitions(evaluations: Sequence[Mapping[str, Any] | None]) -> dict[str, str]:
-    """Metric definitions of the evaluation files (the first file's wins per key)."""
+    """Metric definitions of the evaluation files: per key the first file's that defines the
+    figure, else the first file's (a ``null: ...`` one says why a model has no such figure)."""
     out: dict[str, str] = {}
     for data in evaluations:
         defs = data.get("definitions") if data else None
         if isinstance(defs, Mapping):
             for key, text in defs.items():
-                if isinstance(text, str) and key not in out:
+                if not isinstance(text, str):
+                    continue
+                if key not in out or (out[key].startswith("null") and not text.startswith("null")):
                     out[str(key)] = text
     return out
 
@@ -336,8 +346,10 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
         evaluations: ``{model name: evaluation.json as a dict, or None when missing}``. A
             model's row is the one of its ``label`` (:data:`TABLE1_METHODS`); evaluations
             with another label get rows of their own after them. Rows whose label no
-            evaluation carries show every figure as ``missing``. The ground-truth row takes
-            the first evaluation's ``ground_truth`` figures.
+            evaluation carries show every figure as ``missing``. The ground-truth rows take
+            the ``ground_truth`` figures of the first evaluation of each ``space`` (the FLAME
+            fits' for models of FLAME, the NPHM fits' for models of NPHM codes: jitter is in
+            mm of vertex coordinates or in code units, as each row's definitions say).
         title: the page's heading (default: "Table 1").
 
     Returns:
@@ -392,8 +404,14 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
     def metric_cells(data: Mapping[str, Any] | None, source: str = "metrics") -> str:
         metrics = data.get(source) if data else None
         metrics = metrics if isinstance(metrics, Mapping) else {}
+        own = _definitions([data]) if data else {}  # the row's own units (mm or code units)
         return "".join(
-            _cell(_number(metrics.get(k)), k, definitions.get(k, ""), missing=data is None)
+            _cell(
+                _number(metrics.get(k)),
+                k,
+                own.get(k) or definitions.get(k, ""),
+                missing=data is None,
+            )
             for k, _ in TABLE1_METRICS
         )
 
@@ -425,12 +443,17 @@ def table1_html(evaluations: Mapping[str, Mapping[str, Any] | None], title: str 
             f"<td class='row'>{_esc(_model_name(name, data))}</td>{metric_cells(data)}"
             f"{ref_cells(None)}</tr>"
         )
-    truth = next((d for d in present if isinstance(d.get("ground_truth"), Mapping)), None)
-    rows.append(
-        f"<tr data-row='{_GROUND_TRUTH_ROW}'><th class='row'>{_GROUND_TRUTH_ROW}</th>"
-        f"<td class='row'>dataset</td>{metric_cells(truth, 'ground_truth')}"
-        "<td class='ref' colspan='3' data-col='ref:none'>-</td></tr>"
-    )
+    truths: dict[str, Mapping[str, Any]] = {}
+    for d in present:
+        if isinstance(d.get("ground_truth"), Mapping):
+            truths.setdefault(str(d.get("space") or "flame_vertices"), d)
+    for space, truth in truths.items() or [("flame_vertices", None)]:
+        label = _GROUND_TRUTH_ROW if space != "nphm_expression" else _GROUND_TRUTH_NPHM_ROW
+        rows.append(
+            f"<tr data-row='{label}'><th class='row'>{label}</th>"
+            f"<td class='row'>dataset</td>{metric_cells(truth, 'ground_truth')}"
+            "<td class='ref' colspan='3' data-col='ref:none'>-</td></tr>"
+        )
     for paper in ("CodeTalker", "Imitator", "FaceDiffuser"):
         rows.append(
             f"<tr data-row='{paper}' class='refonly'><th class='row'>{paper}</th>"
