@@ -157,6 +157,10 @@ def write_stage_outputs(
             write_ply(nd / "nphm_meshes" / f"frame_{t:05d}.ply", neutral, faces)
 
 
+NO_NPHM = {"include_nphm": False}
+"""Settings of a dataset without NPHM fits (the default packages them)."""
+
+
 def outputs_of(results: Path, pairs, nphm: bool = False):
     return [layout.stage_outputs(results, s, q, include_nphm=nphm) for s, q in pairs]
 
@@ -175,7 +179,9 @@ def test_layout_created_exactly_with_hard_links(tmp_path, layer):
     write_stage_outputs(results, layer, "p002", "SEN-01", T=2, first_frame=4, seed=2)
     root = results / "dataset"
     pairs = [("p001", "EMO-1"), ("p002", "SEN-01")]
-    metrics = run_dataset_stage(outputs_of(results, pairs), root, {"window_frames": 2})
+    metrics = run_dataset_stage(
+        outputs_of(results, pairs), root, {"include_nphm": False, "window_frames": 2}
+    )
 
     a, b = "data/p001_EMO-1", "data/p002_SEN-01"
     expected = {
@@ -214,7 +220,9 @@ def test_copies_when_hard_links_are_off_and_stale_sequences_go(tmp_path, layer):
     root = results / "dataset"
     (root / "data" / "old_SEQ").mkdir(parents=True)
     (root / "data" / "p001_A.partial").mkdir(parents=True)
-    metrics = run_dataset_stage(outputs_of(results, [("p001", "A")]), root, {"hard_links": False})
+    metrics = run_dataset_stage(
+        outputs_of(results, [("p001", "A")]), root, {**NO_NPHM, "hard_links": False}
+    )
     src = results / "flame/p001/A/flame.npz"
     dst = root / "data/p001_A/flame_2023_tracking/flame_params.npz"
     assert os.stat(src).st_ino != os.stat(dst).st_ino
@@ -227,11 +235,11 @@ def test_a_rerun_replaces_a_packaged_sequence_whole(tmp_path, layer):
     results = tmp_path / "results"
     write_stage_outputs(results, layer, "p001", "A", T=4)
     root = results / "dataset"
-    run_dataset_stage(outputs_of(results, [("p001", "A")]), root)
+    run_dataset_stage(outputs_of(results, [("p001", "A")]), root, NO_NPHM)
     write_stage_outputs(results, layer, "p001", "A", T=2, first_frame=6)
     for t in range(4):
         (results / f"flame/p001/A/flame_meshes/frame_{t:05d}.ply").unlink()
-    run_dataset_stage(outputs_of(results, [("p001", "A")]), root)
+    run_dataset_stage(outputs_of(results, [("p001", "A")]), root, NO_NPHM)
     meshes = root / "data/p001_A/flame_2023_tracking/flame_meshes"
     assert sorted(p.name for p in meshes.iterdir()) == ["frame_00006.ply", "frame_00007.ply"]
     assert [p.name for p in (root / "data").iterdir()] == ["p001_A"]
@@ -244,7 +252,13 @@ def test_the_stage_splits_with_the_configured_seed_and_fractions(tmp_path, layer
     for k, (s, q) in enumerate(pairs):
         write_stage_outputs(results, layer, s, q, T=1, seed=k)
     fractions = {"train": 0.5, "val": 0.5, "test": 0.0}
-    settings = {"seed": 3, "train_fraction": 0.5, "val_fraction": 0.5, "test_fraction": 0.0}
+    settings = {
+        "include_nphm": False,
+        "seed": 3,
+        "train_fraction": 0.5,
+        "val_fraction": 0.5,
+        "test_fraction": 0.0,
+    }
     metrics = run_dataset_stage(outputs_of(results, pairs), results / "dataset", settings)
     written = json.loads((results / "dataset/splits.json").read_text())
     want = make_splits([s for s, _ in pairs], fractions, seed=3)
@@ -280,12 +294,12 @@ def test_bad_inputs_stop_before_anything_is_written(tmp_path, layer):
     root = results / "dataset"
     pairs = [("p001", "A"), ("p002", "B")]
     with pytest.raises(DatasetError, match=r"logmel\.npy.*different lengths"):
-        run_dataset_stage(outputs_of(results, pairs), root)
+        run_dataset_stage(outputs_of(results, pairs), root, NO_NPHM)
     assert not root.exists()
     write_stage_outputs(results, layer, "p002", "B", T=6)
     (results / "flame/p002/B/flame_meshes/frame_00002.ply").unlink()
     with pytest.raises(DatasetError, match=r"1 of 6 FLAME meshes.*frame_00002\.ply"):
-        run_dataset_stage(outputs_of(results, pairs), root)
+        run_dataset_stage(outputs_of(results, pairs), root, NO_NPHM)
     assert not root.exists()
     with pytest.raises(DatasetError, match="include_nphm"):
         run_dataset_stage(outputs_of(results, pairs), root, {"include_nphm": True})
@@ -296,7 +310,7 @@ def test_frame_rate_disagreement_is_refused(tmp_path, layer):
     write_stage_outputs(results, layer, "p001", "A", T=2)
     save_json(results / "audio/p001/A/features/meta.json", {"T": 2, "fps": 30.0})
     with pytest.raises(DatasetError, match="fps 30 differs from the FLAME fit's 25"):
-        run_dataset_stage(outputs_of(results, [("p001", "A")]), tmp_path / "ds")
+        run_dataset_stage(outputs_of(results, [("p001", "A")]), tmp_path / "ds", NO_NPHM)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +326,7 @@ def test_manifest_rows_and_both_formats_agree(tmp_path, layer):
     )
     root = results / "dataset"
     pairs = [("p002", "B"), ("p001", "A"), ("p001", "C")]
-    run_dataset_stage(outputs_of(results, pairs), root)
+    run_dataset_stage(outputs_of(results, pairs), root, NO_NPHM)
     csv_rows = read_manifest(root / "manifest.csv")
     pq_rows = read_manifest(root / "manifest.parquet")
     assert [(r["subject"], r["sequence"]) for r in csv_rows] == [
@@ -397,7 +411,9 @@ def test_user_split_file_is_honoured(tmp_path, layer):
     user = tmp_path / "my_splits.json"
     user.write_text(json.dumps({"train": ["p003"], "val": ["p001"], "test": ["p002"]}))
     root = results / "dataset"
-    run_dataset_stage(outputs_of(results, pairs), root, {"splits_file": str(user)})
+    run_dataset_stage(
+        outputs_of(results, pairs), root, {"include_nphm": False, "splits_file": str(user)}
+    )
     written = json.loads((root / "splits.json").read_text())
     assert (written["train"], written["val"], written["test"]) == (["p003"], ["p001"], ["p002"])
     assert written["source"] == str(user)
@@ -435,7 +451,7 @@ def test_missing_split_file_is_a_config_error_in_the_stage(tmp_path, layer):
         run_dataset_stage(
             outputs_of(results, [("p001", "A")]),
             results / "dataset",
-            {"splits_file": str(tmp_path / "nope.json")},
+            {**NO_NPHM, "splits_file": str(tmp_path / "nope.json")},
         )
 
 
@@ -466,7 +482,7 @@ def test_windows_count_and_padding_in_the_stage(tmp_path, layer):
     metrics = run_dataset_stage(
         outputs_of(results, [("p001", "A"), ("p002", "B")]),
         root,
-        {"window_frames": 4, "window_stride": 2},
+        {**NO_NPHM, "window_frames": 4, "window_stride": 2},
     )
     windows = load_windows(root / "windows.csv")
     assert [(w["name"], w["start"], w["length"], w["padded"]) for w in windows] == [

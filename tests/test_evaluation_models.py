@@ -322,7 +322,8 @@ def shifted_sphere_error_mm(lips, codes, frame, radius):
 
 
 def test_decoded_codes_measure_the_lips_against_the_surface_they_decode():
-    from talkhead.evaluation.nphm_lips import NphmDecoder, decoded_lip_surface_error_mm
+    from talkhead.evaluation.nphm_lips import decoded_lip_surface_error_mm
+    from talkhead.nphm.decoder import NphmDecoder
 
     radius = 0.5
     model, frame = sphere_nphm(np.array([0.0, 0.02, 0.05]), 0.2, radius, expression=4)
@@ -499,3 +500,91 @@ def test_cli_evaluate_gives_the_lip_surface_error_with_the_nphm_files(
     assert result["metrics"]["lip_surface_error_mm"] > 0
     assert result["ground_truth"]["lip_surface_error_mm"] > 0
     assert "lip surface error" in capsys.readouterr().out
+
+
+# -- animations of NPHM codes: meshes by marching cubes ----------------------------------------
+
+
+def mesh_centres(folder: Path, frame) -> dict[int, np.ndarray]:
+    """{frame: the vertex mean of frame_<t>.ply in model units} of a folder of meshes."""
+    import trimesh
+
+    out = {}
+    for path in sorted(folder.glob("frame_*.ply")):
+        mesh = trimesh.load(str(path), process=False, force="mesh")
+        out[int(path.stem[6:])] = frame.to_model(np.asarray(mesh.vertices)).mean(0)
+    return out
+
+
+def test_held_out_animation_of_nphm_codes_decodes_both_panels(
+    checkpoints, dataset, head, nphm_files, tmp_path
+):
+    from test_render_video import decode
+
+    from talkhead.nphm.train import load_model
+    from talkhead.training.held_out import animate_held_out
+
+    model_path, identities, _ = nphm_files
+    _, frame = load_model(model_path)
+    video = tmp_path / "held_out.mp4"
+    summary = animate_held_out(
+        checkpoints["facetalk_nphm"],
+        dataset,
+        head["model"],
+        tmp_path / "out",
+        video,
+        size=32,
+        nphm_model=model_path,
+        nphm_identities=identities,
+        mesh_every=3,
+        mesh_resolution=40,
+    )
+    T = summary["frames"]
+    assert summary["sequence"] == "p002_A" and summary["vertex_space"] == "nphm_rest"
+    kinds, frames, _, _ = decode(video)
+    assert kinds == {"video", "audio"} and len(frames) == T and frames[0].shape == (32, 64, 3)
+    assert summary["mesh_frames"] == len(range(0, T, 3)) == summary["fitted_frames_shown"]
+    # each decoded mesh is its own frame's code: the sphere moved by -SHIFT * e[0] along x
+    codes = np.load(tmp_path / "out" / "codes.npz")["codes"][0]
+    predicted = mesh_centres(tmp_path / "out" / "sample_00" / "meshes", frame)
+    assert sorted(predicted) == list(range(0, T, 3))
+    folder = dataset / "data/p002_A/nphm_tracking/nphm_expressions"
+    fitted = {int(p.stem[6:]): np.load(p)["expression"] for p in folder.iterdir()}
+    truth = mesh_centres(tmp_path / "out" / "ground_truth" / "meshes", frame)
+    assert sorted(truth) == list(range(0, T, 3))
+    cell = 0.05  # model units: a few marching-cubes cells at 40^3
+    for t in range(0, T, 3):
+        assert predicted[t] == pytest.approx([-SHIFT * codes[t, 0], 0, 0], abs=cell)
+        assert truth[t] == pytest.approx([-SHIFT * fitted[t][0], 0, 0], abs=cell)
+    # without the NPHM: refused, naming what is missing
+    with pytest.raises(ValueError, match="p002"):
+        animate_held_out(
+            checkpoints["facetalk_nphm"], dataset, head["model"], tmp_path / "x", tmp_path / "x.mp4"
+        )
+
+
+def test_cli_animate_decodes_nphm_codes_every_nth_frame(
+    checkpoints, dataset, nphm_files, tmp_path, capsys
+):
+    from test_render_video import decode
+
+    model_path, identities, _ = nphm_files
+    wav = dataset / "data/p002_A/audio/cleaned_audio.wav"
+    args = ["animate", "--checkpoint", str(checkpoints["facetalk_nphm"]), "--audio", str(wav)]
+    # codes only without the NPHM, and a clear refusal of half of it
+    assert main([*args, "--out", str(tmp_path / "codes")]) == 0
+    assert "codes only" in capsys.readouterr().out
+    assert not list((tmp_path / "codes").glob("sample_*"))
+    assert main([*args, "--out", str(tmp_path / "bad"), "--nphm-model", str(model_path)]) == 2
+    assert "go together" in capsys.readouterr().err
+    out = tmp_path / "meshes"
+    nphm = ["--nphm-model", str(model_path), "--nphm-identity", str(identities["p002"])]
+    assert main([*args, "--out", str(out), *nphm, "--mesh-every", "4", "--samples", "2"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    T = summary["frames"]
+    assert f"meshes of {len(range(0, T, 4))} frames" in capsys.readouterr().out
+    for k in range(2):
+        names = sorted(p.name for p in (out / f"sample_{k:02d}" / "meshes").iterdir())
+        assert names == [f"frame_{t:05d}.ply" for t in range(0, T, 4)]
+        kinds, frames, _, _ = decode(out / f"sample_{k:02d}" / "animation.mp4")
+        assert kinds == {"video", "audio"} and len(frames) == T

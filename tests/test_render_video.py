@@ -152,7 +152,9 @@ def trained(tmp_path_factory):
     root = results / "dataset"
     split = folder / "splits_in.json"
     split.write_text(json.dumps({"train": ["p001"], "test": ["p002"]}))
-    run_dataset_stage(outputs_of(results, pairs), root, {"splits_file": str(split)})
+    run_dataset_stage(
+        outputs_of(results, pairs), root, {"include_nphm": False, "splits_file": str(split)}
+    )
     models = {
         "training": {"steps": 10, "batch_size": 2, "window_frames": 8, "window_stride": 4},
         "faceformer": {"latent_dim": 16, "n_heads": 2, "ff_dim": 32},
@@ -223,3 +225,34 @@ def test_posed_flame_maps_video_frames_to_fitted_rows(trained):
     assert set(np.nonzero(have)[0]) == set(frames[::2].tolist())
     world = layer.pose_params(params, np.array([2])).vertices[0].numpy()
     assert np.allclose(block[frames[2]], world, atol=1e-6)
+
+
+def test_surface_files_hold_each_mesh_until_the_next(tmp_path):
+    """Meshes with their own faces (NPHM's marching cubes) decoded every 3rd frame: the video
+    shows each until the next; without hold the frames between have no mesh."""
+    import trimesh
+
+    from talkhead.training.render import SurfaceFiles
+
+    verts, faces = sphere(9)
+    small = trimesh.creation.icosphere(subdivisions=1, radius=0.1)  # another topology
+    for t in (0, 3, 6):
+        v, f = (verts[t], faces) if t != 3 else (np.asarray(small.vertices) * 1.5, small.faces)
+        trimesh.Trimesh(v, f, process=False).export(tmp_path / f"frame_{t:05d}.ply")
+    held = SurfaceFiles(tmp_path, 9)
+    assert list(held.frames) == [0, 3, 6] and len(held) == 9
+    assert held.mesh(2)[0].shape == verts[0].shape and held.mesh(4)[1].shape == small.faces.shape
+    assert held.mesh(9) is None and held.mesh(-1) is None
+    images = list(render_panels([Panel(held, None, missing="none")], size=48))
+    assert len(images) == 9
+    for t in range(9):
+        assert np.array_equal(images[t], images[t - t % 3])
+    assert not np.array_equal(images[0], images[3]) and not np.array_equal(images[3], images[6])
+    # the same mesh drawn from an array with its faces gives the same image
+    array = next(render_panels([Panel(verts[:1], faces)], size=48, camera=None))
+    only_first = SurfaceFiles(tmp_path, 1)
+    assert np.array_equal(next(render_panels([Panel(only_first, None)], size=48)), array)
+    gaps = SurfaceFiles(tmp_path, 9, hold=False)
+    strict = list(render_panels([Panel(gaps, None, "", "gap")], size=64))
+    assert strict[1][50:].max() == 0 and strict[1][32:50].max() > 0  # the note, no mesh
+    assert strict[3][50:].max() > 0

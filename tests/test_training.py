@@ -128,10 +128,10 @@ def test_each_model_trains_a_step_and_reloads(dataset, head, tmp_path, kind):
         assert codes.shape == (2, 10, 16) and not torch.allclose(codes[0], codes[1])
 
 
-def test_default_models_leave_out_the_nphm_model():
+def test_default_models_are_every_model_table_1_compares():
     cfg = training_config.ModelsConfig()
-    assert cfg.train == training_config.DEFAULT_MODELS
-    assert set(training_config.MODELS) - set(cfg.train) == set(training_config.NPHM_MODELS)
+    assert tuple(cfg.train) == training_config.DEFAULT_MODELS == training_config.MODELS
+    assert set(training_config.NPHM_MODELS) <= set(cfg.train)
 
 
 def test_meshtalk_switches_to_stage_two_with_stage_one_frozen(dataset, head, tmp_path):

@@ -38,9 +38,10 @@ EVALUATE_RULES = (
     "fit_flame_unsmoothed",
     "evaluate_audio",
 )
-#: Dataset-level rules and their jobs by default: one per model of models.train (four), its
-#: held-out animation and its evaluation; no Table-3 variant at demo scale.
-MODEL_JOBS = {"train_model": 4, "animate_model": 4, "evaluate_model": 4}
+#: Dataset-level rules and their jobs by default: one per model of models.train (all five of
+#: Table 1, FaceTalk on NPHM codes included), its held-out animation and its evaluation; no
+#: Table-3 variant at demo scale.
+MODEL_JOBS = {"train_model": 5, "animate_model": 5, "evaluate_model": 5}
 MODEL_RULES = tuple(MODEL_JOBS)
 #: With the five Table-3 injections (the experiment configs): one training per variant but
 #: FaceTalk's own (four), an evaluation of each of the eight models, and FaceTalk's relabelled as
@@ -607,13 +608,33 @@ def test_ours_full_trains_and_is_evaluated_beside_ours_flame(tmp_path):
     nphm = evaluated["facetalk_nphm"].split(", ")
     assert "resources/nphm/model.pt" in nphm and "results/nphm/syn000/identity.npz" in nphm
     assert "nphm" not in evaluated["facetalk"]
-    # codes only, no meshes to animate (as FaceTalk on models.facetalk.target nphm_expression)
-    assert set(jobs_of(out, "animate_model")) == {"facetalk"}
+    # both animated; the NPHM codes decoded by the NPHM with the identity
+    animated = jobs_of(out, "animate_model")
+    assert set(animated) == {"facetalk", "facetalk_nphm"}
+    assert "resources/nphm/model.pt" in animated["facetalk_nphm"].split(", ")
+    assert "nphm" not in animated["facetalk"]
     assert "results/models/facetalk_nphm/evaluation.json" in out
 
 
+def test_without_the_nphm_stage_its_model_is_left_out_with_a_note(tmp_path):
+    cfg = write_config(tmp_path, nphm={"enabled": False})
+    res = snakemake("-n", "--forceall", "--configfile", str(cfg))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    assert "nphm.enabled is false: facetalk_nphm" in res.stderr
+    assert set(jobs_of(out, "train_model")) == {
+        "facetalk",
+        "facetalk_regression",
+        "faceformer",
+        "meshtalk",
+    }
+    assert "fit_nphm" not in out and "nphm_tracking" not in out
+
+
 def test_the_nphm_model_without_nphm_dataset_is_refused_at_start_up(tmp_path):
-    cfg = write_config(tmp_path, models={"train": ["facetalk", "facetalk_nphm"]})
+    cfg = write_config(
+        tmp_path, dataset={"include_nphm": False}, models={"train": ["facetalk", "facetalk_nphm"]}
+    )
     res = snakemake("-n", "--configfile", str(cfg))
     assert res.returncode != 0
     assert "models.train: facetalk_nphm" in res.stderr and "dataset.include_nphm" in res.stderr
@@ -621,7 +642,11 @@ def test_the_nphm_model_without_nphm_dataset_is_refused_at_start_up(tmp_path):
 
 
 def test_nphm_target_without_nphm_dataset_is_refused_at_start_up(tmp_path):
-    cfg = write_config(tmp_path, models={"facetalk": {"target": "nphm_expression"}})
+    cfg = write_config(
+        tmp_path,
+        dataset={"include_nphm": False},
+        models={"facetalk": {"target": "nphm_expression"}},
+    )
     res = snakemake("-n", "--configfile", str(cfg))
     assert res.returncode != 0
     assert "models.facetalk.target" in res.stderr and "dataset.include_nphm" in res.stderr

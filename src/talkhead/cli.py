@@ -6,6 +6,7 @@
     talkhead check-config [FILE ...]
     talkhead clean-audio IN OUT [--gain-db DB] [--config FILE] [--video-duration S]
     talkhead animate --checkpoint C --audio SPEECH --out DIR [--samples K] [--fps F]
+        [--nphm-model M --nphm-identity I [--mesh-every N]]
     talkhead evaluate --checkpoint C --data DIR --out F [--samples K] [--syncnet-weights W]
 
 Heavy imports happen inside the subcommands so that ``talkhead --help`` stays fast.
@@ -195,8 +196,14 @@ def _clean_audio(args: argparse.Namespace) -> int:
 
 
 def _animate(args: argparse.Namespace) -> int:
+    from .errors import ModelFileError
     from .training.animate import animate_file
 
+    if bool(args.nphm_model) != bool(args.nphm_identity):
+        raise ModelFileError(
+            "--nphm-model and --nphm-identity go together: the NPHM that decodes the codes and "
+            "the subject identity (results/nphm/<subject>/identity.npz) it decodes them with"
+        )
     s = animate_file(
         args.checkpoint,
         args.audio,
@@ -206,8 +213,17 @@ def _animate(args: argparse.Namespace) -> int:
         seed=args.seed,
         video=not args.no_video,
         device=args.device,
+        nphm_model=args.nphm_model,
+        nphm_identity=args.nphm_identity,
+        mesh_every=args.mesh_every,
+        mesh_resolution=args.mesh_resolution,
     )
-    what = "meshes, codes and mp4" if s["meshes"] else "codes only (NPHM codes: no meshes)"
+    if not s["meshes"]:
+        what = "codes only (NPHM codes: --nphm-model and --nphm-identity decode them to meshes)"
+    elif s["mesh_frames"] < s["frames"]:
+        what = f"meshes of {s['mesh_frames']} frames, codes and mp4"
+    else:
+        what = "meshes, codes and mp4"
     print(
         f"{args.out}: {s['model']}, {s['samples']} sample(s) x {s['frames']} frames at "
         f"{s['fps']:g} fps ({s['seconds']:.2f} s of audio): {what}"
@@ -418,6 +434,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--no-video", action="store_true", help="meshes and codes only")
+    p.add_argument(
+        "--nphm-model",
+        help="models of NPHM codes: the NPHM (resources/nphm/model.pt) that decodes the codes "
+        "to meshes by marching cubes (with --nphm-identity; without both: codes only)",
+    )
+    p.add_argument(
+        "--nphm-identity",
+        help="a subject's NPHM identity the codes are decoded with "
+        "(results/nphm/<subject>/identity.npz)",
+    )
+    p.add_argument(
+        "--mesh-every",
+        type=_positive,
+        default=1,
+        help="NPHM models: decode every N-th frame (about 1 s a frame on one CPU core at "
+        "48^3; the video holds each mesh until the next)",
+    )
+    p.add_argument(
+        "--mesh-resolution",
+        type=_positive,
+        default=48,
+        help="NPHM models: marching-cubes samples per axis (default 48)",
+    )
     p.set_defaults(func=_animate)
 
     p = sub.add_parser(

@@ -1,7 +1,7 @@
 # Stage 9: the dataset. Every sequence's FLAME fit and cleaned audio (and, with
-# dataset.include_nphm, its NPHM fit) packaged under results/dataset/ in FaceTalk's layout
-# (data/<SUBJECT>_<SEQ>/), with a manifest, subject splits and training windows; one job for
-# the whole sheet. QC: the summary table and a histogram of sequence lengths.
+# dataset.include_nphm and nphm.enabled, its NPHM fit) packaged under results/dataset/ in
+# FaceTalk's layout (data/<SUBJECT>_<SEQ>/), with a manifest, subject splits and training
+# windows; one job for the whole sheet. QC: the summary table and a histogram of sequence lengths.
 
 DATASET_DIR = "results/dataset"
 FLAME_SEQ_DIR = "results/flame/{subject}/{sequence}"
@@ -17,7 +17,9 @@ DATASET_INPUTS = {
     "audio": per_sequence(f"{AUDIO_SEQ_DIR}/cleaned_audio.wav", AUDIO_PAIRS),
     "features": per_sequence(f"{AUDIO_SEQ_DIR}/features", AUDIO_PAIRS),
 }
-if config["dataset"]["include_nphm"]:
+# The NPHM codes are packaged when asked (dataset.include_nphm) and the NPHM stage runs.
+INCLUDE_NPHM = bool(config["dataset"]["include_nphm"]) and NPHM
+if INCLUDE_NPHM:
     DATASET_INPUTS["nphm"] = per_sequence(f"{NPHM_SEQ_DIR}/nphm_expressions", AUDIO_PAIRS)
 # A user's split file: an input (an edit reruns the packaging), checked against the sheet's
 # subjects at start-up (the dataset job checks it again against the manifest).
@@ -49,7 +51,7 @@ rule dataset:
         "../../envs/talkhead.yaml"
     params:
         pairs=AUDIO_PAIRS,
-        dataset=config["dataset"],
+        dataset={**config["dataset"], "include_nphm": INCLUDE_NPHM},
     script:
         "../scripts/dataset.py"
 

@@ -14,24 +14,37 @@ from talkhead.training.config import INJECTION_LABELS, INJECTIONS, NPHM_MODELS
 
 MODELS_DIR = "results/models"
 TRAINED_MODELS = list(config["models"]["train"]) if AUDIO_PAIRS else []
+# Without the NPHM stage there are no NPHM codes: its models are left out, with a note.
+_NO_CODES = [m for m in TRAINED_MODELS if m in NPHM_MODELS and not NPHM]
+if _NO_CODES:
+    TRAINED_MODELS = [m for m in TRAINED_MODELS if m not in _NO_CODES]
+    print(
+        f"talkhead: nphm.enabled is false: {', '.join(_NO_CODES)} (NPHM expression codes) "
+        "not trained",
+        file=sys.stderr,
+    )
 # NPHM codes as a target need them in the dataset: say so at start-up, not in a job.
+_WHY_NO_CODES = (
+    "dataset.include_nphm: true" if NPHM else "nphm.enabled: true and dataset.include_nphm: true"
+)
 for _key in ("facetalk", "facetalk_regression"):
     if (
         _key in TRAINED_MODELS
         and config["models"][_key]["target"] == "nphm_expression"
-        and not config["dataset"]["include_nphm"]
+        and not INCLUDE_NPHM
     ):
         stop(
             "invalid configuration:",
-            f"models.{_key}.target: nphm_expression needs dataset.include_nphm: true "
+            f"models.{_key}.target: nphm_expression needs {_WHY_NO_CODES} "
             "(the NPHM codes packaged with the dataset)",
         )
 for _name in NPHM_MODELS:
-    if _name in TRAINED_MODELS and not config["dataset"]["include_nphm"]:
+    if _name in TRAINED_MODELS and not INCLUDE_NPHM:
         stop(
             "invalid configuration:",
             f"models.train: {_name} trains on NPHM expression codes and needs "
-            "dataset.include_nphm: true (the NPHM codes packaged with the dataset)",
+            "dataset.include_nphm: true (the NPHM codes packaged with the dataset), or "
+            f"leave {_name} out of models.train",
         )
 # FaceTalk's timestep-injection variants (Table 3): facetalk_<variant>, FaceTalk's settings
 # with models.facetalk.variant replaced (and models.variant_steps steps when not 0).
@@ -40,22 +53,26 @@ VARIANT_MODELS = [f"facetalk_{v}" for v in INJECTION_VARIANTS]
 if (
     VARIANT_MODELS
     and config["models"]["facetalk"]["target"] == "nphm_expression"
-    and not config["dataset"]["include_nphm"]
+    and not INCLUDE_NPHM
 ):
     stop(
         "invalid configuration:",
         "models.injection_variants: train FaceTalk on models.facetalk.target: nphm_expression, "
-        "which needs dataset.include_nphm: true (or set models.injection_variants: [])",
+        f"which needs {_WHY_NO_CODES} (or set models.injection_variants: [])",
     )
-# Models with meshes to show (FaceTalk on NPHM codes writes codes only).
+# Models with a held-out animation: all; models of NPHM codes are decoded by the NPHM (stage 7),
+# so they need nphm.enabled.
 ANIMATED_MODELS = [
     m
     for m in TRAINED_MODELS
-    if m not in NPHM_MODELS
-    and not (m == "facetalk" and config["models"]["facetalk"]["target"] == "nphm_expression")
-    and not (
-        m == "facetalk_regression"
-        and config["models"]["facetalk_regression"]["target"] == "nphm_expression"
+    if NPHM
+    or not (
+        m in NPHM_MODELS
+        or (m == "facetalk" and config["models"]["facetalk"]["target"] == "nphm_expression")
+        or (
+            m == "facetalk_regression"
+            and config["models"]["facetalk_regression"]["target"] == "nphm_expression"
+        )
     )
 ]
 # The model names evaluate_model accepts: the models, and FaceTalk's variants (their injection).
@@ -144,6 +161,7 @@ rule train_model:
 
 rule animate_model:
     input:
+        unpack(nphm_evaluation_inputs),
         **HEAD_MODEL_FILES,
         model=f"{MODELS_DIR}/{{model}}/model.ckpt",
         manifest=f"{DATASET_DIR}/manifest.csv",
@@ -165,6 +183,11 @@ rule animate_model:
     threads: 1
     params:
         samples=1,
+        # models of NPHM codes: decoded like their evaluation (models.evaluate.nphm_every,
+        # nphm_resolution), in the NPHM stage's box
+        nphm_every=config["models"]["evaluate"]["nphm_every"],
+        nphm_resolution=config["models"]["evaluate"]["nphm_resolution"],
+        nphm_margin=config["fit_nphm"]["mesh_margin"],
     script:
         "../scripts/train_animate.py"
 

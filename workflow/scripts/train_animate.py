@@ -1,6 +1,7 @@
 """Animate a held-out sequence's cleaned audio with a trained model (the first sequence of the
 test split, else validation, else training: the log says which); the video shows the dataset's
-fitted mesh beside the prediction."""
+fitted mesh beside the prediction (models of NPHM codes: the NPHM fit's codes and theirs, both
+decoded by the NPHM with the subject's identity)."""
 
 from pathlib import Path
 
@@ -14,6 +15,10 @@ with log_to(snakemake.log[0]):
     from talkhead.training.held_out import animate_held_out
 
     torch.set_num_threads(snakemake.threads)
+    nphm = dict(snakemake.input.items())
+    paths = nphm.get("nphm_identities", [])
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    identities = {Path(p).parent.name: p for p in paths}
     animate_held_out(
         snakemake.input.model,
         Path(snakemake.input.manifest).parent,
@@ -21,4 +26,9 @@ with log_to(snakemake.log[0]):
         snakemake.output.folder,
         snakemake.output.video,
         samples=int(snakemake.params.samples),
+        nphm_model=nphm.get("nphm_model"),
+        nphm_identities=identities,
+        mesh_every=int(snakemake.params.nphm_every),
+        mesh_resolution=int(snakemake.params.nphm_resolution),
+        mesh_margin=float(snakemake.params.nphm_margin),
     )

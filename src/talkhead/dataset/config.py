@@ -18,7 +18,9 @@ class DatasetConfig:
     """
 
     include_nphm: bool = option(
-        False, "Package the NPHM fits (nphm_tracking/) too; needs the NPHM stage's outputs."
+        True,
+        "Package the NPHM fits (nphm_tracking/: the expression codes facetalk_nphm learns) "
+        "too; the workflow packages none when nphm.enabled is false.",
     )
     hard_links: bool = option(
         True,

@@ -45,6 +45,7 @@ from ..flame.layer import FlameLayer
 from ..flame.model import load_flame_model
 from ..flame.params import load_flame_params
 from ..io import PathLike
+from ..nphm.decoder import load_identity, load_nphm_decoder
 from ..training.config import INJECTION_LABELS
 from ..training.data import MelWindows
 from ..training.modules import FaceTalkModule, MeshTalkModule, TalkModule, load_module
@@ -61,12 +62,7 @@ from .lipsync import (
     lip_extent_opening,
     speech_envelope,
 )
-from .nphm_lips import (
-    decoded_lip_surface_error_mm,
-    load_identity,
-    load_nphm_decoder,
-    rest_frame_vertices,
-)
+from .nphm_lips import decoded_lip_surface_error_mm, rest_frame_vertices
 
 __all__ = [
     "METRIC_KEYS",

@@ -11,8 +11,11 @@ Outputs in ``out_dir``: ``codes.npz`` (``codes`` (K, T, E) as the model generate
 ``model``, ``target``); per sample ``sample_<k>/meshes/frame_<t:05d>.ply`` (model-space
 metres) and ``sample_<k>/animation.mp4`` with the cleaned audio. FLAME-expression models
 (FaceTalk (Flame), its regression variant) are posed with the checkpoint's head model and the
-training subjects' mean identity; models of NPHM codes write the codes only (their meshes need
-the NPHM head model and marching cubes).
+training subjects' mean identity. Models of NPHM codes ("Ours (full)") are decoded by the NPHM
+given with an identity (a subject's ``results/nphm/<subject>/identity.npz``): every
+``mesh_every``-th frame by marching cubes (:class:`talkhead.nphm.decoder.NphmDecoder`, in the
+head model's rest frame, each mesh its own topology), the video holding each mesh until the
+next; without an NPHM they write the codes only.
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ from ..flame.layer import FlameLayer
 from ..flame.meshes import save_mesh
 from ..io import PathLike, save_json
 from ..models.meshtalk import mel_windows
+from ..nphm.decoder import NphmDecoder, load_identity, load_nphm_decoder
 from .modules import MeshTalkModule, TalkModule, load_module
-from .render import render_frames, write_video
+from .render import Panel, SurfaceFiles, render_frames, render_panels, write_video
 
-__all__ = ["animate_file", "model_inputs"]
+__all__ = ["animate_file", "decode_nphm_sequence", "model_inputs", "nphm_decoder_for"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,81 @@ def _flame_vertices(module: TalkModule, codes: np.ndarray) -> tuple[np.ndarray, 
     return np.stack(out), layer.faces.numpy()
 
 
+def nphm_decoder_for(
+    module: TalkModule,
+    nphm_model: PathLike,
+    resolution: int = 48,
+    margin: float = 0.08,
+    flame_model: PathLike | None = None,
+    device: str = "cpu",
+) -> NphmDecoder:
+    """The NPHM decoder of a model of NPHM codes: the NPHM stage's marching-cubes box around
+    the FLAME-format template (``flame_model``, default the checkpoint's head model) grown by
+    ``margin`` (``fit_nphm.mesh_margin``), ``resolution`` samples per axis.
+
+    Raises:
+        ModelFileError: the NPHM or head model file missing or unreadable, or no head model
+            named (neither ``flame_model`` nor the checkpoint's).
+    """
+    from ..errors import ModelFileError
+
+    path = flame_model or module.dims.get("flame_model")
+    if not path:
+        raise ModelFileError(
+            "no head model to place the NPHM's marching-cubes box: the checkpoint names none; "
+            "pass the FLAME model the fits used"
+        )
+    template = FlameLayer.from_file(path).v_template.double().cpu().numpy()
+    return load_nphm_decoder(nphm_model, template, resolution, margin, device)
+
+
+def decode_nphm_sequence(
+    decoder: NphmDecoder,
+    identity: tuple[np.ndarray, np.ndarray],
+    codes: np.ndarray,
+    folder: PathLike,
+    every: int = 1,
+    frames: np.ndarray | None = None,
+    desc: str = "NPHM meshes",
+) -> int:
+    """Decode a sequence of NPHM expression codes to ``folder/frame_<t:05d>.ply`` (rest-frame
+    metres), every ``every``-th row, with a progress bar.
+
+    Args:
+        decoder: the NPHM and its box; identity: the subject's codes (global, local).
+        codes: (T, E) expression codes.
+        folder: the meshes' folder (made).
+        every: row step (1: every row).
+        frames: (T,) the frame number of each row (default 0..T-1), the files' names.
+
+    Returns:
+        The number of meshes written (a code that decodes no surface is logged and skipped).
+
+    Raises:
+        ValueError: ``every`` below 1 or ``frames`` of another length than ``codes``.
+    """
+    from tqdm.auto import tqdm
+
+    from ..errors import NphmError
+
+    codes = np.asarray(codes)
+    ids = np.arange(len(codes)) if frames is None else np.asarray(frames, np.int64)
+    if every < 1 or len(ids) != len(codes):
+        raise ValueError(f"NPHM meshes: step {every}, {len(ids)} frame ids for {len(codes)} codes")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for r in tqdm(range(0, len(codes), every), desc=desc, unit="mesh", leave=False):
+        try:
+            v, f = decoder.mesh(codes[r], identity)
+        except NphmError as exc:
+            log.warning("frame %d: %s", int(ids[r]), exc)
+            continue
+        save_mesh(folder / f"frame_{int(ids[r]):05d}.ply", v, f)
+        written += 1
+    return written
+
+
 def animate_file(
     checkpoint: PathLike,
     audio_path: PathLike,
@@ -100,6 +179,11 @@ def animate_file(
     video: bool = True,
     size: int = 256,
     device: str = "cpu",
+    nphm_model: PathLike | None = None,
+    nphm_identity: PathLike | None = None,
+    mesh_every: int = 1,
+    mesh_resolution: int = 48,
+    mesh_margin: float = 0.08,
 ) -> dict[str, Any]:
     """Animate one audio file with a trained model (see the module for the outputs).
 
@@ -114,14 +198,30 @@ def animate_file(
         video: write the mp4s.
         size: video side (pixels).
         device: torch device.
+        nphm_model, nphm_identity: models of NPHM codes: the NPHM (``resources/nphm/
+            model.pt``) and a subject's ``identity.npz`` that decode the codes to meshes
+            (both, or neither: codes only).
+        mesh_every: NPHM models: decode every ``mesh_every``-th frame (marching cubes costs
+            about a second a frame on one CPU core at 48^3).
+        mesh_resolution, mesh_margin: the marching cubes' samples per axis and the box's
+            margin (``fit_nphm.mesh_margin``).
 
     Returns:
-        A summary (frames, fps, seconds, samples, files), also written as ``summary.json``.
+        A summary (frames, fps, seconds, samples, files, ``mesh_frames``: frames with a mesh
+        per sample), also written as ``summary.json``.
 
     Raises:
         AudioError: unreadable, silent or empty audio.
-        ModelFileError: not a talkhead checkpoint.
+        ModelFileError: not a talkhead checkpoint; the NPHM or identity file unreadable.
+        ValueError: only one of ``nphm_model`` and ``nphm_identity``, or ``mesh_every`` < 1.
     """
+    if bool(nphm_model) != bool(nphm_identity):
+        raise ValueError(
+            "the NPHM model and a subject's identity go together: the head model that decodes "
+            "the codes and the identity it decodes them with"
+        )
+    if mesh_every < 1:
+        raise ValueError(f"mesh_every must be at least 1, got {mesh_every}")
     module = load_module(str(checkpoint), map_location=device)
     fps = float(fps or module.dims["fps"])
     raw, rate = read_audio(audio_path)
@@ -142,16 +242,44 @@ def animate_file(
     )
     verts: np.ndarray | None = None
     faces: np.ndarray | None = None
+    files: list[str] = ["codes.npz"]
+    mesh_frames = 0
+    nphm_codes = module.dims["target"] == "nphm_expression"
     if "vertices" in out:
         verts = out["vertices"].float().cpu().numpy()
     elif module.dims["target"] == "flame_expression" and module.dims.get("flame_model"):
         verts, faces = _flame_vertices(module, codes)
-    else:
-        log.info("%s: codes only (NPHM meshes need the NPHM model and marching cubes)", module.kind)
+    elif nphm_codes and nphm_model and nphm_identity:
+        decoder = nphm_decoder_for(module, nphm_model, mesh_resolution, mesh_margin, None, device)
+        identity = load_identity(nphm_identity)
+        for k in range(codes.shape[0]):
+            folder = out_dir / f"sample_{k:02d}"
+            mesh_frames = decode_nphm_sequence(
+                decoder,
+                identity,
+                codes[k],
+                folder / "meshes",
+                mesh_every,
+                desc=f"sample {k}: NPHM meshes",
+            )
+            files.append(f"{folder.name}/meshes")
+            if video and mesh_frames:
+                write_video(
+                    folder / "animation.mp4",
+                    render_panels([Panel(SurfaceFiles(folder / "meshes", T), None)], size=size),
+                    fps,
+                    clean.audio,
+                    clean.sample_rate,
+                )
+                files.append(f"{folder.name}/animation.mp4")
+    elif nphm_codes:
+        log.info(
+            "%s: codes only (meshes: give the NPHM model and a subject's identity)", module.kind
+        )
     if verts is not None and faces is None:
         faces = FlameLayer.from_file(module.dims["flame_model"]).faces.numpy()
-    files: list[str] = ["codes.npz"]
     if verts is not None:
+        mesh_frames = T
         for k in range(verts.shape[0]):
             folder = out_dir / f"sample_{k:02d}"
             for t in range(T):
@@ -174,7 +302,8 @@ def animate_file(
         "fps": fps,
         "seconds": clean.audio.size / clean.sample_rate,
         "samples": int(codes.shape[0]),
-        "meshes": verts is not None,
+        "meshes": mesh_frames > 0,
+        "mesh_frames": int(mesh_frames),
         "files": files,
         "sample_spread": float(codes.std(axis=0).mean()) if codes.shape[0] > 1 else 0.0,
     }

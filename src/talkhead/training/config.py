@@ -44,8 +44,9 @@ INJECTION_LABELS = {
 #: whatever ``models.facetalk.target`` says: "Ours (full)" of FaceTalk's Table 1 beside
 #: "Ours (Flame)" in one run (it needs ``dataset.include_nphm``).
 MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk", "facetalk_nphm")
-#: Those ``models.train`` trains by default (the demo run's budget; no NPHM codes needed).
-DEFAULT_MODELS = ("facetalk", "facetalk_regression", "faceformer", "meshtalk")
+#: Those ``models.train`` trains by default: all of them (the workflow leaves the NPHM-code
+#: model out when ``nphm.enabled`` is false).
+DEFAULT_MODELS = MODELS
 #: The models that always generate NPHM expression codes.
 NPHM_MODELS = ("facetalk_nphm",)
 

@@ -1,10 +1,14 @@
 """A trained model's animation of a held-out sequence beside the dataset's fitted meshes: one
 video, ground truth (the FLAME fit, posed on demand) on the left, the model's prediction on the
 right, one camera for both, with the sequence's cleaned speech, at the sequence's frame rate.
+Models of NPHM codes show the NPHM fit's codes beside theirs, both decoded by the NPHM with the
+subject's identity every ``mesh_every``-th frame (marching cubes, the head model's rest frame;
+each mesh held until the next).
 
 The held-out sequence is the first of the test split (else validation, else training: the
 summary says which). Both panels are in the model's vertex space (``model``: the head's
-rotation, translation and scale removed, as the models are trained; ``world``: as fitted). The
+rotation, translation and scale removed, as the models are trained; ``world``: as fitted;
+``nphm_rest``: models of NPHM codes, the head model's rest frame of the NPHM fit). The
 video streams (:func:`talkhead.training.render.render_panels`): the fit is posed and the
 predicted meshes read a chunk at a time, so a long sequence renders in bounded memory.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +31,35 @@ from ..errors import DatasetError
 from ..flame.layer import FlameLayer
 from ..flame.params import load_flame_params
 from ..io import PathLike, save_json
-from .animate import animate_file
+from ..nphm.decoder import load_identity
+from .animate import animate_file, decode_nphm_sequence, nphm_decoder_for
 from .modules import load_module
-from .render import CHUNK_FRAMES, MeshFiles, Panel, PosedFlame, render_panels, write_video
+from .render import (
+    CHUNK_FRAMES,
+    MeshFiles,
+    Panel,
+    PosedFlame,
+    SurfaceFiles,
+    render_panels,
+    write_video,
+)
 
 __all__ = ["animate_held_out", "held_out_sequence"]
 
 log = logging.getLogger(__name__)
+
+
+def _nphm_code(path: Path) -> np.ndarray:
+    """(E,) the ``expression`` of one frame's NPHM code file.
+
+    Raises:
+        DatasetError: unreadable or without ``expression``.
+    """
+    try:
+        with np.load(path) as data:
+            return np.asarray(data["expression"], np.float32)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DatasetError(f"{path}: not an NPHM expression file ({exc})") from None
 
 
 def held_out_sequence(dataset_root: PathLike) -> tuple[dict[str, Any], str]:
@@ -64,6 +91,11 @@ def animate_held_out(
     samples: int = 1,
     size: int = 256,
     chunk: int = CHUNK_FRAMES,
+    nphm_model: PathLike | None = None,
+    nphm_identities: Mapping[str, PathLike] | None = None,
+    mesh_every: int = 5,
+    mesh_resolution: int = 48,
+    mesh_margin: float = 0.08,
 ) -> dict[str, Any]:
     """Animate the held-out sequence's cleaned audio and write the comparison video.
 
@@ -77,15 +109,20 @@ def animate_held_out(
         samples: K samples animated.
         size: each panel's side (pixels, even).
         chunk: frames posed, read and rendered at a time.
+        nphm_model, nphm_identities: models of NPHM codes: the NPHM (``resources/nphm/
+            model.pt``) and ``{subject: identity.npz}`` (``results/nphm/<subject>/``).
+        mesh_every, mesh_resolution, mesh_margin: NPHM models: the frame step of the decoded
+            meshes, the marching cubes' samples per axis and the box's margin.
 
     Returns:
         The summary (animate_file's, plus ``sequence``, ``split``, ``video``, ``fps``,
         ``frames``, ``fitted_frames_shown``, ``vertex_space``).
 
     Raises:
-        DatasetError: no held-out sequence, or its parameters or audio missing; AudioError:
-            its audio unreadable; ModelFileError: not a talkhead checkpoint; ValueError: a
-            model that writes codes only (NPHM: no meshes to show).
+        DatasetError: no held-out sequence, or its parameters, audio or (NPHM models) NPHM
+            codes missing; AudioError: its audio unreadable; ModelFileError: not a talkhead
+            checkpoint, or the NPHM model or identity unreadable; ValueError: a model of NPHM
+            codes without the NPHM model or the subject's identity.
     """
     root = Path(dataset_root)
     row, split = held_out_sequence(root)
@@ -94,20 +131,75 @@ def animate_held_out(
     fps = float(row["fps"]) if row.get("fps") and math.isfinite(float(row["fps"])) else None
     log.info("animating %s (%s split)", row["name"], split)
     out_dir = Path(out_dir)
-    summary = animate_file(checkpoint, wav, out_dir, samples=samples, fps=fps, video=False)
-    if not summary["meshes"]:
-        raise ValueError(f"{checkpoint}: the model writes codes only, no meshes to show")
-    space = str(load_module(str(checkpoint)).dims.get("vertex_space", "model"))
-    layer = FlameLayer.from_file(flame_model)
-    faces = layer.faces.numpy()
-    T = int(summary["frames"])
-    truth = PosedFlame(layer, load_flame_params(layout.flame_params_path(seq_dir)), T, space)
-    prediction = MeshFiles(out_dir / "sample_00" / "meshes", T, layer.num_vertices)
+    module = load_module(str(checkpoint))
+    if module.dims["target"] == "nphm_expression":
+        subject = str(row["subject"])
+        if not nphm_model or subject not in (nphm_identities or {}):
+            raise ValueError(
+                f"{checkpoint}: a model of NPHM codes: its meshes need the NPHM model and the "
+                f"identity of subject {subject} (results/nphm/{subject}/identity.npz)"
+            )
+        identity_path = (nphm_identities or {})[subject]
+        summary = animate_file(
+            checkpoint,
+            wav,
+            out_dir,
+            samples=samples,
+            fps=fps,
+            video=False,
+            nphm_model=nphm_model,
+            nphm_identity=identity_path,
+            mesh_every=mesh_every,
+            mesh_resolution=mesh_resolution,
+            mesh_margin=mesh_margin,
+        )
+        T = int(summary["frames"])
+        rows = [
+            t for t in range(0, T, mesh_every) if layout.nphm_expression_path(seq_dir, t).is_file()
+        ]
+        if not rows:
+            raise DatasetError(
+                f"{layout.nphm_dir(seq_dir)}: no NPHM expression codes (dataset.include_nphm)"
+            )
+        codes = np.stack([_nphm_code(layout.nphm_expression_path(seq_dir, t)) for t in rows])
+        decoder = nphm_decoder_for(module, nphm_model, mesh_resolution, mesh_margin)
+        truth_dir = out_dir / "ground_truth" / "meshes"
+        shown = decode_nphm_sequence(
+            decoder,
+            load_identity(identity_path),
+            codes,
+            truth_dir,
+            1,
+            np.array(rows),
+            desc="NPHM fit meshes",
+        )
+        panels = [
+            Panel(
+                SurfaceFiles(truth_dir, T), None, "ground truth (NPHM fit)", "no fit for this frame"
+            ),
+            Panel(
+                SurfaceFiles(out_dir / "sample_00" / "meshes", T),
+                None,
+                f"{summary['model']} (prediction)",
+            ),
+        ]
+        space = "nphm_rest"
+    else:
+        summary = animate_file(checkpoint, wav, out_dir, samples=samples, fps=fps, video=False)
+        if not summary["meshes"]:
+            raise ValueError(f"{checkpoint}: the model writes codes only, no meshes to show")
+        space = str(module.dims.get("vertex_space", "model"))
+        layer = FlameLayer.from_file(flame_model)
+        T = int(summary["frames"])
+        truth = PosedFlame(layer, load_flame_params(layout.flame_params_path(seq_dir)), T, space)
+        faces = layer.faces.numpy()
+        prediction = MeshFiles(out_dir / "sample_00" / "meshes", T, layer.num_vertices)
+        panels = [
+            Panel(truth, faces, "ground truth (FLAME fit)", "no fit for this frame"),
+            Panel(prediction, faces, f"{summary['model']} (prediction)"),
+        ]
+        shown = int((truth.row >= 0).sum())
     audio, rate = read_audio(wav)
-    panels = [
-        Panel(truth, faces, "ground truth (FLAME fit)", "no fit for this frame"),
-        Panel(prediction, faces, f"{summary['model']} (prediction)"),
-    ]
     write_video(
         video_path,
         render_panels(panels, size=size, chunk=chunk),
@@ -120,7 +212,7 @@ def animate_held_out(
             "sequence": row["name"],
             "split": split,
             "video": str(video_path),
-            "fitted_frames_shown": int((truth.row >= 0).sum()),
+            "fitted_frames_shown": shown,
             "vertex_space": space,
         }
     )

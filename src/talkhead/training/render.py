@@ -5,7 +5,9 @@ prediction), and an mp4 with the audio (PyAV: H.264 + AAC).
 Long sequences stream: frames are read from their sources a chunk at a time (a source is
 anything sliceable to (n, V, 3): an array, a memory map, :class:`PosedFlame`,
 :class:`MeshFiles`), rendered and handed to the encoder one by one, so memory holds one chunk
-of vertices and the encoder's few frames of look-ahead, whatever the length.
+of vertices and the encoder's few frames of look-ahead, whatever the length. Meshes without a
+fixed topology (NPHM's marching cubes) are a :class:`SurfaceFiles` source, read a frame at a
+time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ __all__ = [
     "MeshFiles",
     "Panel",
     "PosedFlame",
+    "SurfaceFiles",
+    "SurfaceSource",
     "render_frames",
     "render_panels",
     "sequence_camera",
@@ -44,6 +48,15 @@ class FrameSource(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: slice) -> np.ndarray: ...
+
+
+class SurfaceSource(Protocol):
+    """A sequence of meshes each with its own faces: ``len(source)`` frames,
+    ``source.mesh(t)`` vertices (V_t, 3) metres and faces (F_t, 3), or None (no mesh)."""
+
+    def __len__(self) -> int: ...
+
+    def mesh(self, t: int) -> tuple[np.ndarray, np.ndarray] | None: ...
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,22 @@ class Camera:
         return rays
 
 
+def _vertex_blocks(src: FrameSource | SurfaceSource, chunk: int) -> Iterator[np.ndarray]:
+    """The vertices of a source, a chunk of frames (or one surface) at a time, (n, 3)."""
+    if hasattr(src, "mesh"):
+        for t in range(len(src)):
+            surface = src.mesh(t)  # type: ignore[union-attr]
+            if surface is not None:
+                yield np.asarray(surface[0], np.float64).reshape(-1, 3)
+        return
+    for a in range(0, len(src), chunk):
+        yield np.asarray(src[a : a + chunk], np.float64).reshape(-1, 3)  # type: ignore[index]
+
+
 def sequence_camera(
-    sources: Sequence[FrameSource], margin: float = 0.08, chunk: int = CHUNK_FRAMES
+    sources: Sequence[FrameSource | SurfaceSource],
+    margin: float = 0.08,
+    chunk: int = CHUNK_FRAMES,
 ) -> Camera:
     """One framing for every frame of every source: their x-y bounds plus ``margin`` (a
     fraction of their size), read a chunk at a time (NaN rows ignored).
@@ -78,8 +105,7 @@ def sequence_camera(
     """
     lo, hi, zmax = np.full(2, np.inf), np.full(2, -np.inf), -np.inf
     for src in sources:
-        for a in range(0, len(src), chunk):
-            v = np.asarray(src[a : a + chunk], np.float64)
+        for v in _vertex_blocks(src, chunk):
             v = v[np.isfinite(v).all(axis=-1)]
             if v.size:
                 lo = np.minimum(lo, v[:, :2].min(axis=0))
@@ -90,7 +116,7 @@ def sequence_camera(
     return Camera((lo + hi) / 2, float((hi - lo).max() / 2 * (1 + margin) + 1e-6), zmax + 1.0)
 
 
-def _shade(frame: np.ndarray, faces: Any, rays: Any) -> np.ndarray:
+def _shade(frame: np.ndarray, faces: Any, rays: Any) -> np.ndarray:  # faces: an o3d Tensor
     """(size, size) uint8 grey of one mesh (black where no face is hit; all black for a frame
     of NaN)."""
     import open3d as o3d
@@ -132,11 +158,12 @@ def render_frames(
 
 @dataclass(frozen=True)
 class Panel:
-    """One panel of a side-by-side video: a mesh sequence, its faces, a label drawn at the
-    top left (empty: none) and the text drawn on its frames without a mesh."""
+    """One panel of a side-by-side video: a mesh sequence and its faces (or, with ``faces``
+    None, a :class:`SurfaceSource` whose meshes carry their own), a label drawn at the top
+    left (empty: none) and the text drawn on its frames without a mesh."""
 
-    vertices: FrameSource
-    faces: np.ndarray
+    vertices: FrameSource | SurfaceSource
+    faces: np.ndarray | None
     label: str = ""
     missing: str = "no mesh"
 
@@ -189,18 +216,32 @@ def render_panels(
     if camera is None:
         camera = sequence_camera([p.vertices for p in panels], margin, chunk)
     rays = o3d.core.Tensor(camera.rays(size))
-    tris = [o3d.core.Tensor(np.asarray(p.faces, np.uint32)) for p in panels]
+    tris = [
+        None if p.faces is None else o3d.core.Tensor(np.asarray(p.faces, np.uint32)) for p in panels
+    ]
     T = max(len(p.vertices) for p in panels)
     for a in range(0, T, chunk):
         b = min(a + chunk, T)
-        blocks = [np.asarray(p.vertices[a:b]) if a < len(p.vertices) else None for p in panels]
+        blocks = [
+            np.asarray(p.vertices[a:b])  # type: ignore[index]
+            if p.faces is not None and a < len(p.vertices)
+            else None
+            for p in panels
+        ]
         for i in range(b - a):
             image = np.zeros((size, size * len(panels), 3), np.uint8)
             for k, (panel, block) in enumerate(zip(panels, blocks, strict=True)):
                 view = image[:, k * size : (k + 1) * size]
-                has = block is not None and i < len(block) and np.isfinite(block[i]).all()
-                if has:
-                    view[...] = _shade(block[i], tris[k], rays)[..., None]
+                if panel.faces is None:
+                    surface = panel.vertices.mesh(a + i) if a + i < len(panel.vertices) else None  # type: ignore[union-attr]
+                    frame, faces = (None, None) if surface is None else surface
+                    if faces is not None:
+                        faces = o3d.core.Tensor(np.asarray(faces, np.uint32))
+                else:
+                    frame = block[i] if block is not None and i < len(block) else None
+                    faces = tris[k]
+                if frame is not None and len(frame) and np.isfinite(frame).all():
+                    view[...] = _shade(frame, faces, rays)[..., None]
                 else:
                     _label(view, panel.missing, size // 2)
                 _label(view, panel.label, 0)
@@ -285,6 +326,50 @@ class MeshFiles:
                 mesh = trimesh.load(str(path), process=False, force="mesh")
                 out[i] = np.asarray(mesh.vertices, np.float32)
         return out
+
+
+class SurfaceFiles:
+    """A :class:`SurfaceSource` of one mesh file per frame, each with its own faces
+    (``frame_<t:05d>.ply``, NPHM's marching cubes), read when asked. A frame without a file
+    shows the latest earlier mesh when ``hold`` (meshes decoded every few frames, shown as a
+    step animation), else no mesh.
+
+    Args:
+        folder: the meshes' folder.
+        n_frames: the sequence's length.
+        hold: keep showing the last mesh until the next file.
+    """
+
+    def __init__(self, folder: PathLike, n_frames: int, hold: bool = True) -> None:
+        self.folder, self.n_frames, self.hold = Path(folder), int(n_frames), bool(hold)
+        present = []
+        for path in self.folder.glob("frame_*.ply") if self.folder.is_dir() else []:
+            stem = path.stem.removeprefix("frame_")
+            if stem.isdigit() and int(stem) < self.n_frames:
+                present.append(int(stem))
+        self.frames = np.array(sorted(present), np.int64)
+        """Frames with a mesh file (listed when the source is made)."""
+        self._cached: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def mesh(self, t: int) -> tuple[np.ndarray, np.ndarray] | None:
+        import trimesh
+
+        if not 0 <= t < self.n_frames:
+            return None
+        i = int(np.searchsorted(self.frames, t, side="right")) - 1
+        if i < 0 or (not self.hold and self.frames[i] != t):
+            return None
+        s = int(self.frames[i])
+        if self._cached is None or self._cached[0] != s:
+            mesh = trimesh.load(
+                str(self.folder / f"frame_{s:05d}.ply"), process=False, force="mesh"
+            )
+            verts = np.asarray(mesh.vertices, np.float32)
+            self._cached = (s, (verts, np.asarray(mesh.faces, np.int64)))
+        return self._cached[1]
 
 
 def write_video(
