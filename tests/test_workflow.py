@@ -650,3 +650,28 @@ def test_nphm_target_without_nphm_dataset_is_refused_at_start_up(tmp_path):
     res = snakemake("-n", "--configfile", str(cfg))
     assert res.returncode != 0
     assert "models.facetalk.target" in res.stderr and "dataset.include_nphm" in res.stderr
+
+
+def table3_inputs(config_args: list[str]) -> list[str]:
+    """The inputs of the report_table3 job of a dry run."""
+    res = snakemake("-n", "--forceall", *config_args)
+    assert res.returncode == 0, res.stderr
+    block = (res.stdout + res.stderr).split("rule report_table3:")[1].split("\n\n", 1)[0]
+    found = re.search(r"input: (.*)", block)
+    return found.group(1).split(", ") if found else []
+
+
+def test_table3_shows_facetalk_in_its_own_injection_row_when_no_variant_is_trained(tmp_path):
+    # the default: no variant trained apart, FaceTalk (FiLM) is the film row
+    assert table3_inputs([]) == ["results/models/facetalk/evaluation.json"]
+    # its injection trained apart (the experiment configs): the variants' files only
+    both = write_config(tmp_path, models={"injection_variants": ["input", "film"]})
+    got = table3_inputs(["--configfile", str(both)])
+    assert sorted(got) == [
+        "results/models/facetalk_film/evaluation.json",
+        "results/models/facetalk_input/evaluation.json",
+    ]
+    # FaceTalk not trained: nothing
+    (tmp_path / "b").mkdir()
+    none = write_config(tmp_path / "b", models={"train": ["faceformer"]})
+    assert table3_inputs(["--configfile", str(none)]) == []

@@ -6,10 +6,17 @@
 
 EVALUATION_DIR = "results/evaluation"
 # Table 1: the trained models (models.train); Table 3: the injection variants' models
-# facetalk_<variant> (models.injection_variants; with none, the page has the supplement's
-# figures and says which config trains them); neither without audio.
+# facetalk_<variant> (models.injection_variants), and FaceTalk itself in the row of its own
+# injection (models.facetalk.variant) when that variant is not trained apart; the page says
+# which config trains the rest; neither without audio.
 TABLE1_MODELS = list(TRAINED_MODELS)
 TABLE3_VARIANTS = list(config["models"].get("injection_variants", [])) if AUDIO_PAIRS else []
+TABLE3_OWN = (
+    config["models"]["facetalk"]["variant"]
+    if "facetalk" in TRAINED_MODELS
+    and config["models"]["facetalk"]["variant"] not in TABLE3_VARIANTS
+    else None
+)
 # Table 2: the FLAME fits' evaluation files (with ground truth), and the NPHM fits' where the
 # run defines NPHM_EVALUATIONS before this file (paths, or patterns over {subject} and
 # {sequence}); without it (no NPHM stage) the table has FLAME rows only.
@@ -77,7 +84,8 @@ rule report_table2:
 
 rule report_table3:
     input:
-        [f"{MODELS_DIR}/facetalk_{v}/evaluation.json" for v in TABLE3_VARIANTS],
+        variants=[f"{MODELS_DIR}/facetalk_{v}/evaluation.json" for v in TABLE3_VARIANTS],
+        facetalk=[f"{MODELS_DIR}/facetalk/evaluation.json"] if TABLE3_OWN else [],
     output:
         table=report(
             f"{EVALUATION_DIR}/table3.html",
@@ -92,5 +100,6 @@ rule report_table3:
         "../../envs/talkhead.yaml"
     params:
         variants=TABLE3_VARIANTS,
+        own=TABLE3_OWN,
     script:
         "../scripts/report_table3.py"
