@@ -782,17 +782,18 @@ def ordering_note(diversity: Mapping[str, float | None]) -> str:
     for key, name in others.items():
         v = diversity.get(key)
         if v is None:
-            parts.append(f"{name}: missing")
+            parts.append(f"not compared with {name} (missing)")
         elif film > v:
             parts.append(f"above {name} ({film:.4g} vs {v:.4g}, +{film - v:.3g})")
         else:
             parts.append(f"NOT above {name} ({film:.4g} vs {v:.4g}, {film - v:+.3g})")
     if any(p.startswith("NOT") for p in parts):
         verdict = "not reproduced"
-    elif any(p.endswith("missing") for p in parts):
+    elif any(p.endswith("(missing)") for p in parts):
         verdict = "not fully checked"
     else:
         verdict = "reproduced"
-    return f"Supplement's ordering (FiLM most diverse) {verdict}: FiLM's diversity " + (
-        "; ".join(parts) + "."
+    return (
+        f"Supplement's ordering (FiLM most diverse) {verdict}: FiLM's diversity ({film:.4g}) "
+        + ("; ".join(parts) + ".")
     )
