@@ -122,6 +122,19 @@ def test_each_format_is_read(tmp_path: Path, name: str) -> None:
     assert left == pytest.approx(0.5 / math.sqrt(2), rel=0.05)  # full scale 1, not 2**15
 
 
+@pytest.mark.parametrize("name", ["a.m4a", "video.mp4"])
+def test_aac_is_cut_to_the_stated_duration_not_its_padded_last_frame(tmp_path: Path, name) -> None:
+    """AAC encodes whole frames of 1024 samples: a 0.5-s clip at 48 kHz (24000 samples) decodes
+    to 24576 unless cut to the container's duration (a 60-s clip would gain a video frame)."""
+    sr = 48000
+    x = tone_pair(sr)
+    assert len(x) == 24000 and len(x) % 1024
+    fmt, codec, video = PYAV_CASES[name]
+    encode(tmp_path / name, x, sr, fmt, codec, video)
+    audio, rate = read_audio(tmp_path / name)
+    assert rate == sr and audio.shape[0] == len(x)
+
+
 def test_an_mp3_over_full_scale_is_read_unclipped_and_limited(tmp_path: Path) -> None:
     """A lossy codec overshoots a full-scale square wave; the decoded peak above 1 is kept (not
     hidden by clipping) and the limiter brings the output under the ceiling."""

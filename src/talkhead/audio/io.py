@@ -55,16 +55,24 @@ def _to_float(arr: np.ndarray) -> np.ndarray:
 
 
 def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
-    """(N, C) float32 and the rate of the first audio stream, decoded by FFmpeg (PyAV)."""
+    """(N, C) float32 and the rate of the first audio stream, decoded by FFmpeg (PyAV).
+
+    Cut to the stream's stated duration where the container states one: AAC pads its last
+    frame (up to 1023 samples past the end of the speech), which would add a video frame to
+    a clip whose length is a whole number of frames.
+    """
     import av
 
     chunks = []
+    keep = None
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise AudioError(f"{path}: no audio stream in this file")
             stream = container.streams.audio[0]
             sr = stream.codec_context.sample_rate or stream.rate
+            if stream.duration and stream.time_base and sr:
+                keep = int(round(float(stream.duration * stream.time_base) * sr))
             for frame in container.decode(stream):
                 arr = frame.to_ndarray()
                 n_ch = len(frame.layout.channels)
@@ -77,7 +85,10 @@ def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: unreadable audio (no decoder accepts it: {exc})") from None
     if not chunks:
         raise AudioError(f"{path}: the audio stream holds 0 samples")
-    return np.concatenate(chunks, axis=0), int(sr or 0)
+    audio = np.concatenate(chunks, axis=0)
+    if keep and 0 < keep < len(audio):
+        audio = audio[:keep]
+    return audio, int(sr or 0)
 
 
 def read_audio(path: PathLike) -> tuple[np.ndarray, int]:
