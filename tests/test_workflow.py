@@ -112,6 +112,34 @@ def test_experiment_configs_train_every_table3_variant(name, models):
     assert counts["train_model"] == models and counts["report_table3"] == 1, counts
 
 
+#: The report's categories in the order the stages run (the sidebar sorts them as text).
+REPORT_CATEGORIES = (
+    "01. Capture",
+    "02. Depth",
+    "03. Back-projection",
+    "04. FLAME",
+    "05. NPHM",
+    "06. Audio",
+    "07. Dataset",
+    "08. Models",
+    "09. Evaluation",
+)
+
+
+def test_report_categories_are_numbered_consecutively_and_sort_as_the_stages_run():
+    """Every report category of the rules, numbered 01, 02, ... without gaps, so that the
+    report's sidebar (sorted as text) lists the stages in order; the landing text names each."""
+    rules = "\n".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    found = set(re.findall(r'(?<![a-z])category="([^"]+)"', rules))
+    assert found == set(REPORT_CATEGORIES), sorted(found)
+    numbers = [int(c.split(".", 1)[0]) for c in REPORT_CATEGORIES]
+    assert numbers == list(range(1, len(REPORT_CATEGORIES) + 1))
+    assert sorted(REPORT_CATEGORIES) == list(REPORT_CATEGORIES)
+    landing = (REPO / "workflow" / "report" / "workflow.rst").read_text()
+    for category in REPORT_CATEGORIES:
+        assert f"**{category}**" in landing, category
+
+
 def rule_inputs(filegraph: str) -> dict[str, list[str]]:
     """{rule: its input patterns} from ``snakemake --filegraph`` (one node per rule)."""
     out: dict[str, list[str]] = {}

@@ -30,7 +30,7 @@ rule plot_audio:
         report(
             "results/audio/{subject}/{sequence}/before_after.png",
             caption="../report/audio_before_after.rst",
-            category="8. Audio",
+            category="06. Audio",
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "audio"},
         ),

@@ -454,7 +454,7 @@ def _nphm_report(name, caption, figure):
     return report(
         f"{NPHM_SEQ}/qc/{name}",
         caption=f"../report/{caption}",
-        category="5. NPHM",
+        category="05. NPHM",
         subcategory="{subject} / {sequence}",
         labels={"subject": "{subject}", "sequence": "{sequence}", "figure": figure},
     )

@@ -64,13 +64,13 @@ rule plot_dataset:
         summary=report(
             f"{DATASET_DIR}/summary.html",
             caption="../report/dataset_summary.rst",
-            category="9. Dataset",
+            category="07. Dataset",
             labels={"figure": "summary"},
         ),
         lengths=report(
             f"{DATASET_DIR}/sequence_lengths.png",
             caption="../report/sequence_lengths.rst",
-            category="9. Dataset",
+            category="07. Dataset",
             labels={"figure": "sequence lengths"},
         ),
     log:

@@ -44,7 +44,7 @@ rule plot_depth:
         maps=report(
             "results/depth/{subject}/{sequence}/depth_maps.png",
             caption="../report/depth_maps.rst",
-            category="2. Depth",
+            category="02. Depth",
             subcategory="{subject} / {sequence}",
             labels={
                 "subject": "{subject}",

@@ -17,7 +17,7 @@ rule evaluate_depth:
         errors=report(
             "results/depth/{subject}/{sequence}/depth_errors.png",
             caption="../report/depth_errors.rst",
-            category="2. Depth",
+            category="02. Depth",
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "depth error"},
         ),
@@ -75,14 +75,14 @@ rule evaluate_flame:
         errors=report(
             "results/flame/{subject}/{sequence}/fit_errors.png",
             caption="../report/flame_errors.rst",
-            category="4. FLAME",
+            category="04. FLAME",
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "fit error"},
         ),
         jitter=report(
             "results/flame/{subject}/{sequence}/fit_jitter.png",
             caption="../report/flame_jitter.rst",
-            category="4. FLAME",
+            category="04. FLAME",
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "jitter"},
         ),

@@ -103,14 +103,14 @@ rule plot_flame:
         losses=report(
             "results/flame/{subject}/{sequence}/fit_losses.png",
             caption="../report/flame_losses.rst",
-            category="4. FLAME",
+            category="04. FLAME",
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "fit losses"},
         ),
         overlay=report(
             "results/flame/{subject}/{sequence}/fit_overlay.png",
             caption="../report/flame_overlay.rst",
-            category="4. FLAME",
+            category="04. FLAME",
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "fitted mesh"},
         ),

@@ -44,7 +44,7 @@ rule plot_nphm_training:
         losses=report(
             f"{NPHM_DIR}/training_losses.png",
             caption="../report/nphm_training.rst",
-            category="5. NPHM",
+            category="05. NPHM",
             subcategory="head model",
             labels={"figure": "training losses"},
         ),

@@ -38,7 +38,7 @@ rule plot_points:
         report(
             "results/points/{subject}/{sequence}/points.png",
             caption="../report/points.rst",
-            category="3. Back-projection",
+            category="03. Back-projection",
             subcategory="{subject} / {sequence}",
             labels={"subject": "{subject}", "sequence": "{sequence}", "figure": "fused points"},
         ),

@@ -46,7 +46,7 @@ rule report_table1:
         table=report(
             f"{EVALUATION_DIR}/table1.html",
             caption="../report/table1.rst",
-            category="11. Evaluation",
+            category="09. Evaluation",
             labels={"table": "1: methods x metrics"},
         ),
     log:
@@ -68,7 +68,7 @@ rule report_table2:
         table=report(
             f"{EVALUATION_DIR}/table2.html",
             caption="../report/table2.rst",
-            category="11. Evaluation",
+            category="09. Evaluation",
             labels={"table": "2: fitting jitter"},
         ),
     log:
@@ -90,7 +90,7 @@ rule report_table3:
         table=report(
             f"{EVALUATION_DIR}/table3.html",
             caption="../report/table3.rst",
-            category="11. Evaluation",
+            category="09. Evaluation",
             labels={"table": "3: timestep injection"},
         ),
     log:

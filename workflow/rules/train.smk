@@ -135,7 +135,7 @@ rule train_model:
         curve=report(
             f"{MODELS_DIR}/{{model}}/loss_curve.png",
             caption="../report/train_losses.rst",
-            category="10. Models",
+            category="08. Models",
             labels={"model": "{model}", "figure": "loss curve"},
         ),
     log:
@@ -171,7 +171,7 @@ rule animate_model:
         video=report(
             f"{MODELS_DIR}/{{model}}/held_out.mp4",
             caption="../report/train_animation.rst",
-            category="10. Models",
+            category="08. Models",
             labels={"model": "{model}", "figure": "held-out animation"},
         ),
     log:
@@ -205,7 +205,7 @@ rule train_variant:
         curve=report(
             f"{MODELS_DIR}/facetalk_{{variant}}/loss_curve.png",
             caption="../report/train_losses.rst",
-            category="10. Models",
+            category="08. Models",
             labels={"model": "facetalk_{variant}", "figure": "loss curve"},
         ),
     log:
