@@ -266,3 +266,111 @@ def test_check_config_without_arguments_checks_the_default(tmp_path, monkeypatch
     (tmp_path / "config" / "config.yaml").write_text("capture: [1\n")
     assert main(["check-config"]) == 2
     assert "config/config.yaml" in capsys.readouterr().err
+
+
+def test_check_config_lists_unknown_keys_with_the_value_problems(tmp_path, capsys):
+    # unknown keys beside a bad value, then beside a cross-field breach: each listed in one
+    # run, as start-up (the same loader) lists them; an unknown key used to hide the rules
+    base = str(REPO / "config" / "config.yaml")
+    bad = tmp_path / "bad.yaml"
+
+    def problems(text: str) -> list[str]:
+        bad.write_text(text)
+        assert main(["check-config", base, str(bad)]) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert all(line.startswith("talkhead: error: ") for line in lines), lines
+        return sorted(line.removeprefix("talkhead: error: ") for line in lines)
+
+    found = problems("modles: 1\nmodels:\n  training:\n    steps: -5\n")
+    assert [line.split(":")[0] for line in found] == ["models.training.steps", "modles"], found
+    assert found[0] == "models.training.steps: must be >= 1, got -5"
+    found = problems("modles: 1\nbackproject:\n  landmark_min_views: 99\nnphm:\n  nosuch: 2\n")
+    keys = [line.split(":")[0] for line in found]
+    assert keys == ["backproject.landmark_min_views", "modles", "nphm.nosuch"], found
+    assert "must be <= synthetic.n_cameras" in found[0]
+
+
+def test_check_config_suggests_the_closest_choice(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  train: [facetalk, fcaeformer]\ndepth:\n  backend: patchmatch\n")
+    assert main(["check-config", str(REPO / "config" / "config.yaml"), str(bad)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    (train,) = [line for line in lines if "models.train[1]" in line]
+    assert train.endswith("got 'fcaeformer' (did you mean faceformer?)"), train
+    (backend,) = [line for line in lines if "depth.backend" in line]
+    assert "did you mean" not in backend  # nothing close: no guess
+
+
+# --------------------------------------------------------------------------------------------
+# animate and evaluate: arguments and files refused before any work
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def speech(tmp_path) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "speech.wav"
+    t = np.arange(16000) / 16000
+    sf.write(path, 0.2 * np.sin(2 * np.pi * 180 * t), 16000)
+    return path
+
+
+def test_animate_refuses_a_file_that_is_not_a_checkpoint(speech, tmp_path, capsys):
+    out = tmp_path / "anim"
+    args = ["--audio", str(speech), "--out", str(out)]
+    assert main(["animate", "--checkpoint", str(speech), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"talkhead: error: {speech}: not a talkhead model checkpoint ("), err
+    assert len(err.splitlines()) == 1, err
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    assert main(["animate", "--checkpoint", str(empty), *args]) == 2
+    assert f"{empty}: not a talkhead model checkpoint (" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_animate_and_evaluate_name_a_missing_checkpoint_alike(speech, tmp_path, capsys):
+    missing = tmp_path / "models" / "facetalk" / "model.ckpt"
+    expected = f"talkhead: error: {missing}: model checkpoint is missing\n"
+    anim = ["--audio", str(speech), "--out", str(tmp_path / "anim")]
+    assert main(["animate", "--checkpoint", str(missing), *anim]) == 2
+    assert capsys.readouterr().err == expected
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "splits.json").write_text("{}")
+    ev = ["--data", str(data), "--out", str(tmp_path / "eval.json")]
+    assert main(["evaluate", "--checkpoint", str(missing), *ev]) == 2
+    assert capsys.readouterr().err == expected
+
+
+@pytest.mark.parametrize("fps", ["-3", "0", "nan", "inf", "fast"])
+def test_animate_fps_must_be_a_positive_number(fps, speech, tmp_path, capsys):
+    args = ["--checkpoint", str(speech), "--audio", str(speech), "--out", str(tmp_path / "a")]
+    with pytest.raises(SystemExit) as stop:
+        main(["animate", *args, "--fps", fps])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --fps:" in err and "Traceback" not in err, err
+    assert not (tmp_path / "a").exists()
+
+
+def test_evaluate_refuses_to_overwrite_the_workflows_evaluation(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "results" / "models" / "facetalk"
+    folder.mkdir(parents=True)
+    owned = folder / "evaluation.json"
+    owned.write_text('{"kept": true}')
+    monkeypatch.chdir(tmp_path)
+    # the same file spelt another way: relative, through a detour
+    out = "results/models/../models/facetalk/evaluation.json"
+    args = ["--checkpoint", str(folder / "model.ckpt"), "--data", str(tmp_path), "--out", out]
+    assert main(["evaluate", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"talkhead: error: {out}: the workflow's own evaluation.json"), err
+    assert len(err.splitlines()) == 1, err
+    assert owned.read_text() == '{"kept": true}'
+    # another name beside it passes this check (and stops at the dataset, missing here)
+    args[-1] = "results/models/facetalk/evaluation_mine.json"
+    assert main(["evaluate", *args]) == 2
+    assert "splits.json" in capsys.readouterr().err

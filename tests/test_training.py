@@ -229,3 +229,23 @@ def test_animate_a_minute_of_audio(dataset, head, tmp_path, capsys):
         n = sum(1 for _ in box.decode(video=0))
     assert n == T
     assert float(video.duration * video.time_base) == pytest.approx(seconds, abs=0.2)
+
+
+def test_animate_without_video_says_what_it_wrote(dataset, head, tmp_path, capsys):
+    import soundfile as sf
+
+    train(dataset, head, "faceformer", tmp_path / "model", settings(steps=1))
+    t = np.arange(16000) / 16000
+    sf.write(tmp_path / "speech.wav", 0.2 * np.sin(2 * np.pi * 180 * t), 16000)
+    out = tmp_path / "anim"
+    args = ["--checkpoint", str(tmp_path / "model/model.ckpt"), "--audio"]
+    args += [str(tmp_path / "speech.wav"), "--out", str(out), "--fps", "10"]
+    assert main(["animate", *args, "--no-video"]) == 0, capsys.readouterr().err
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.endswith(": meshes and codes"), line
+    assert len(list(out.glob("sample_00/meshes/frame_*.ply"))) == 10
+    assert not list(out.rglob("*.mp4"))
+    assert main(["animate", *args]) == 0, capsys.readouterr().err
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.endswith(": meshes, codes and mp4"), line
+    assert (out / "sample_00/animation.mp4").is_file()

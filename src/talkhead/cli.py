@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -220,10 +221,13 @@ def _animate(args: argparse.Namespace) -> int:
     )
     if not s["meshes"]:
         what = "codes only (NPHM codes: --nphm-model and --nphm-identity decode them to meshes)"
-    elif s["mesh_frames"] < s["frames"]:
-        what = f"meshes of {s['mesh_frames']} frames, codes and mp4"
     else:
-        what = "meshes, codes and mp4"
+        # what was written: the mp4s only without --no-video
+        meshes = "meshes"
+        if s["mesh_frames"] < s["frames"]:
+            meshes = f"meshes of {s['mesh_frames']} frames"
+        mp4 = any(f.endswith(".mp4") for f in s["files"])
+        what = f"{meshes}, codes and mp4" if mp4 else f"{meshes} and codes"
     print(
         f"{args.out}: {s['model']}, {s['samples']} sample(s) x {s['frames']} frames at "
         f"{s['fps']:g} fps ({s['seconds']:.2f} s of audio): {what}"
@@ -238,6 +242,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluation.models import evaluate_checkpoint
     from .io import save_json
 
+    out = Path(args.out)
+    owned = Path(args.checkpoint).parent / "evaluation.json"
+    if out.resolve() == owned.resolve():
+        raise TalkheadError(
+            f"{out}: the workflow's own evaluation.json of this checkpoint (its evaluate_model "
+            "rule writes it); choose another --out"
+        )
     data = Path(args.data)
     if not (data / "splits.json").is_file():
         raise DatasetError(
@@ -273,7 +284,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         split=args.split,
         device=args.device,
     )
-    out = Path(args.out)
     save_json(out, result)
     m = result["metrics"]
 
@@ -304,6 +314,17 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (a frame rate, in frames per second)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
     return value
 
 
@@ -430,7 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--samples", type=_positive, default=1, help="samples to draw (diffusion, MeshTalk)"
     )
-    p.add_argument("--fps", type=float, help="frame rate (default: the training data's)")
+    p.add_argument(
+        "--fps", type=_positive_float, help="frame rate, above 0 (default: the training data's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--no-video", action="store_true", help="meshes and codes only")
@@ -472,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         required=True,
         help="the JSON to write (not the workflow's results/models/<model>/evaluation.json, "
-        "which its rule owns)",
+        "which its rule owns: refused)",
     )
     p.add_argument(
         "--samples", type=_positive, default=4, help="samples per test audio (default 4)"

@@ -150,7 +150,8 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -
     """Build config section ``cls`` (and its nested sections) from a YAML mapping.
 
     Missing keys take their defaults; ``None`` (an empty YAML section) is an empty mapping.
-    A section's cross-field rules (``problems()``) are checked once its own settings are valid.
+    A section's cross-field rules (``problems()``) are checked once its own settings are valid
+    (unknown keys, reported too, do not hold them back).
 
     Args:
         cls: a config dataclass.
@@ -161,7 +162,8 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -
     Raises:
         ConfigError: one line per problem of the whole mapping, each starting with the key
             path: unknown keys (with the closest known name), wrong types, constraint
-            breaches and the sections' cross-field rules.
+            breaches (a misspelt choice with the closest admissible one) and the sections'
+            cross-field rules.
     """
     problems: list[str] = []
     result = _build(cls, data, path, problems)
@@ -206,30 +208,37 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
     if not isinstance(data, Mapping):
         problems.append(f"{path or 'config'}: expected a mapping of settings, got {_show(data)}")
         return _BAD
-    before = len(problems)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    # Unknown keys are reported but set nothing, so they do not keep the settings' own checks
+    # or the cross-field rules from running: one run lists every problem.
     for key in data:
         if key not in fields:
             problems.append(_unknown(str(key), path, list(fields)))
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
+    invalid = False
     for name, f in fields.items():
         if name not in data:
             continue
         where = _join(path, name)
         value = _convert(hints[name], data[name], where, problems)
         if value is _BAD:
+            invalid = True
             continue
         opt = option_of(f)
-        if opt is not None:
-            problems.extend(_breaches(opt, value, where, data[name]))
+        breaches = _breaches(opt, value, where, data[name]) if opt is not None else []
+        problems.extend(breaches)
+        invalid = invalid or bool(breaches)
         kwargs[name] = value
-    if len(problems) > before:
+    if invalid:
         return _BAD
     config = cls(**kwargs)
     rules = getattr(config, "problems", None)
     if callable(rules):
-        problems.extend(f"{_join(path, name)}: {message}" for name, message in rules())
+        broken = [f"{_join(path, name)}: {message}" for name, message in rules()]
+        if broken:
+            problems.extend(broken)
+            return _BAD
     return config
 
 
@@ -312,7 +321,10 @@ def _scalar_breach(opt: Option, value: Any, raw: Any) -> str | None:
         return None
     got = f"got {_show(raw)}"
     if opt.choices is not None and value not in opt.choices:
-        return f"must be one of {', '.join(_show(c) for c in opt.choices)}; {got}"
+        hint = ""
+        if isinstance(value, str):
+            hint = did_you_mean(value, [c for c in opt.choices if isinstance(c, str)])
+        return f"must be one of {', '.join(_show(c) for c in opt.choices)}; {got}{hint}"
     if isinstance(value, str):
         if opt.min_length is not None and len(value) < opt.min_length:
             if opt.min_length == 1:

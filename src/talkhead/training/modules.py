@@ -18,6 +18,7 @@ training subjects' mean template (V, 3) and FLAME identity coefficients, and its
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..config import from_mapping
+from ..io import PathLike
 from ..models.baselines.faceformer import FaceFormer, FaceFormerConfig
 from ..models.facetalk import (
     DiffusionConfig,
@@ -360,21 +362,50 @@ def build_module(kind: str, models: dict[str, Any], dims: dict[str, Any]) -> Tal
     return _CLASSES[kind](kind, models, dims)
 
 
-def load_module(path: str, map_location: str = "cpu") -> TalkModule:
+def _read_failure(exc: BaseException) -> str:
+    """A reader's exception as a short one-line reason: its type and its message on one line,
+    cut at 160 characters (of the weights-only unpickler's long advice, only its own part)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    text = " ".join(text.split())
+    text = text.split(" Check the documentation of torch.load")[0].strip()
+    if len(text) > 160:
+        text = text[:157].rstrip() + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def load_module(path: PathLike, map_location: str = "cpu") -> TalkModule:
     """A trained module from its checkpoint (``model.ckpt`` or ``last.ckpt``).
 
     Raises:
-        ModelFileError: not a talkhead training checkpoint.
+        ModelFileError: ``<path>: model checkpoint is missing``, or ``<path>: not a talkhead
+            model checkpoint (<reason>)`` for any file that does not read as one (another
+            format, a truncated file, a torch file without talkhead's entries).
     """
     from ..errors import ModelFileError
 
+    if not Path(path).exists():
+        raise ModelFileError(f"{path}: model checkpoint is missing")
+
+    def refuse(reason: str) -> ModelFileError:
+        return ModelFileError(f"{path}: not a talkhead model checkpoint ({reason})")
+
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as exc:  # the unpickler raises anything on a file of another format
+        raise refuse(f"torch.load cannot read it: {_read_failure(exc)}") from None
+    if not isinstance(ckpt, dict):
+        raise refuse(f"holds a {type(ckpt).__name__}, not a checkpoint's dict")
+    lacks = [k for k in ("hyper_parameters", "state_dict") if k not in ckpt]
+    if lacks:
+        raise refuse(f"lacks {' and '.join(repr(k) for k in lacks)}")
+    try:
         hp = ckpt["hyper_parameters"]
         module = build_module(hp["kind"], hp["models"], hp["dims"])
         module.load_state_dict(ckpt["state_dict"])
-    except (OSError, KeyError, RuntimeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a talkhead model checkpoint ({exc})") from None
+    except Exception as exc:  # hyper-parameters or weights of another shape
+        raise refuse(_read_failure(exc)) from None
     module.first_step = int(ckpt.get("global_step", 0))
     if isinstance(module, MeshTalkModule) and module.first_step >= module.stage1_steps:
         module.net.freeze_stage1()
