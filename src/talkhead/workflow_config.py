@@ -107,11 +107,12 @@ class WorkflowConfig:
     )
 
     def problems(self) -> list[tuple[str, str]]:
-        """Rules across sections, as ``(key path, message)`` pairs: what the synthetic rig
-        must give the later stages (a real capture's cameras are checked when it is read)."""
+        """Rules across sections, as ``(key path, message)`` pairs: models of NPHM codes need
+        them in the dataset (:func:`_nphm_code_problems`), and what the synthetic rig must
+        give the later stages (a real capture's cameras are checked when it is read)."""
+        out = _nphm_code_problems(self)
         if self.capture.source != "synthetic":
-            return []
-        out = []
+            return out
         n = self.synthetic.n_cameras
         views = self.backproject.landmark_min_views
         if views > n:
@@ -125,6 +126,52 @@ class WorkflowConfig:
         if self.depth.backend in ("torch", "auto"):
             out.extend(_rig_neighbour_problems(self))
         return out
+
+
+def _nphm_code_problems(cfg: WorkflowConfig) -> list[tuple[str, str]]:
+    """Models trained on NPHM expression codes (``facetalk_nphm``; facetalk or its regression
+    variant with ``target: nphm_expression``, and then FaceTalk's Table-3 variants) while the
+    stage is on but the dataset leaves the codes out (``dataset.include_nphm: false``). With
+    ``nphm.enabled: false`` the workflow leaves ``facetalk_nphm`` out with a note instead;
+    a target of NPHM codes is refused either way."""
+    from .training.config import NPHM_MODELS
+
+    codes = cfg.nphm.enabled and cfg.dataset.include_nphm
+    if codes:
+        return []
+    why = (
+        "dataset.include_nphm: true"
+        if cfg.nphm.enabled
+        else ("nphm.enabled: true and dataset.include_nphm: true")
+    )
+    train = list(cfg.models.train)
+    out = []
+    for name in NPHM_MODELS:
+        if name in train and cfg.nphm.enabled:
+            out.append(
+                (
+                    "models.train",
+                    f"{name} trains on NPHM expression codes and needs {why} (the NPHM codes "
+                    f"packaged with the dataset), or leave {name} out of models.train",
+                )
+            )
+    for key in ("facetalk", "facetalk_regression"):
+        if key in train and getattr(cfg.models, key).target == "nphm_expression":
+            out.append(
+                (
+                    f"models.{key}.target",
+                    f"nphm_expression needs {why} (the NPHM codes packaged with the dataset)",
+                )
+            )
+    if cfg.models.injection_variants and cfg.models.facetalk.target == "nphm_expression":
+        out.append(
+            (
+                "models.injection_variants",
+                f"train FaceTalk on models.facetalk.target: nphm_expression, which needs {why} "
+                "(or set models.injection_variants: [])",
+            )
+        )
+    return out
 
 
 def _rig_neighbour_problems(cfg: WorkflowConfig) -> list[tuple[str, str]]:

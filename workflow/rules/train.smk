@@ -23,58 +23,16 @@ if _NO_CODES:
         "not trained",
         file=sys.stderr,
     )
-# NPHM codes as a target need them in the dataset: say so at start-up, not in a job.
-_WHY_NO_CODES = (
-    "dataset.include_nphm: true" if NPHM else "nphm.enabled: true and dataset.include_nphm: true"
-)
-for _key in ("facetalk", "facetalk_regression"):
-    if (
-        _key in TRAINED_MODELS
-        and config["models"][_key]["target"] == "nphm_expression"
-        and not INCLUDE_NPHM
-    ):
-        stop(
-            "invalid configuration:",
-            f"models.{_key}.target: nphm_expression needs {_WHY_NO_CODES} "
-            "(the NPHM codes packaged with the dataset)",
-        )
-for _name in NPHM_MODELS:
-    if _name in TRAINED_MODELS and not INCLUDE_NPHM:
-        stop(
-            "invalid configuration:",
-            f"models.train: {_name} trains on NPHM expression codes and needs "
-            "dataset.include_nphm: true (the NPHM codes packaged with the dataset), or "
-            f"leave {_name} out of models.train",
-        )
+# A model of NPHM codes without them in the dataset is refused at start-up with the other
+# configuration problems (talkhead.workflow_config, also `talkhead check-config`).
+
 # FaceTalk's timestep-injection variants (Table 3): facetalk_<variant>, FaceTalk's settings
 # with models.facetalk.variant replaced (and models.variant_steps steps when not 0).
 INJECTION_VARIANTS = list(config["models"]["injection_variants"]) if AUDIO_PAIRS else []
 VARIANT_MODELS = [f"facetalk_{v}" for v in INJECTION_VARIANTS]
-if (
-    VARIANT_MODELS
-    and config["models"]["facetalk"]["target"] == "nphm_expression"
-    and not INCLUDE_NPHM
-):
-    stop(
-        "invalid configuration:",
-        "models.injection_variants: train FaceTalk on models.facetalk.target: nphm_expression, "
-        f"which needs {_WHY_NO_CODES} (or set models.injection_variants: [])",
-    )
-# Models with a held-out animation: all; models of NPHM codes are decoded by the NPHM (stage 7),
-# so they need nphm.enabled.
-ANIMATED_MODELS = [
-    m
-    for m in TRAINED_MODELS
-    if NPHM
-    or not (
-        m in NPHM_MODELS
-        or (m == "facetalk" and config["models"]["facetalk"]["target"] == "nphm_expression")
-        or (
-            m == "facetalk_regression"
-            and config["models"]["facetalk_regression"]["target"] == "nphm_expression"
-        )
-    )
-]
+# Models with a held-out animation: all of them (models of NPHM codes are decoded by the NPHM
+# of stage 7, there whenever they are trained).
+ANIMATED_MODELS = list(TRAINED_MODELS)
 # The model names evaluate_model accepts: the models, and FaceTalk's variants (their injection).
 VARIANT_INJECTION = {f"facetalk_{v}": v for v in INJECTIONS}
 EVALUATED_MODEL_NAMES = [*MODELS, *VARIANT_INJECTION]
