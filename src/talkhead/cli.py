@@ -197,14 +197,8 @@ def _clean_audio(args: argparse.Namespace) -> int:
 
 
 def _animate(args: argparse.Namespace) -> int:
-    from .errors import ModelFileError
     from .training.animate import animate_file
 
-    if bool(args.nphm_model) != bool(args.nphm_identity):
-        raise ModelFileError(
-            "--nphm-model and --nphm-identity go together: the NPHM that decodes the codes and "
-            "the subject identity (results/nphm/<subject>/identity.npz) it decodes them with"
-        )
     s = animate_file(
         args.checkpoint,
         args.audio,
@@ -241,6 +235,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .errors import DatasetError
     from .evaluation.models import evaluate_checkpoint
     from .io import save_json
+    from .nphm.decoder import identities_by_subject
 
     out = Path(args.out)
     owned = Path(args.checkpoint).parent / "evaluation.json"
@@ -263,7 +258,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     identities = None
     if args.nphm_fits:
         fits = Path(args.nphm_fits)
-        identities = {f.parent.name: f for f in sorted(fits.glob("*/identity.npz"))}
+        identities = identities_by_subject(sorted(fits.glob("*/identity.npz")))
         if not identities:
             raise DatasetError(
                 f"{fits}: no <subject>/identity.npz: --nphm-fits must be the NPHM stage's "

@@ -12,13 +12,11 @@ from talkhead.logs import log_to
 with log_to(snakemake.log[0]):
     import torch
 
+    from talkhead.nphm.decoder import identities_by_subject
     from talkhead.training.held_out import animate_held_out
 
     torch.set_num_threads(snakemake.threads)
     nphm = dict(snakemake.input.items())
-    paths = nphm.get("nphm_identities", [])
-    paths = [paths] if isinstance(paths, str) else list(paths)
-    identities = {Path(p).parent.name: p for p in paths}
     animate_held_out(
         snakemake.input.model,
         Path(snakemake.input.manifest).parent,
@@ -27,7 +25,7 @@ with log_to(snakemake.log[0]):
         snakemake.output.video,
         samples=int(snakemake.params.samples),
         nphm_model=nphm.get("nphm_model"),
-        nphm_identities=identities,
+        nphm_identities=identities_by_subject(nphm.get("nphm_identities", [])),
         mesh_every=int(snakemake.params.nphm_every),
         mesh_resolution=int(snakemake.params.nphm_resolution),
         mesh_margin=float(snakemake.params.nphm_margin),

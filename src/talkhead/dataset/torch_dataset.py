@@ -38,7 +38,14 @@ from .manifest import read_manifest
 from .splits import SPLITS, load_splits, split_of
 from .windows import load_windows, make_windows
 
-__all__ = ["FEATURES", "TARGETS", "TalkingFaceDataset", "collate_windows", "read_mesh_vertices"]
+__all__ = [
+    "FEATURES",
+    "TARGETS",
+    "TalkingFaceDataset",
+    "collate_windows",
+    "read_mesh_vertices",
+    "read_nphm_expression",
+]
 
 TARGETS = ("flame_vertices", "flame_expression", "nphm_expression")
 FEATURES = ("logmel", "wav2vec2")
@@ -58,6 +65,20 @@ def read_mesh_vertices(path: PathLike) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: unreadable mesh ({exc})") from None
     return np.asarray(mesh.vertices, dtype=np.float32)
+
+
+def read_nphm_expression(path: PathLike) -> np.ndarray:
+    """The (E,) float32 NPHM expression code of one frame's ``nphm_expressions/frame_<t>.npz``
+    (key ``expression``).
+
+    Raises:
+        DatasetError: missing, unreadable or without ``expression``.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return np.asarray(data["expression"], np.float32).reshape(-1)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DatasetError(f"{path}: unreadable NPHM expression code ({exc})") from None
 
 
 def _flame_vertices(
@@ -249,15 +270,10 @@ class TalkingFaceDataset(Dataset):
             return self._vertices(name, params)
         if self.target == "flame_expression":
             return np.concatenate([params["expression"], params["jaw"]], axis=1)
-        codes = []
-        for t in params["frames"]:
-            path = layout.nphm_expression_path(self._seq_dir(name), t)
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    codes.append(np.asarray(data["expression"], np.float32).reshape(-1))
-            except (OSError, KeyError, ValueError) as exc:
-                raise DatasetError(f"{path}: unreadable NPHM expression code ({exc})") from None
-        return np.stack(codes)
+        folder = self._seq_dir(name)
+        return np.stack(
+            [read_nphm_expression(layout.nphm_expression_path(folder, t)) for t in params["frames"]]
+        )
 
     def sequence(self, name: str) -> dict[str, Any]:
         """One sequence's arrays: ``features`` (T, D) (rows of its fitted frames), ``targets``

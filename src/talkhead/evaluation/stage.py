@@ -21,6 +21,7 @@ from ..capture.sequence import CaptureSequence
 from ..depth.io import depth_frame_path, load_depth_frame
 from ..errors import EvaluationError
 from ..io import PathLike, atomic_path, save_metrics
+from ..nphm.decoder import identities_by_subject
 from .depth import DepthErrorAccumulator
 from .ground_truth import GroundTruth
 from .points import points_gt_metrics
@@ -435,7 +436,7 @@ def run_evaluate_model(
         name=name,
         variant=variant,
         nphm_model=nphm_model or None,
-        nphm_identities={Path(p).parent.name: p for p in nphm_identities},
+        nphm_identities=identities_by_subject(nphm_identities),
         nphm_every=cfg.nphm_every,
         nphm_resolution=cfg.nphm_resolution,
         nphm_margin=nphm_margin,

@@ -8,6 +8,7 @@ observed points, :mod:`talkhead.nphm.observations`). Used to measure models of N
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from .model import ModelFrame, NeuralHeadModel
 from .stage import decode_mesh, mesh_bounds
 from .train import load_model
 
-__all__ = ["NphmDecoder", "load_identity", "load_nphm_decoder"]
+__all__ = ["NphmDecoder", "identities_by_subject", "load_identity", "load_nphm_decoder"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,10 @@ def load_identity(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
             return np.asarray(data["identity_global"]), np.asarray(data["identity_local"])
     except (OSError, KeyError, ValueError) as exc:
         raise ModelFileError(f"{path}: not an NPHM identity file ({exc})") from None
+
+
+def identities_by_subject(paths: PathLike | Iterable[PathLike]) -> dict[str, PathLike]:
+    """``{subject: identity.npz}`` of the NPHM stage's ``results/nphm/<subject>/identity.npz``
+    files (the subject is the file's folder name); one path or several."""
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return {Path(p).parent.name: p for p in items}

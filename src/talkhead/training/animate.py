@@ -35,7 +35,7 @@ from ..audio.io import read_audio
 from ..audio.prepare import prepare_audio
 from ..config import from_mapping
 from ..flame.layer import FlameLayer
-from ..flame.meshes import save_mesh
+from ..flame.meshes import frame_mesh_name, save_mesh
 from ..io import PathLike, save_json
 from ..models.meshtalk import mel_windows
 from ..nphm.decoder import NphmDecoder, load_identity, load_nphm_decoder
@@ -164,7 +164,7 @@ def decode_nphm_sequence(
         except NphmError as exc:
             log.warning("frame %d: %s", int(ids[r]), exc)
             continue
-        save_mesh(folder / f"frame_{int(ids[r]):05d}.ply", v, f)
+        save_mesh(folder / frame_mesh_name(int(ids[r])), v, f)
         written += 1
     return written
 
@@ -212,13 +212,17 @@ def animate_file(
 
     Raises:
         AudioError: unreadable, silent or empty audio.
-        ModelFileError: not a talkhead checkpoint; the NPHM or identity file unreadable.
-        ValueError: only one of ``nphm_model`` and ``nphm_identity``, or ``mesh_every`` < 1.
+        ModelFileError: not a talkhead checkpoint; the NPHM or identity file unreadable; only
+            one of ``nphm_model`` and ``nphm_identity``.
+        ValueError: ``mesh_every`` < 1.
     """
     if bool(nphm_model) != bool(nphm_identity):
-        raise ValueError(
-            "the NPHM model and a subject's identity go together: the head model that decodes "
-            "the codes and the identity it decodes them with"
+        from ..errors import ModelFileError
+
+        raise ModelFileError(
+            "the NPHM model and a subject's identity go together (--nphm-model and "
+            "--nphm-identity): the NPHM that decodes the codes and the identity "
+            "(results/nphm/<subject>/identity.npz) it decodes them with"
         )
     if mesh_every < 1:
         raise ValueError(f"mesh_every must be at least 1, got {mesh_every}")

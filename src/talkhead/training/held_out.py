@@ -27,6 +27,7 @@ import numpy as np
 from ..audio.io import read_audio
 from ..dataset import layout
 from ..dataset.manifest import read_manifest
+from ..dataset.torch_dataset import read_nphm_expression
 from ..errors import DatasetError
 from ..flame.layer import FlameLayer
 from ..flame.params import load_flame_params
@@ -47,19 +48,6 @@ from .render import (
 __all__ = ["animate_held_out", "held_out_sequence"]
 
 log = logging.getLogger(__name__)
-
-
-def _nphm_code(path: Path) -> np.ndarray:
-    """(E,) the ``expression`` of one frame's NPHM code file.
-
-    Raises:
-        DatasetError: unreadable or without ``expression``.
-    """
-    try:
-        with np.load(path) as data:
-            return np.asarray(data["expression"], np.float32)
-    except (OSError, KeyError, ValueError) as exc:
-        raise DatasetError(f"{path}: not an NPHM expression file ({exc})") from None
 
 
 def held_out_sequence(dataset_root: PathLike) -> tuple[dict[str, Any], str]:
@@ -161,7 +149,9 @@ def animate_held_out(
             raise DatasetError(
                 f"{layout.nphm_dir(seq_dir)}: no NPHM expression codes (dataset.include_nphm)"
             )
-        codes = np.stack([_nphm_code(layout.nphm_expression_path(seq_dir, t)) for t in rows])
+        codes = np.stack(
+            [read_nphm_expression(layout.nphm_expression_path(seq_dir, t)) for t in rows]
+        )
         decoder = nphm_decoder_for(module, nphm_model, mesh_resolution, mesh_margin)
         truth_dir = out_dir / "ground_truth" / "meshes"
         shown = decode_nphm_sequence(

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..flame.meshes import frame_mesh_name
 from ..io import PathLike, atomic_path
 
 __all__ = [
@@ -364,9 +365,8 @@ class SurfaceFiles:
             return None
         s = int(self.frames[i])
         if self._cached is None or self._cached[0] != s:
-            mesh = trimesh.load(
-                str(self.folder / f"frame_{s:05d}.ply"), process=False, force="mesh"
-            )
+            path = self.folder / frame_mesh_name(s)
+            mesh = trimesh.load(str(path), process=False, force="mesh")
             verts = np.asarray(mesh.vertices, np.float32)
             self._cached = (s, (verts, np.asarray(mesh.faces, np.int64)))
         return self._cached[1]
