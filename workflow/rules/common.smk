@@ -430,9 +430,10 @@ def plot_nphm_inputs(wildcards):
     return inputs
 
 
-def nphm_evaluation_inputs(wildcards):
-    """The NPHM model and the identity of every subject with audio, for evaluate_model of a
-    model of NPHM codes (its lip surface error decodes them); none for the other models."""
+def nphm_decoding_inputs(wildcards):
+    """The NPHM model and the identity of every subject with audio, for evaluate_model and
+    animate_model of a model of NPHM codes (its lip surface error and its meshes decode them);
+    none for the other models."""
     facetalk = config["models"]["facetalk"]["target"] == "nphm_expression"
     regression = config["models"]["facetalk_regression"]["target"] == "nphm_expression"
     model = wildcards.model

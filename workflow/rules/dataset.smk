@@ -1,7 +1,8 @@
 # Stage 9: the dataset. Every sequence's FLAME fit and cleaned audio (and, with
 # dataset.include_nphm and nphm.enabled, its NPHM fit) packaged under results/dataset/ in
 # FaceTalk's layout (data/<SUBJECT>_<SEQ>/), with a manifest, subject splits and training
-# windows; one job for the whole sheet. QC: the summary table and a histogram of sequence lengths.
+# windows; one job for the whole sheet. QC: the summary table and a histogram of sequence
+# lengths.
 
 DATASET_DIR = "results/dataset"
 FLAME_SEQ_DIR = "results/flame/{subject}/{sequence}"

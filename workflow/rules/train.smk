@@ -30,9 +30,6 @@ if _NO_CODES:
 # with models.facetalk.variant replaced (and models.variant_steps steps when not 0).
 INJECTION_VARIANTS = list(config["models"]["injection_variants"]) if AUDIO_PAIRS else []
 VARIANT_MODELS = [f"facetalk_{v}" for v in INJECTION_VARIANTS]
-# Models with a held-out animation: all of them (models of NPHM codes are decoded by the NPHM
-# of stage 7, there whenever they are trained).
-ANIMATED_MODELS = list(TRAINED_MODELS)
 # The model names evaluate_model accepts: the models, and FaceTalk's variants (their injection).
 VARIANT_INJECTION = {f"facetalk_{v}": v for v in INJECTIONS}
 EVALUATED_MODEL_NAMES = [*MODELS, *VARIANT_INJECTION]
@@ -68,7 +65,8 @@ MODEL_TARGETS = (
         for m in TRAINED_MODELS + VARIANT_MODELS
         if m != SHARED_VARIANT
     ]
-    + [f"{MODELS_DIR}/{m}/held_out.mp4" for m in ANIMATED_MODELS]
+    # every model's held-out animation (models of NPHM codes decoded by stage 7's NPHM)
+    + [f"{MODELS_DIR}/{m}/held_out.mp4" for m in TRAINED_MODELS]
     + [f"{MODELS_DIR}/{m}/evaluation.json" for m in TRAINED_MODELS + VARIANT_MODELS]
 )
 # SyncNet's weights as an input of evaluate_model (none when models.evaluate.syncnet_weights
@@ -119,7 +117,7 @@ rule train_model:
 
 rule animate_model:
     input:
-        unpack(nphm_evaluation_inputs),
+        unpack(nphm_decoding_inputs),
         **HEAD_MODEL_FILES,
         model=f"{MODELS_DIR}/{{model}}/model.ckpt",
         manifest=f"{DATASET_DIR}/manifest.csv",
@@ -187,7 +185,7 @@ rule train_variant:
 
 rule evaluate_model:
     input:
-        unpack(nphm_evaluation_inputs),
+        unpack(nphm_decoding_inputs),
         **HEAD_MODEL_FILES,
         **SYNCNET_INPUT,
         model=f"{MODELS_DIR}/{{model}}/model.ckpt",
